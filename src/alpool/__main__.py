@@ -1,0 +1,5 @@
+"""Allow ``python -m alpool``."""
+
+from alpool.cli import main
+
+main()

@@ -1,0 +1,128 @@
+"""Validated configs of the steps and presets (frozen, unknown keys refused)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+Device = Literal["auto", "cpu", "cuda"]
+
+
+class Frozen(BaseModel):
+    """Base of every config: frozen, ``extra="forbid"``."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class TrainConfig(Frozen):
+    """How a classifier is trained (defaults: [TK] CIFAR settings scaled by presets)."""
+
+    arch: str = "small-cnn"
+    epochs: int = Field(30, gt=0)
+    batch_size: int = Field(96, gt=0)
+    optimizer: Literal["sgd", "adam"] = "sgd"
+    lr: float = Field(0.025, gt=0)
+    momentum: float = Field(0.9, ge=0, lt=1)
+    nesterov: bool = True
+    weight_decay: float = Field(3e-4, ge=0)
+    schedule: Literal["cosine", "constant"] = "cosine"
+    crop_padding: int = Field(4, ge=0)
+    flip: bool = True
+    dropout: float = Field(0.5, ge=0, lt=1)
+    width: int | None = Field(None, gt=0)
+    min_steps: int = Field(0, ge=0, description="train at least this many steps (tiny labeled sets)")
+    eval_batch_size: int = Field(1024, gt=0)
+    amp: bool = True
+
+
+class PretrainConfig(Frozen):
+    """``alpool pretrain``."""
+
+    task: str
+    dataset: str = "digits"
+    data_dir: Path | None = None
+    download: bool = False
+    params: dict[str, Any] = Field(default_factory=dict)
+    name: str | None = None
+    seed: int = 0
+    device: Device = "auto"
+    force: bool = False
+    val_fraction: float = Field(0.1, ge=0, lt=1)
+
+    @property
+    def step_name(self) -> str:
+        """Return the folder name (the task unless ``--name``)."""
+        return self.name or self.task
+
+
+class RankConfig(Frozen):
+    """``alpool rank``."""
+
+    scorer: str
+    params: dict[str, Any] = Field(default_factory=dict)
+    ascending: bool = False
+    name: str | None = None
+    seed: int = 0
+    device: Device = "auto"
+    force: bool = False
+
+    @property
+    def step_name(self) -> str:
+        """Return the folder name: the scorer, with ``-easy`` for ascending orders."""
+        return self.name or (f"{self.scorer}-easy" if self.ascending else self.scorer)
+
+
+class InitPoolConfig(Frozen):
+    """``alpool init-pool``."""
+
+    strategy: str
+    budget: int | None = Field(None, ge=1)
+    budget_ratio: float | None = Field(None, gt=0, le=1)
+    count: int = Field(1, ge=1, description="number of pools (seeds seed, seed+1, ...)")
+    params: dict[str, Any] = Field(default_factory=dict)
+    seed: int = 0
+    name: str | None = None
+    device: Device = "auto"
+    force: bool = False
+
+    @model_validator(mode="after")
+    def _one_budget(self) -> InitPoolConfig:
+        if (self.budget is None) == (self.budget_ratio is None):
+            raise ValueError("give exactly one of --budget and --budget-ratio")
+        return self
+
+
+class ALRunConfig(Frozen):
+    """``alpool al-run``: a grid of pools x queries x trials."""
+
+    pools: list[str] = Field(default_factory=list, description="empty = every finished pool")
+    queries: list[str] = Field(default_factory=lambda: ["random"])
+    query_params: dict[str, Any] = Field(default_factory=dict)
+    episodes: int = Field(5, ge=0)
+    step_budget: int = Field(10, ge=1)
+    trials: int = Field(3, ge=1)
+    framework: str = "supervised"
+    framework_params: dict[str, Any] = Field(default_factory=dict)
+    train: TrainConfig = Field(default_factory=TrainConfig)
+    warm_start: bool = False
+    name: str | None = None
+    seed: int = 0
+    workers: int = Field(1, ge=1)
+    device: Device = "auto"
+    force: bool = False
+
+
+class AnalyzeConfig(Frozen):
+    """``alpool analyze``."""
+
+    curves: bool = True
+    corr: bool = False
+    hist: bool = False
+    scatter: bool = False
+    name: str = "report"
+    experiments: list[str] = Field(default_factory=list, description="empty = every finished experiment")
+    scorers: list[str] = Field(default_factory=list)
+    embeddings: str | None = None
+    force: bool = True

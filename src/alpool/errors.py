@@ -1,0 +1,53 @@
+"""Errors that are part of alpool's interface.
+
+Every error a user can cause is an :class:`AlpoolError`. Its message is one line that names the bad
+value, the valid choices where there are any, and the fix. The CLI prints it in red and exits with
+code 2; ``--debug`` shows the traceback.
+"""
+
+from __future__ import annotations
+
+
+class AlpoolError(Exception):
+    """Base class of every error a user can cause."""
+
+    exit_code = 2
+
+
+class UnknownNameError(AlpoolError, KeyError):
+    """A name that no registry entry has."""
+
+    def __str__(self) -> str:  # KeyError would quote the message
+        return str(self.args[0]) if self.args else ""
+
+
+class ConfigError(AlpoolError, ValueError):
+    """An option or preset value that is out of range or inconsistent."""
+
+
+class MissingStepError(AlpoolError):
+    """A step needs the output of an upstream step that has not run (or not finished)."""
+
+
+class StepExistsError(AlpoolError):
+    """A finished step would be overwritten without ``--force``."""
+
+
+class StaleInputError(AlpoolError):
+    """A step's recorded inputs (hash or dataset fingerprint) no longer match."""
+
+
+class SchemaError(AlpoolError):
+    """A manifest from a newer alpool, or one that does not validate."""
+
+
+class CorruptFileError(AlpoolError):
+    """A file in the run directory cannot be read or does not match its recorded hash."""
+
+
+class DatasetFilesMissing(AlpoolError):
+    """A dataset's files are not where alpool looks for them."""
+
+
+class LockedError(AlpoolError):
+    """Another process is writing the same step."""

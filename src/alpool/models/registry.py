@@ -1,0 +1,35 @@
+"""The model registry: name -> builder ``(ModelSpec) -> ImageClassifier``."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+from torch import nn
+
+from alpool.registry import Registry
+
+
+class ModelSpec(BaseModel):
+    """Everything needed to rebuild a network (stored beside its weights)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    arch: str
+    in_channels: int = Field(gt=0)
+    image_size: int = Field(gt=0)
+    num_classes: int = Field(gt=0)
+    mean: tuple[float, ...]
+    std: tuple[float, ...]
+    dropout: float = Field(0.5, ge=0, lt=1)
+    width: int | None = Field(None, gt=0)
+
+
+Builder = Callable[[ModelSpec], Any]
+MODELS: Registry[Builder] = Registry("model")
+
+
+def build_model(spec: ModelSpec) -> nn.Module:
+    """Build the network described by ``spec`` (weights freshly initialised)."""
+    return MODELS.get(spec.arch)(spec)

@@ -1,0 +1,42 @@
+"""Typed per-entry parameters (selector, scorer and task options) built from loose key=value input."""
+
+from __future__ import annotations
+
+from typing import Any, TypeVar
+
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from alpool.errors import ConfigError
+
+
+class Params(BaseModel):
+    """Base of every registry entry's options: frozen, unknown keys refused."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+P = TypeVar("P", bound=Params)
+
+
+def build_params(model: type[P], values: dict[str, Any], owner: str) -> P:
+    """Validate ``values`` against ``model`` with a one-line error naming the bad key or value."""
+    try:
+        return model.model_validate(values)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        key = ".".join(map(str, first["loc"])) or "(options)"
+        valid = ", ".join(model.model_fields) or "none"
+        if first["type"] == "extra_forbidden":
+            raise ConfigError(f"{owner} has no option {key!r} (its options: {valid})") from None
+        raise ConfigError(f"{owner} option {key}={first.get('input')!r}: {first['msg']} (its options: {valid})") from None
+
+
+def parse_key_values(pairs: list[str]) -> dict[str, str]:
+    """Parse ``["k=v", ...]`` (CLI ``--param``) into a dict; pydantic coerces the types later."""
+    result: dict[str, str] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise ConfigError(f"--param {pair!r} is not KEY=VALUE; write e.g. --param k=20")
+        result[key.strip().replace("-", "_")] = value.strip()
+    return result

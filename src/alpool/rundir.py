@@ -1,0 +1,563 @@
+"""The run directory: layout, manifests, atomic writes, hashing, locking and migrations.
+
+Layout (DESIGN.md section 2)::
+
+    <run>/run.json                     RunManifest
+    <run>/<kind>/<name>/manifest.json  StepManifest, written last
+    <run>/<kind>/<name>/...            the step's files
+
+A step folder without a ``manifest.json`` is unfinished: it is resumed or redone, never read by
+another step. A finished step is only redone with ``force=True``; the old manifest is removed first
+so that a crash leaves an unfinished step, not a finished one with mixed files (the decision: work
+in place, so resumable steps such as ``al-run`` keep their finished episodes).
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import io
+import json
+import os
+import platform
+import shutil
+import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from alpool import __version__
+from alpool.errors import (
+    CorruptFileError,
+    LockedError,
+    MissingStepError,
+    SchemaError,
+    StaleInputError,
+    StepExistsError,
+)
+
+SCHEMA_VERSION = 1
+StepKind = Literal["pretrain", "scores", "pools", "al", "analysis"]
+STEP_KINDS: tuple[str, ...] = ("pretrain", "scores", "pools", "al", "analysis")
+COMMAND_OF_KIND = {
+    "pretrain": "alpool pretrain --task {name} DATASET",
+    "scores": "alpool rank --scorer {name}",
+    "pools": "alpool init-pool --name {name} ...",
+    "al": "alpool al-run --name {name} ...",
+    "analysis": "alpool analyze ...",
+}
+POINTER = Path(".alpool") / "last-run"
+
+
+def now_iso() -> str:
+    """Return the current UTC time as ISO 8601."""
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def sha256_file(path: Path, chunk: int = 1 << 22) -> str:
+    """Return the hex sha256 of a file."""
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        while block := handle.read(chunk):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def environment() -> dict[str, str]:
+    """Describe the software and hardware a step ran on."""
+    import torch
+
+    env = {
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "numpy": np.__version__,
+        "torch": torch.__version__,
+        "cuda": str(torch.cuda.is_available()),
+    }
+    if torch.cuda.is_available():
+        env["gpu"] = torch.cuda.get_device_name(0)
+    return env
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class DatasetRecord(_Model):
+    """What the run directory remembers of its dataset."""
+
+    spec: str
+    fingerprint: str
+    n_train: int
+    n_test: int
+    n_classes: int
+    image_shape: tuple[int, int, int]
+    classes: list[str]
+
+
+class StepRef(_Model):
+    """An entry of the run's steps index."""
+
+    kind: str
+    name: str
+    finished_at: str
+
+
+class RunManifest(_Model):
+    """``run.json``: the run directory's identity."""
+
+    schema_version: int = SCHEMA_VERSION
+    alpool_version: str = __version__
+    kind: Literal["run"] = "run"
+    dataset: DatasetRecord
+    seed: int
+    created_at: str = Field(default_factory=now_iso)
+    steps: list[StepRef] = Field(default_factory=list)
+
+
+class StepManifest(_Model):
+    """``<kind>/<name>/manifest.json``: a finished step."""
+
+    schema_version: int = SCHEMA_VERSION
+    alpool_version: str = __version__
+    kind: StepKind
+    name: str
+    status: Literal["complete"] = "complete"
+    config: dict[str, Any]
+    dataset_fingerprint: str
+    inputs: dict[str, str] = Field(default_factory=dict)
+    outputs: dict[str, str] = Field(default_factory=dict)
+    oracle: bool = False
+    started_at: str
+    finished_at: str = Field(default_factory=now_iso)
+    seconds: float
+    environment: dict[str, str] = Field(default_factory=environment)
+    summary: dict[str, Any] = Field(default_factory=dict)
+
+
+# -- migrations -------------------------------------------------------------------------------
+
+Migration = Callable[[dict[str, Any]], dict[str, Any]]
+MIGRATIONS: dict[int, Migration] = {}
+"""``MIGRATIONS[v]`` turns a manifest dict of schema ``v`` into schema ``v + 1``."""
+
+
+def migration(from_version: int) -> Callable[[Migration], Migration]:
+    """Register a named function that migrates manifests from ``from_version``."""
+
+    def decorator(func: Migration) -> Migration:
+        MIGRATIONS[from_version] = func
+        return func
+
+    return decorator
+
+
+@migration(0)
+def _v0_add_schema_fields(data: dict[str, Any]) -> dict[str, Any]:
+    """Schema 0 (pre-release) had no ``alpool_version``; version 1 requires it."""
+    data = dict(data)
+    data.setdefault("alpool_version", "0.0.0")
+    return data
+
+
+def migrate(data: dict[str, Any], path: Path) -> dict[str, Any]:
+    """Bring a manifest dict up to :data:`SCHEMA_VERSION` or refuse a newer one."""
+    version = data.get("schema_version", 0)
+    if not isinstance(version, int):
+        raise SchemaError(f"{path}: schema_version {version!r} is not an integer; the file is corrupt")
+    if version > SCHEMA_VERSION:
+        raise SchemaError(
+            f"{path} has schema version {version}, newer than this alpool's {SCHEMA_VERSION} "
+            f"(alpool {__version__}); upgrade alpool to read it"
+        )
+    while version < SCHEMA_VERSION:
+        if version not in MIGRATIONS:
+            raise SchemaError(f"{path}: no migration from schema version {version}; redo the step")
+        data = MIGRATIONS[version](data)
+        version += 1
+        data["schema_version"] = version
+    return data
+
+
+def read_model(path: Path, model: type[_Model]) -> Any:
+    """Read, migrate and validate a JSON manifest."""
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError) as exc:
+        raise CorruptFileError(f"{path} is not valid JSON ({exc}); remove the folder and redo the step") from None
+    if not isinstance(data, dict):
+        raise CorruptFileError(f"{path} is not a JSON object; remove the folder and redo the step")
+    data = migrate(data, path)
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(map(str, first["loc"]))
+        raise SchemaError(f"{path}: field {where!r}: {first['msg']}; remove the folder and redo the step") from None
+
+
+# -- atomic writes ----------------------------------------------------------------------------
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write ``data`` to a temporary name beside ``path`` and rename it into place."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    with tmp.open("wb") as handle:
+        handle.write(data)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(tmp, path)
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    """Write text atomically."""
+    atomic_write_bytes(path, text.encode())
+
+
+def atomic_save_array(path: Path, array: np.ndarray) -> None:
+    """Save a ``.npy`` file atomically (no pickled objects)."""
+    buffer = io.BytesIO()
+    np.save(buffer, np.ascontiguousarray(array), allow_pickle=False)
+    atomic_write_bytes(path, buffer.getvalue())
+
+
+def load_array(path: Path) -> np.ndarray:
+    """Load a ``.npy`` file or raise a clear error."""
+    if not path.exists():
+        raise CorruptFileError(f"{path} is missing; redo the step that writes it")
+    try:
+        return np.load(path, allow_pickle=False)
+    except (OSError, ValueError, EOFError) as exc:
+        raise CorruptFileError(f"{path} is not a readable .npy file ({exc}); redo the step with --force") from None
+
+
+@contextmanager
+def file_lock(path: Path, what: str) -> Iterator[None]:
+    """Hold an exclusive, non-blocking lock on ``path`` or raise :class:`LockedError`."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("a") as handle:
+        try:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise LockedError(
+                f"{what} is being written by another alpool process (lock {path}); wait for it to finish"
+            ) from None
+        try:
+            yield
+        finally:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+
+
+# -- steps ------------------------------------------------------------------------------------
+
+
+class StepDir:
+    """One step folder ``<run>/<kind>/<name>``."""
+
+    def __init__(self, run: RunDir, kind: str, name: str) -> None:
+        if kind not in STEP_KINDS:
+            raise ValueError(f"unknown step kind {kind!r}")
+        self.run = run
+        self.kind = kind
+        self.name = name
+        self.path = run.root / kind / name
+
+    @property
+    def label(self) -> str:
+        """Return '<kind>/<name>' for messages."""
+        return f"{self.kind}/{self.name}"
+
+    @property
+    def manifest_path(self) -> Path:
+        """Return the manifest's path."""
+        return self.path / "manifest.json"
+
+    def is_finished(self) -> bool:
+        """Return whether the step has a manifest (it may still fail validation)."""
+        return self.manifest_path.exists()
+
+    def manifest(self) -> StepManifest:
+        """Read the finished step's manifest or say which command makes it."""
+        if not self.is_finished():
+            state = "is unfinished" if self.path.exists() else "does not exist"
+            command = COMMAND_OF_KIND[self.kind].format(name=self.name)
+            raise MissingStepError(f"step {self.label} in {self.run.root} {state}; run `{command}` first")
+        manifest: StepManifest = read_model(self.manifest_path, StepManifest)
+        return manifest
+
+    def file(self, relative: str) -> Path:
+        """Return the path of a file inside the step."""
+        return self.path / relative
+
+    def read_array(self, relative: str, verify: bool = True) -> np.ndarray:
+        """Load an output array of this finished step, checking its recorded hash."""
+        manifest = self.manifest()
+        path = self.file(relative)
+        if verify and relative in manifest.outputs:
+            self._verify(relative, manifest.outputs[relative])
+        return load_array(path)
+
+    def _verify(self, relative: str, expected: str) -> None:
+        path = self.file(relative)
+        if not path.exists():
+            raise CorruptFileError(f"{path} is missing; redo step {self.label} with --force")
+        actual = sha256_file(path)
+        if actual != expected:
+            raise CorruptFileError(
+                f"{path} has sha256 {actual[:12]}, but its manifest records {expected[:12]}; "
+                f"the file changed after the step finished: redo step {self.label} with --force"
+            )
+
+    def rel(self, path: Path) -> str:
+        """Return ``path`` relative to the run root (the key of inputs/outputs)."""
+        return str(path.resolve().relative_to(self.run.root.resolve()))
+
+
+class StepWriter:
+    """Writes one step: lock held, files written atomically, manifest last."""
+
+    def __init__(self, step: StepDir, config: dict[str, Any]) -> None:
+        self.step = step
+        self.config = config
+        self.inputs: dict[str, str] = {}
+        self.outputs: list[str] = []
+        self.started = time.time()
+        self.started_at = now_iso()
+
+    @property
+    def path(self) -> Path:
+        """Return the step folder."""
+        return self.step.path
+
+    def record_input(self, path: Path) -> Path:
+        """Record that the step reads ``path`` (a file of the run directory) and return it."""
+        self.inputs[self.step.rel(path)] = sha256_file(path)
+        return path
+
+    def record_step_input(self, upstream: StepDir, relative: str) -> Path:
+        """Record an input file of a finished upstream step, verified against its manifest."""
+        manifest = upstream.manifest()
+        if relative in manifest.outputs:
+            upstream._verify(relative, manifest.outputs[relative])
+        return self.record_input(upstream.file(relative))
+
+    def save_array(self, relative: str, array: np.ndarray) -> Path:
+        """Save an output array atomically."""
+        path = self.path / relative
+        atomic_save_array(path, array)
+        self._add_output(relative)
+        return path
+
+    def write_text(self, relative: str, text: str) -> Path:
+        """Write an output text file atomically."""
+        path = self.path / relative
+        atomic_write_text(path, text)
+        self._add_output(relative)
+        return path
+
+    def write_json(self, relative: str, data: Any) -> Path:
+        """Write an output JSON file atomically."""
+        return self.write_text(relative, json.dumps(data, indent=2, sort_keys=True, default=_json_default))
+
+    def write_bytes(self, relative: str, data: bytes) -> Path:
+        """Write an output binary file atomically."""
+        path = self.path / relative
+        atomic_write_bytes(path, data)
+        self._add_output(relative)
+        return path
+
+    def add_output(self, relative: str) -> None:
+        """Declare a file written by other means (e.g. ``torch.save`` through a temp file)."""
+        self._add_output(relative)
+
+    def _add_output(self, relative: str) -> None:
+        if relative not in self.outputs:
+            self.outputs.append(relative)
+
+    def finish(self, summary: dict[str, Any] | None = None, oracle: bool = False) -> StepManifest:
+        """Hash the outputs and write the manifest last."""
+        outputs = {rel: sha256_file(self.path / rel) for rel in sorted(self.outputs)}
+        manifest = StepManifest(
+            kind=self.step.kind,  # type: ignore[arg-type]
+            name=self.step.name,
+            config=json.loads(json.dumps(self.config, default=_json_default)),
+            dataset_fingerprint=self.step.run.manifest().dataset.fingerprint,
+            inputs=dict(sorted(self.inputs.items())),
+            outputs=outputs,
+            oracle=oracle,
+            started_at=self.started_at,
+            seconds=round(time.time() - self.started, 3),
+            summary=json.loads(json.dumps(summary or {}, default=_json_default)),
+        )
+        atomic_write_text(self.step.manifest_path, manifest.model_dump_json(indent=2))
+        self.step.run.record_step(self.step)
+        return manifest
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, np.integer):
+        return int(value)
+    if isinstance(value, np.floating):
+        return float(value)
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, Path):
+        return str(value)
+    raise TypeError(f"cannot write {type(value).__name__} to JSON")
+
+
+# -- the run ----------------------------------------------------------------------------------
+
+
+class RunDir:
+    """A run directory holding one dataset's steps."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = Path(root)
+
+    @property
+    def manifest_path(self) -> Path:
+        """Return the path of ``run.json``."""
+        return self.root / "run.json"
+
+    def exists(self) -> bool:
+        """Return whether ``run.json`` exists."""
+        return self.manifest_path.exists()
+
+    def manifest(self) -> RunManifest:
+        """Read ``run.json`` or explain how to create the run."""
+        if not self.exists():
+            raise MissingStepError(
+                f"{self.root} is not an alpool run directory (no run.json); "
+                "run `alpool pretrain --task TASK DATASET` first or pass --run-dir"
+            )
+        manifest: RunManifest = read_model(self.manifest_path, RunManifest)
+        return manifest
+
+    @classmethod
+    def create(cls, root: Path, dataset: DatasetRecord, seed: int) -> RunDir:
+        """Create ``root`` for ``dataset`` or open it if it already holds the same dataset."""
+        run = cls(root)
+        if run.exists():
+            run.check_dataset(dataset)
+            return run
+        root.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(run.manifest_path, RunManifest(dataset=dataset, seed=seed).model_dump_json(indent=2))
+        return run
+
+    def check_dataset(self, dataset: DatasetRecord) -> None:
+        """Refuse to mix datasets: the fingerprint recorded in run.json must match."""
+        recorded = self.manifest().dataset
+        if recorded.fingerprint != dataset.fingerprint:
+            raise StaleInputError(
+                f"{self.root} was made for dataset {recorded.spec!r} (fingerprint {recorded.fingerprint[:12]}), "
+                f"but the data now loaded as {dataset.spec!r} has fingerprint {dataset.fingerprint[:12]}; "
+                "use another --run-dir or restore the original files"
+            )
+
+    def step(self, kind: str, name: str) -> StepDir:
+        """Return the step folder ``<kind>/<name>``."""
+        return StepDir(self, kind, name)
+
+    def steps(self, kind: str) -> list[StepDir]:
+        """Return every step folder of a kind (finished or not), sorted by name."""
+        folder = self.root / kind
+        if not folder.is_dir():
+            return []
+        return [self.step(kind, p.name) for p in sorted(folder.iterdir()) if p.is_dir() and not p.name.startswith(".")]
+
+    def finished(self, kind: str) -> list[StepDir]:
+        """Return the finished steps of a kind."""
+        return [s for s in self.steps(kind) if s.is_finished()]
+
+    @contextmanager
+    def writing(self, kind: str, name: str, config: dict[str, Any], force: bool = False,
+                resume: bool = False) -> Iterator[StepWriter]:
+        """Open a step for writing under a lock.
+
+        Args:
+            kind: step kind (``pretrain``, ``scores``, ...).
+            name: step name (folder).
+            config: the step's full config, recorded in the manifest.
+            force: redo a finished step.
+            resume: keep an unfinished step's files (checkpoints, finished episodes); otherwise an
+                unfinished folder is cleared first.
+
+        Raises:
+            StepExistsError: the step is finished and ``force`` is false.
+            LockedError: another process writes the step.
+        """
+        self.manifest()  # the run must exist
+        step = self.step(kind, name)
+        with file_lock(self.root / kind / f".{name}.lock", f"step {step.label}"):
+            if step.is_finished() and not force:
+                raise StepExistsError(
+                    f"step {step.label} already exists in {self.root}; pass --force to redo it "
+                    "or choose another --name"
+                )
+            if step.is_finished():
+                step.manifest_path.unlink()
+                self._unrecord_step(step)
+            if step.path.exists() and not resume:
+                shutil.rmtree(step.path)
+            step.path.mkdir(parents=True, exist_ok=True)
+            yield StepWriter(step, config)
+
+    def record_step(self, step: StepDir) -> None:
+        """Add a finished step to run.json's steps index."""
+        with file_lock(self.root / ".run.lock", f"run {self.root}"):
+            manifest = self.manifest()
+            steps = [s for s in manifest.steps if (s.kind, s.name) != (step.kind, step.name)]
+            steps.append(StepRef(kind=step.kind, name=step.name, finished_at=now_iso()))
+            updated = manifest.model_copy(update={"steps": steps})
+            atomic_write_text(self.manifest_path, updated.model_dump_json(indent=2))
+
+    def _unrecord_step(self, step: StepDir) -> None:
+        with file_lock(self.root / ".run.lock", f"run {self.root}"):
+            manifest = self.manifest()
+            steps = [s for s in manifest.steps if (s.kind, s.name) != (step.kind, step.name)]
+            atomic_write_text(self.manifest_path, manifest.model_copy(update={"steps": steps}).model_dump_json(indent=2))
+
+
+def check_recorded_inputs(step: StepDir, writer_inputs: dict[str, str]) -> None:
+    """Refuse to resume a step whose recorded inputs differ from the current ones."""
+    path = step.path / "inputs.json"
+    if not path.exists():
+        return
+    recorded = json.loads(path.read_text())
+    for rel, digest in writer_inputs.items():
+        if rel in recorded and recorded[rel] != digest:
+            raise StaleInputError(
+                f"step {step.label} was started with {rel} sha256 {recorded[rel][:12]}, but it is now "
+                f"{digest[:12]}; pass --force to start over with the new input"
+            )
+
+
+# -- the pointer to the last run --------------------------------------------------------------
+
+
+def remember_run(root: Path, cwd: Path | None = None) -> None:
+    """Remember ``root`` as the run directory of the next command run from ``cwd``."""
+    pointer = (cwd or Path.cwd()) / POINTER
+    atomic_write_text(pointer, str(Path(root).resolve()) + "\n")
+
+
+def last_run(cwd: Path | None = None) -> Path | None:
+    """Return the run directory the previous command used, if any."""
+    pointer = (cwd or Path.cwd()) / POINTER
+    if not pointer.exists():
+        return None
+    text = pointer.read_text().strip()
+    return Path(text) if text else None
+
+
+def python_executable() -> str:
+    """Return the interpreter (recorded for reproducibility)."""
+    return sys.executable

@@ -1,0 +1,199 @@
+"""Fit / evaluate / predict / embed on in-memory tensors: seeded, device-agnostic, no DataLoader.
+
+Batches are sliced from device-resident uint8 tensors and augmented as whole batches on the device.
+On CUDA the models run in channels_last with bfloat16 autocast; the same code runs on CPU.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from collections.abc import Iterator
+from contextlib import contextmanager, nullcontext
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from alpool import reporting
+from alpool.config import TrainConfig
+from alpool.data.augment import crop_flip, to_float
+from alpool.errors import ConfigError
+from alpool.seeding import torch_generator, torch_seeded
+
+
+def resolve_device(device: str) -> torch.device:
+    """Turn ``auto|cpu|cuda`` into a torch device, refusing ``cuda`` without a GPU."""
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if device == "cuda" and not torch.cuda.is_available():
+        raise ConfigError("--device cuda was asked for, but no CUDA GPU is visible; use --device cpu or auto")
+    return torch.device(device)
+
+
+def autocast(device: torch.device, enabled: bool = True) -> Any:
+    """Return bfloat16 autocast on CUDA, a no-op elsewhere."""
+    if enabled and device.type == "cuda":
+        return torch.autocast("cuda", dtype=torch.bfloat16)
+    return nullcontext()
+
+
+def prepare(model: nn.Module, device: torch.device) -> nn.Module:
+    """Move ``model`` to ``device`` (channels_last on CUDA)."""
+    if device.type == "cuda":
+        return model.to(device, memory_format=torch.channels_last)
+    return model.to(device)
+
+
+def batches(n: int, batch_size: int, generator: torch.Generator | None) -> list[torch.Tensor]:
+    """Split ``range(n)`` (shuffled when a generator is given) into batches, never leaving a batch of 1."""
+    order = torch.randperm(n, generator=generator) if generator is not None else torch.arange(n)
+    parts = list(order.split(batch_size))
+    if len(parts) > 1 and len(parts[-1]) == 1:
+        parts[-2] = torch.cat(parts[-2:])
+        parts.pop()
+    return parts
+
+
+def make_optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
+    """Build the optimiser of ``cfg``."""
+    if cfg.optimizer == "adam":
+        return torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    return torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=cfg.momentum,
+                           nesterov=cfg.nesterov and cfg.momentum > 0, weight_decay=cfg.weight_decay)
+
+
+def cosine_lr(step: int, total: int) -> float:
+    """Return the cosine schedule's factor at ``step`` of ``total``."""
+    return 0.5 * (1 + math.cos(math.pi * min(step, total) / max(total, 1)))
+
+
+@dataclass
+class FitResult:
+    """What :func:`fit` learned: per-epoch history and the best validation epoch."""
+
+    history: list[dict[str, float]] = field(default_factory=list)
+    best_epoch: int = -1
+    best_val_accuracy: float = float("nan")
+    steps: int = 0
+
+
+def fit(model: nn.Module, x: torch.Tensor, y: torch.Tensor, cfg: TrainConfig, seed: int,
+        device: torch.device, val: tuple[torch.Tensor, torch.Tensor] | None = None,
+        description: str = "train") -> FitResult:
+    """Train ``model`` on uint8 images ``x`` ``[n, C, H, W]`` and labels ``y`` ``[n]``.
+
+    Keeps the weights of the epoch with the best validation accuracy when ``val`` is given (ties:
+    the later epoch), else the last. Randomness (order, augmentation, dropout) comes from ``seed``.
+    """
+    if len(x) == 0:
+        raise ConfigError("cannot train on an empty labeled set; give a budget of at least 1")
+    model = prepare(model, device)
+    x, y = x.to(device), y.to(device)
+    generator = torch_generator(seed, "batches")
+    optimizer = make_optimizer(model, cfg)
+    steps_per_epoch = len(batches(len(x), cfg.batch_size, None))
+    epochs = max(cfg.epochs, math.ceil(cfg.min_steps / steps_per_epoch))
+    total = epochs * steps_per_epoch
+    result, best_state, step = FitResult(), None, 0
+    with torch_seeded(seed, "dropout"), reporting.task(description, epochs) as progress:
+        for epoch in range(epochs):
+            model.train()
+            losses = []
+            for idx in batches(len(x), cfg.batch_size, generator):
+                if cfg.schedule == "cosine":
+                    for group in optimizer.param_groups:
+                        group["lr"] = cfg.lr * cosine_lr(step, total)
+                xb = crop_flip(to_float(x[idx.to(device)]), generator, cfg.crop_padding, cfg.flip)
+                with autocast(device, cfg.amp):
+                    loss = F.cross_entropy(model(xb), y[idx.to(device)])
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                optimizer.step()
+                losses.append(loss.detach())
+                step += 1
+            record = {"epoch": float(epoch), "train_loss": float(torch.stack(losses).mean())}
+            if val is not None and len(val[0]):
+                record["val_accuracy"] = accuracy(model, val[0], val[1], device, cfg.eval_batch_size)
+                if not record["val_accuracy"] < result.best_val_accuracy:  # ties -> later epoch
+                    result.best_val_accuracy, result.best_epoch = record["val_accuracy"], epoch
+                    best_state = copy.deepcopy(model.state_dict())
+            result.history.append(record)
+            progress.advance(status=f"loss {record['train_loss']:.3f}")
+    if best_state is not None:
+        model.load_state_dict(best_state)
+    result.steps = step
+    return result
+
+
+@contextmanager
+def eval_mode(model: nn.Module, dropout: bool = False) -> Iterator[nn.Module]:
+    """Put ``model`` in eval mode; with ``dropout`` the Dropout layers stay active (MC dropout)."""
+    was_training = model.training
+    model.eval()
+    if dropout:
+        for module in model.modules():
+            if isinstance(module, nn.Dropout):
+                module.train()
+    try:
+        yield model
+    finally:
+        model.train(was_training)
+
+
+@torch.no_grad()
+def predict_logits(model: nn.Module, x: torch.Tensor, device: torch.device, batch_size: int = 1024,
+                   dropout: bool = False) -> torch.Tensor:
+    """Return logits ``[n, K]`` float32 on CPU for uint8 images ``x`` (eval transforms)."""
+    out = []
+    with eval_mode(model, dropout):
+        for idx in batches(len(x), batch_size, None):
+            with autocast(device):
+                out.append(model(to_float(x[idx].to(device))).float().cpu())
+    return torch.cat(out) if out else torch.empty(0)
+
+
+def predict_proba(model: nn.Module, x: torch.Tensor, device: torch.device, batch_size: int = 1024) -> np.ndarray:
+    """Return softmax probabilities ``[n, K]`` float64 (eval mode)."""
+    return F.softmax(predict_logits(model, x, device, batch_size), dim=1).double().numpy()
+
+
+@torch.no_grad()
+def embed(model: nn.Module, x: torch.Tensor, device: torch.device, batch_size: int = 1024) -> np.ndarray:
+    """Return the model's ``features`` ``[n, D]`` float32 for uint8 images ``x``."""
+    out = []
+    with eval_mode(model):
+        for idx in batches(len(x), batch_size, None):
+            with autocast(device):
+                out.append(model.features(to_float(x[idx].to(device))).float().cpu())  # type: ignore[operator]
+    return torch.cat(out).numpy()
+
+
+def accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor, device: torch.device, batch_size: int = 1024) -> float:
+    """Return top-1 accuracy on ``(x, y)``."""
+    pred = predict_logits(model, x, device, batch_size).argmax(1)
+    return float((pred == y.cpu()).float().mean())
+
+
+def classification_metrics(proba: np.ndarray, y: np.ndarray, num_classes: int) -> dict[str, Any]:
+    """Return accuracy, macro one-vs-rest ROC-AUC and per-class accuracy of predictions.
+
+    AUC is averaged over the classes present in ``y`` with both positives and negatives.
+    """
+    from sklearn.metrics import roc_auc_score
+
+    pred = proba.argmax(1)
+    per_class = [float((pred[y == k] == k).mean()) if (y == k).any() else float("nan") for k in range(num_classes)]
+    aucs = []
+    for k in range(num_classes):
+        positive = y == k
+        if positive.any() and (~positive).any():
+            aucs.append(roc_auc_score(positive, proba[:, k]))
+    return {
+        "accuracy": float((pred == y).mean()),
+        "macro_auc": float(np.mean(aucs)) if aucs else float("nan"),
+        "per_class_accuracy": per_class,
+    }
