@@ -18,7 +18,7 @@ def make_blob_dataset(n_per_class: int = 20, num_classes: int = 3, size: int = 8
         labels = np.repeat(np.arange(num_classes), n)
         x = rng.integers(0, 60, size=(len(labels), channels, size, size)).astype(np.uint8)
         for i, k in enumerate(labels):
-            r = (k * 3) % (size - 2)
+            r = (k * 2) % (size - 2)
             x[i, :, r : r + 3, r : r + 3] = 220
         return x, labels
 

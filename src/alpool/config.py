@@ -99,7 +99,7 @@ class ALRunConfig(Frozen):
 
     pools: list[str] = Field(default_factory=list, description="empty = every finished pool")
     queries: list[str] = Field(default_factory=lambda: ["random"])
-    query_params: dict[str, Any] = Field(default_factory=dict)
+    query_params: dict[str, dict[str, Any]] = Field(default_factory=dict, description="query -> its options")
     episodes: int = Field(5, ge=0)
     step_budget: int = Field(10, ge=1)
     trials: int = Field(3, ge=1)
@@ -126,3 +126,61 @@ class AnalyzeConfig(Frozen):
     scorers: list[str] = Field(default_factory=list)
     embeddings: str | None = None
     force: bool = True
+
+
+class PresetPretrain(Frozen):
+    """A pretrain step of a preset."""
+
+    task: str
+    params: dict[str, Any] = Field(default_factory=dict)
+    name: str | None = None
+
+
+class PresetRank(Frozen):
+    """A rank step of a preset."""
+
+    scorer: str
+    params: dict[str, Any] = Field(default_factory=dict)
+    ascending: bool = False
+
+
+class PresetPool(Frozen):
+    """An init-pool step of a preset."""
+
+    strategy: str
+    budget: int | None = Field(None, ge=1)
+    budget_ratio: float | None = Field(None, gt=0, le=1)
+    count: int = Field(1, ge=1)
+    params: dict[str, Any] = Field(default_factory=dict)
+    name: str | None = None
+    seed: int | None = None
+
+
+class PresetAL(Frozen):
+    """The al-run grid of a preset (``name`` defaults to the queries)."""
+
+    queries: list[str] = Field(default_factory=lambda: ["random"])
+    query_params: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    pools: list[str] = Field(default_factory=list)
+    episodes: int = Field(5, ge=0)
+    step_budget: int = Field(10, ge=1)
+    trials: int = Field(3, ge=1)
+    framework: str = "supervised"
+    framework_params: dict[str, Any] = Field(default_factory=dict)
+    train: TrainConfig = Field(default_factory=TrainConfig)
+    warm_start: bool = False
+    name: str | None = None
+
+
+class Preset(Frozen):
+    """A whole chain (``alpool all --preset NAME``), read from ``presets/NAME.toml``."""
+
+    description: str = ""
+    dataset: str = "digits"
+    seed: int = 0
+    val_fraction: float = Field(0.1, ge=0, lt=1)
+    pretrain: list[PresetPretrain] = Field(default_factory=list)
+    rank: list[PresetRank] = Field(default_factory=list)
+    pools: list[PresetPool] = Field(default_factory=list)
+    al: list[PresetAL] = Field(default_factory=list)
+    analyze: AnalyzeConfig | None = None

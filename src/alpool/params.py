@@ -31,6 +31,15 @@ def build_params(model: type[P], values: dict[str, Any], owner: str) -> P:
         raise ConfigError(f"{owner} option {key}={first.get('input')!r}: {first['msg']} (its options: {valid})") from None
 
 
+def validation_message(exc: ValidationError, owner: str) -> str:
+    """Turn the first error of a pydantic validation into one line naming the field and value."""
+    first = exc.errors()[0]
+    key = ".".join(map(str, first["loc"])) or "(value)"
+    if first["type"] == "extra_forbidden":
+        return f"{owner}: unknown setting {key!r}"
+    return f"{owner}: {key}={first.get('input')!r}: {first['msg']}"
+
+
 def parse_key_values(pairs: list[str]) -> dict[str, str]:
     """Parse ``["k=v", ...]`` (CLI ``--param``) into a dict; pydantic coerces the types later."""
     result: dict[str, str] = {}

@@ -99,6 +99,7 @@ class DatasetRecord(_Model):
     n_classes: int
     image_shape: tuple[int, int, int]
     classes: list[str]
+    data_dir: str | None = None
 
 
 class StepRef(_Model):
@@ -117,6 +118,7 @@ class RunManifest(_Model):
     kind: Literal["run"] = "run"
     dataset: DatasetRecord
     seed: int
+    val_fraction: float = Field(0.1, ge=0, lt=1)
     created_at: str = Field(default_factory=now_iso)
     steps: list[StepRef] = Field(default_factory=list)
 
@@ -442,14 +444,15 @@ class RunDir:
         return manifest
 
     @classmethod
-    def create(cls, root: Path, dataset: DatasetRecord, seed: int) -> RunDir:
+    def create(cls, root: Path, dataset: DatasetRecord, seed: int, val_fraction: float = 0.1) -> RunDir:
         """Create ``root`` for ``dataset`` or open it if it already holds the same dataset."""
         run = cls(root)
         if run.exists():
             run.check_dataset(dataset)
             return run
         root.mkdir(parents=True, exist_ok=True)
-        atomic_write_text(run.manifest_path, RunManifest(dataset=dataset, seed=seed).model_dump_json(indent=2))
+        manifest = RunManifest(dataset=dataset, seed=seed, val_fraction=val_fraction)
+        atomic_write_text(run.manifest_path, manifest.model_dump_json(indent=2))
         return run
 
     def check_dataset(self, dataset: DatasetRecord) -> None:

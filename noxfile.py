@@ -1,0 +1,42 @@
+"""Developer sessions: tests, lint, typecheck, benchmarks.
+
+Sessions run in the current environment (``venv_backend="none"``): a fresh virtualenv would
+re-download torch (5.5 GB) every time. Install once with the README's command first.
+"""
+
+from __future__ import annotations
+
+import nox
+
+nox.options.sessions = ["tests", "lint", "typecheck"]
+
+
+@nox.session(venv_backend="none")
+def tests(session: nox.Session) -> None:
+    """Run the fast test suite (what CI runs)."""
+    session.run("python", "-m", "pytest", "-q", *session.posargs)
+
+
+@nox.session(venv_backend="none")
+def slow(session: nox.Session) -> None:
+    """Run the slow tests (real datasets, longer training)."""
+    session.run("python", "-m", "pytest", "-q", "-m", "slow", *session.posargs)
+
+
+@nox.session(venv_backend="none")
+def lint(session: nox.Session) -> None:
+    """Run ruff."""
+    session.run("ruff", "check", "src", "tests", "benchmarks", "noxfile.py")
+
+
+@nox.session(venv_backend="none")
+def typecheck(session: nox.Session) -> None:
+    """Run mypy on the library."""
+    session.run("mypy")
+
+
+@nox.session(venv_backend="none")
+def bench(session: nox.Session) -> None:
+    """Print the speed and memory benchmarks (selectors, pretext/scoring, training data path)."""
+    for script in ("bench_selectors.py", "bench_pretext.py", "bench_training.py"):
+        session.run("python", f"benchmarks/{script}", *session.posargs)

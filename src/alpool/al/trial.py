@@ -1,0 +1,169 @@
+"""One AL trial: episodes of train -> evaluate -> query, each episode's files written atomically.
+
+Folder of a trial: ``al/<experiment>/<pool>--<query>/trial-<t>/episode-<e>/`` with
+``labeled.npy`` (the set trained on), ``queried.npy`` (what this episode's model picked for the
+next one; empty in the last episode) and ``metrics.json``, written last. An episode with a
+``metrics.json`` is finished: a resumed run reads it instead of recomputing it. Every random choice
+of a (trial, episode) derives from the experiment seed, so a resumed run ends with exactly the
+results of an uninterrupted one.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from alpool.config import ALRunConfig
+from alpool.frameworks import EpisodeData, make_framework
+from alpool.rundir import atomic_save_array, atomic_write_bytes, atomic_write_text, load_array, sha256_file
+from alpool.selectors import SelectionContext, make_selector
+from alpool.seeding import derive_seed, numpy_rng
+from alpool.stages.context import RunContext, RunInputs, Upstream, open_run
+from alpool.training import classification_metrics, resolve_device
+
+
+@dataclass(frozen=True)
+class TrialJob:
+    """A picklable description of one (pool, query, trial)."""
+
+    run_dir: str
+    data_dir: str | None
+    experiment: str
+    pool: str
+    query: str
+    trial: int
+    config_json: str
+
+    @property
+    def folder(self) -> Path:
+        """Return the trial's folder."""
+        return Path(self.run_dir) / "al" / self.experiment / f"{self.pool}--{self.query}" / f"trial-{self.trial}"
+
+
+@dataclass
+class TrialResult:
+    """Rows of metrics (one per episode) and the files the trial read, with their hashes."""
+
+    job: TrialJob
+    rows: list[dict[str, Any]]
+    inputs: dict[str, str]
+
+
+class InputRecorder:
+    """Collects ``{relative path: sha256}`` of the run-directory files a trial reads."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.inputs: dict[str, str] = {}
+
+    def record_step_input(self, step: Any, relative: str) -> Path:
+        """Record a finished step's file (same interface as :class:`alpool.rundir.StepWriter`)."""
+        path: Path = step.file(relative)
+        self.inputs[str(path.resolve().relative_to(self.root.resolve()))] = sha256_file(path)
+        return path
+
+
+_CONTEXTS: dict[tuple[str, str | None], RunContext] = {}
+
+
+def _context(job: TrialJob) -> RunContext:
+    """Open the run once per process."""
+    key = (job.run_dir, job.data_dir)
+    if key not in _CONTEXTS:
+        _CONTEXTS[key] = open_run(Path(job.run_dir), Path(job.data_dir) if job.data_dir else None)
+    return _CONTEXTS[key]
+
+
+def run_trial(job: TrialJob) -> TrialResult:
+    """Run (or resume) every episode of one trial and return its metric rows."""
+    config = ALRunConfig.model_validate_json(job.config_json)
+    ctx = _context(job)
+    recorder = InputRecorder(ctx.run.root)
+    upstream = Upstream(ctx.run, recorder)  # type: ignore[arg-type]
+    inputs = RunInputs(ctx, upstream)
+    framework = make_framework(config.framework, config.framework_params)
+    selector = make_selector(job.query, config.query_params.get(job.query, {}))
+    device = resolve_device(config.device)
+    labeled = upstream.step("pools", job.pool).array("indices")
+    rows, previous = [], None
+    for episode in range(config.episodes + 1):
+        folder = job.folder / f"episode-{episode}"
+        if (folder / "metrics.json").exists():
+            row = json.loads((folder / "metrics.json").read_text())
+            queried = load_array(folder / "queried.npy")
+            previous = _load_state(folder) if config.warm_start else None
+        else:
+            row, queried, previous = _run_episode(job, config, ctx, inputs, framework, selector, device,
+                                                  labeled, episode, previous)
+        rows.append(row)
+        labeled = np.concatenate([labeled, queried])
+    return TrialResult(job, rows, recorder.inputs)
+
+
+def _run_episode(job: TrialJob, config: ALRunConfig, ctx: RunContext, inputs: RunInputs, framework: Any,
+                 selector: Any, device: torch.device, labeled: np.ndarray, episode: int,
+                 previous: dict[str, torch.Tensor] | None) -> tuple[dict[str, Any], np.ndarray, Any]:
+    """Train on ``labeled``, evaluate, query, and write the episode folder (metrics last)."""
+    folder = job.folder / f"episode-{episode}"
+    seed = derive_seed(config.seed, "trial", job.trial, "episode", episode)
+    unlabeled = np.setdiff1d(ctx.pool, labeled).astype(np.int64)
+    started = time.time()
+    trained = framework.train(EpisodeData(
+        dataset=ctx.dataset, labeled=labeled, unlabeled=unlabeled, val=ctx.val, train=config.train,
+        seed=seed, device=device, embeddings=inputs.embeddings,
+        checkpoint=lambda task: inputs.upstream.pretrain(task).checkpoint(),
+        previous=previous if config.warm_start else None,
+    ))
+    seconds_train = time.time() - started
+    metrics = classification_metrics(trained.test_proba, ctx.dataset.test_y.numpy(), ctx.dataset.num_classes)
+    started = time.time()
+    queried = np.empty(0, dtype=np.int64)
+    info: dict[str, Any] = {}
+    if episode < config.episodes:
+        selection = selector(SelectionContext(
+            n_total=ctx.dataset.n_train, labeled=labeled, candidates=unlabeled,
+            rng=numpy_rng(config.seed, "trial", job.trial, "episode", episode, "query"),
+            num_classes=ctx.dataset.num_classes, inputs=inputs, classifier=trained.classifier,
+            device=str(device),
+        ), config.step_budget)
+        queried, info = selection.indices, selection.info
+    seconds_query = time.time() - started
+    labels = ctx.dataset.train_y.numpy()
+    row = {
+        "experiment": job.experiment, "pool": job.pool, "query": job.query, "framework": config.framework,
+        "trial": job.trial, "episode": episode, "n_labeled": int(len(labeled)),
+        "test_accuracy": metrics["accuracy"], "test_macro_auc": metrics["macro_auc"],
+        "val_accuracy": trained.val_accuracy, "per_class_accuracy": metrics["per_class_accuracy"],
+        "n_classes_covered": int(len(np.unique(labels[labeled]))),
+        "n_queried": int(len(queried)), "seconds_train": round(seconds_train, 3),
+        "seconds_query": round(seconds_query, 3), "seconds": round(seconds_train + seconds_query, 3),
+        "train_info": trained.info, "query_info": info,
+    }
+    atomic_save_array(folder / "labeled.npy", labeled)
+    atomic_save_array(folder / "queried.npy", queried)
+    if config.warm_start and trained.state is not None:
+        buffer = io.BytesIO()
+        torch.save(trained.state, buffer)
+        atomic_write_bytes(folder / "model.pt", buffer.getvalue())
+    atomic_write_text(folder / "metrics.json", json.dumps(row, indent=2, default=_to_builtin))
+    return row, queried, trained.state
+
+
+def _load_state(folder: Path) -> dict[str, torch.Tensor] | None:
+    path = folder / "model.pt"
+    return torch.load(path, map_location="cpu", weights_only=True) if path.exists() else None
+
+
+def _to_builtin(value: Any) -> Any:
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    return str(value)

@@ -1,0 +1,35 @@
+"""``alpool all``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from alpool.cli.common import DataDirOpt, DebugOpt, DeviceOpt, ForceOpt, QuietOpt, done, run_command
+from alpool.stages.presets import preset_names
+
+
+def all_steps(
+    preset: Annotated[str, typer.Option("--preset", help=f"Preset name ({', '.join(preset_names())}) or a .toml path.")] = "quickstart",
+    run_dir: Annotated[Path | None, typer.Option("--run-dir", "-r", help="Run directory (default: runs/<preset>).")] = None,
+    workers: Annotated[int, typer.Option("--workers", help="Run AL trials in this many processes.")] = 1,
+    data_dir: DataDirOpt = None, device: DeviceOpt = "auto", force: ForceOpt = False,
+    quiet: QuietOpt = False, debug: DebugOpt = False,
+) -> None:
+    """Run the whole chain of a preset; finished steps are kept, killed ones resume.
+
+    Example: alpool all --preset quickstart
+    """
+    from alpool.stages import all as stage
+    from alpool.stages.presets import load_preset
+
+    def body() -> None:
+        name, config = load_preset(preset)
+        target = run_dir or Path("runs") / name
+        ran = stage.run(config, target, device=device, force=force, workers=workers, data_dir=data_dir)
+        report = target / "analysis"
+        done(f"preset {name}: {len(ran)} steps ran", target, report if report.exists() else target)
+
+    run_command(body, quiet, debug)

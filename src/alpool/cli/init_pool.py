@@ -1,0 +1,61 @@
+"""``alpool init-pool``."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from alpool.cli.common import (DataDirOpt, DebugOpt, DeviceOpt, ForceOpt, ParamOpt, QuietOpt, RunDirOpt, SeedOpt,
+                               console, done, params, resolve_run_dir, run_command)
+from alpool.config import InitPoolConfig
+from alpool.rundir import RunDir, StepManifest
+from alpool.stages.init_pool import selector_help
+
+
+def init_pool(
+    strategy: Annotated[str, typer.Option("--strategy", "-s", help=f"Selector: {selector_help()}.")],
+    budget: Annotated[int | None, typer.Option("--budget", "-b", help="Number of images to pick.")] = None,
+    budget_ratio: Annotated[float | None, typer.Option("--budget-ratio", help="Budget as a share of the selectable pool.")] = None,
+    count: Annotated[int, typer.Option("--count", help="Draw this many pools (seeds seed, seed+1, ...).")] = 1,
+    score: Annotated[str | None, typer.Option("--score", help="Scorer whose order ranked/cluster strategies use.")] = None,
+    embeddings: Annotated[str | None, typer.Option("--embeddings", help="Pretrain task whose embeddings are used.")] = None,
+    param: ParamOpt = None,
+    name: Annotated[str | None, typer.Option("--name", help="Pool folder name (default: <strategy>[-<score>]-<budget>).")] = None,
+    run_dir: RunDirOpt = None, data_dir: DataDirOpt = None, device: DeviceOpt = "auto", seed: SeedOpt = 0,
+    force: ForceOpt = False, quiet: QuietOpt = False, debug: DebugOpt = False,
+) -> None:
+    """Pick the first images to label.
+
+    Example: alpool init-pool --strategy ranked --score vae-loss --budget 100
+    """
+    from alpool.stages import init_pool as stage
+
+    def body() -> None:
+        target = resolve_run_dir(run_dir)
+        config = InitPoolConfig(strategy=strategy, budget=budget, budget_ratio=budget_ratio, count=count,
+                                params=params(param, score=score, embeddings=embeddings), seed=seed, name=name,
+                                device=device, force=force)  # type: ignore[arg-type]
+        manifests = stage.run(config, target, data_dir)
+        if not quiet and len(manifests) <= 3:
+            classes = RunDir(target).manifest().dataset.classes
+            for manifest in manifests:
+                console.print(histogram_table(manifest, classes))
+        first = manifests[0]
+        more = f" (+{len(manifests) - 1} more)" if len(manifests) > 1 else ""
+        done(f"pool {first.name}{more}: {first.summary['budget']} images, "
+             f"{first.summary['n_classes_covered']} classes covered", target, target / "pools" / first.name)
+
+    run_command(body, quiet, debug)
+
+
+def histogram_table(manifest: StepManifest, classes: list[str]) -> Table:
+    """Return the pool's class histogram as a small rich table."""
+    title = f"pool {manifest.name}" + (" (oracle)" if manifest.oracle else "")
+    table = Table(title=title, show_edge=False)
+    table.add_column("class")
+    table.add_column("images", justify="right")
+    for label, count in zip(classes, manifest.summary["class_histogram"], strict=True):
+        table.add_row(label, str(count))
+    return table

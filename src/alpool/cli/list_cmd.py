@@ -1,0 +1,53 @@
+"""``alpool list KIND``: every registered name with its description."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from alpool.errors import UnknownNameError
+from alpool.registry import Registry
+
+
+def registries() -> dict[str, Registry]:
+    """Return the listable registries by kind."""
+    from alpool.data import DATASETS
+    from alpool.frameworks import FRAMEWORKS
+    from alpool.models import MODELS
+    from alpool.pretext import TASKS
+    from alpool.scorers import SCORERS
+    from alpool.selectors import SELECTORS
+
+    return {"datasets": DATASETS, "tasks": TASKS, "scorers": SCORERS, "selectors": SELECTORS,
+            "models": MODELS, "frameworks": FRAMEWORKS}
+
+
+def list_entries(
+    kind: Annotated[str, typer.Argument(help="datasets, tasks, scorers, selectors, models or frameworks.")],
+) -> None:
+    """List the registered names of a kind.
+
+    Example: alpool list selectors
+    """
+    from alpool.cli.common import run_command
+
+    def body() -> None:
+        found = registries()
+        if kind not in found:
+            raise UnknownNameError(Registry[object]("kind").unknown_message(kind).replace(
+                "(choices: )", f"(choices: {', '.join(found)})"))
+        table = Table(title=kind, show_edge=False)
+        table.add_column("name", style="bold")
+        table.add_column("description")
+        for entry in found[kind].entries():
+            notes = []
+            for flag in ("oracle",):
+                if getattr(entry.obj, flag, False) is True:
+                    notes.append(flag)
+            table.add_row(entry.name, entry.description + (f" [{', '.join(notes)}]" if notes else ""))
+        Console(width=140).print(table)
+
+    run_command(body, quiet=True, debug=False)

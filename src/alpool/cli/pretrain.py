@@ -1,0 +1,42 @@
+"""``alpool pretrain``."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from alpool.cli.common import (DataDirOpt, DebugOpt, DeviceOpt, ForceOpt, ParamOpt, QuietOpt, RunDirOpt, SeedOpt,
+                               default_run_dir, done, params, run_command)
+from alpool.config import PretrainConfig
+from alpool.data import DATASETS
+from alpool.pretext import TASKS
+
+
+def pretrain(
+    dataset: Annotated[str, typer.Argument(help=f"Dataset: {DATASETS.choices_help()} (imagefolder:PATH, cifar10-lt:RATIO).")] = "digits",
+    task: Annotated[str, typer.Option("--task", "-t", help=f"Pretext task: {TASKS.choices_help()}.")] = "vae",
+    epochs: Annotated[int | None, typer.Option("--epochs", help="Training epochs (task default otherwise).")] = None,
+    param: ParamOpt = None,
+    name: Annotated[str | None, typer.Option("--name", help="Step folder name (default: the task).")] = None,
+    download: Annotated[bool, typer.Option("--download", help="Download missing dataset files.")] = False,
+    val_fraction: Annotated[float, typer.Option("--val-fraction", help="Share of train held out as validation (new runs).")] = 0.1,
+    run_dir: RunDirOpt = None, data_dir: DataDirOpt = None, device: DeviceOpt = "auto", seed: SeedOpt = 0,
+    force: ForceOpt = False, quiet: QuietOpt = False, debug: DebugOpt = False,
+) -> None:
+    """Train a self-supervised pretext model and save per-image arrays.
+
+    Example: alpool pretrain --task vae digits
+    """
+    from alpool.stages import pretrain as stage
+
+    target = run_dir or default_run_dir(dataset)
+
+    def body() -> None:
+        config = PretrainConfig(task=task, dataset=dataset, data_dir=data_dir, download=download,
+                                params=params(param, epochs=epochs), name=name, seed=seed, device=device,  # type: ignore[arg-type]
+                                force=force, val_fraction=val_fraction)
+        manifest = stage.run(config, target)
+        done(f"pretrained {task} in {manifest.seconds:.0f}s", target, target / "pretrain" / config.step_name)
+
+    run_command(body, quiet, debug)

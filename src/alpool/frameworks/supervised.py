@@ -1,0 +1,86 @@
+"""``supervised``: a network trained from scratch (or from a pretext backbone) on the labeled set."""
+
+from __future__ import annotations
+
+import copy
+
+import torch
+from pydantic import Field
+
+from alpool.classifier import ModelClassifier
+from alpool.frameworks.base import FRAMEWORKS, EpisodeData, Framework, TrainedModel
+from alpool.models import ModelSpec, build_model
+from alpool.params import Params
+from alpool.seeding import derive_seed, torch_seeded
+from alpool.training import FitResult, fit, predict_proba
+
+
+class SupervisedParams(Params):
+    """Options of the supervised framework."""
+
+    init: str | None = Field(None, description="pretrain task whose backbone initialises the model (e.g. simclr)")
+
+
+def model_spec(data: EpisodeData) -> ModelSpec:
+    """Return the classifier spec for the episode's dataset and training config."""
+    mean, std = data.dataset.channel_stats()
+    c, h, _ = data.dataset.image_shape
+    cfg = data.train
+    return ModelSpec(arch=cfg.arch, in_channels=c, image_size=h, num_classes=data.dataset.num_classes,
+                     mean=mean, std=std, dropout=cfg.dropout, width=cfg.width)
+
+
+def load_backbone(model: torch.nn.Module, checkpoint: dict, task: str) -> None:
+    """Copy a pretext checkpoint's ``backbone`` weights into ``model.backbone`` (shapes must match)."""
+    from alpool.errors import ConfigError
+
+    state = checkpoint.get("backbone")
+    if state is None:
+        raise ConfigError(f"pretrain step {task!r} saved no backbone weights; use --init simclr")
+    try:
+        model.backbone.load_state_dict(state)  # type: ignore[union-attr]
+    except RuntimeError as exc:
+        raise ConfigError(f"the {task!r} backbone does not fit the classifier {type(model).__name__}: "
+                          f"pretrain with the same --arch ({str(exc).splitlines()[0]})") from None
+
+
+@FRAMEWORKS.register("supervised", "train the classifier on the labeled set only (fresh each episode)")
+class Supervised(Framework):
+    """Train ``train.arch`` on the labeled images, keep the best-validation weights."""
+
+    Params = SupervisedParams
+
+    def uses_pretrain(self) -> list[str]:
+        """Return the task given by ``init``."""
+        return [self.params.init] if self.params.init else []  # type: ignore[attr-defined]
+
+    def build(self, data: EpisodeData, member: int = 0) -> torch.nn.Module:
+        """Build a fresh model (seeded), optionally from a pretext backbone or previous weights."""
+        with torch_seeded(data.seed, "init", member):
+            model = build_model(model_spec(data))
+        init = self.params.init  # type: ignore[attr-defined]
+        if init:
+            load_backbone(model, data.checkpoint(init), init)
+        if data.previous is not None and member == 0:
+            model.load_state_dict(data.previous)
+        return model
+
+    def fit_member(self, data: EpisodeData, member: int) -> tuple[torch.nn.Module, FitResult]:
+        """Train one model (member 0 is the main model; others are ensemble members)."""
+        model = self.build(data, member)
+        idx = torch.as_tensor(data.labeled)
+        result = fit(model, data.dataset.train_x[idx], data.dataset.train_y[idx], data.train,
+                     derive_seed(data.seed, "member", member), data.device, val=data.val_split(),
+                     description=f"train ({len(idx)} labels)")
+        return model, result
+
+    def train(self, data: EpisodeData) -> TrainedModel:
+        """Train the main model; ensemble members are trained lazily when a query asks."""
+        model, result = self.fit_member(data, 0)
+        classifier = ModelClassifier(model, data.dataset.train_x, data.device, data.train,
+                                     ensemble=lambda member: self.fit_member(data, member)[0])
+        test_proba = predict_proba(model, data.dataset.test_x, data.device, data.train.eval_batch_size)
+        info = {"best_epoch": result.best_epoch, "steps": result.steps,
+                "final_train_loss": result.history[-1]["train_loss"]}
+        return TrainedModel(classifier, test_proba, result.best_val_accuracy,
+                            state=copy.deepcopy(model.state_dict()), info=info)

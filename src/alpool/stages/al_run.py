@@ -1,0 +1,142 @@
+"""``alpool al-run``: a grid of initial pools x queries x trials, each trial a resumable job."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from alpool import reporting
+from alpool.al.trial import TrialJob, TrialResult, run_trial
+from alpool.config import ALRunConfig
+from alpool.errors import ConfigError, MissingStepError, StaleInputError
+from alpool.executor import make_executor
+from alpool.frameworks import make_framework
+from alpool.rundir import RunDir, StepManifest, StepWriter, check_recorded_inputs
+from alpool.selectors import SELECTORS, make_selector
+from alpool.stages.context import open_run
+
+RESULT_COLUMNS = [
+    "experiment", "pool", "init_strategy", "query", "framework", "trial", "episode", "n_labeled",
+    "test_accuracy", "test_macro_auc", "val_accuracy", "n_classes_covered", "seconds",
+    "seconds_train", "seconds_query", "oracle",
+]
+NOT_RESUME_KEYS = ("force", "workers", "device")
+
+
+def experiment_name(config: ALRunConfig) -> str:
+    """Return ``--name`` or ``<queries>[-<framework>]``."""
+    if config.name:
+        return config.name
+    base = "+".join(config.queries)
+    return base if config.framework == "supervised" else f"{base}-{config.framework}"
+
+
+def init_strategy(summary: dict[str, Any]) -> str:
+    """Return a readable label of how a pool was made, e.g. ``ranked(vae-loss)``."""
+    strategy = str(summary.get("strategy", "?"))
+    params = summary.get("params") or {}
+    detail = params.get("score") or params.get("inner")
+    return f"{strategy}({detail})" if detail else strategy
+
+
+def alc(n_labeled: np.ndarray, accuracy: np.ndarray) -> float:
+    """Return the area under the learning curve normalised by the label range (accuracy if one point)."""
+    if len(n_labeled) < 2 or n_labeled[-1] == n_labeled[0]:
+        return float(accuracy[-1])
+    return float(np.trapezoid(accuracy, n_labeled) / (n_labeled[-1] - n_labeled[0]))
+
+
+def run(config: ALRunConfig, run_dir: Path, data_dir: Path | None = None) -> StepManifest:
+    """Run every (pool, query, trial) job and write ``al/<experiment>/``."""
+    ctx = open_run(run_dir, data_dir)
+    pools = _pools(ctx.run, config)
+    _check_grid(config, ctx.run, pools, len(ctx.pool))
+    name = experiment_name(config)
+    record = config.model_dump(mode="json")
+    with ctx.run.writing("al", name, record, config.force, resume=True) as w:
+        _check_resume(w, record)
+        for pool in pools:
+            w.record_step_input(ctx.run.step("pools", pool), "indices.npy")
+        check_recorded_inputs(w.step, w.inputs)
+        w.write_json("inputs.json", w.inputs)
+        jobs = [TrialJob(str(ctx.run.root), str(data_dir) if data_dir else None, name, pool, query, trial,
+                         config.model_dump_json())
+                for pool in pools for query in config.queries for trial in range(config.trials)]
+        results: list[TrialResult] = []
+        with reporting.task(f"al-run {name}: {len(jobs)} trials", len(jobs)) as progress:
+            for result in make_executor(config.workers).map(run_trial, jobs):
+                results.append(result)
+                progress.advance(status=f"{result.job.pool} / {result.job.query} / trial {result.job.trial}")
+        return _finish(w, ctx.run, results)
+
+
+def _pools(run: RunDir, config: ALRunConfig) -> list[str]:
+    """Return the requested pools (all finished ones by default), each checked to exist."""
+    if not config.pools:
+        names = [s.name for s in run.finished("pools")]
+        if not names:
+            raise MissingStepError(f"{run.root} has no finished pool; run `alpool init-pool --strategy random --budget B` first")
+        return names
+    for pool in config.pools:
+        run.step("pools", pool).manifest()
+    return list(config.pools)
+
+
+def _check_grid(config: ALRunConfig, run: RunDir, pools: list[str], pool_size: int) -> None:
+    """Refuse unknown queries/frameworks and budgets that exceed the pool, before any training."""
+    for query in config.queries:
+        make_selector(query, config.query_params.get(query, {}))
+    unknown = set(config.query_params) - set(config.queries)
+    if unknown:
+        raise ConfigError(f"query options given for {sorted(unknown)}, which are not in --query {config.queries}")
+    make_framework(config.framework, config.framework_params)
+    for pool in pools:
+        size = run.step("pools", pool).manifest().summary.get("budget", 0)
+        needed = int(size) + config.episodes * config.step_budget
+        if needed > pool_size:
+            raise ConfigError(f"pool {pool!r} ({size}) + {config.episodes} episodes x {config.step_budget} = {needed} "
+                              f"labels, more than the {pool_size} selectable images; lower --episodes or --step-budget")
+
+
+def _check_resume(w: StepWriter, record: dict[str, Any]) -> None:
+    """Refuse to continue an unfinished experiment that was started with other settings."""
+    path = w.path / "config.json"
+    wanted = {k: v for k, v in record.items() if k not in NOT_RESUME_KEYS}
+    if path.exists():
+        recorded = json.loads(path.read_text())
+        if recorded != wanted:
+            diff = sorted(k for k in set(recorded) | set(wanted) if recorded.get(k) != wanted.get(k))
+            first = diff[0]
+            raise StaleInputError(
+                f"experiment {w.step.label} was started with {first}={recorded.get(first)!r}, now {wanted.get(first)!r}; "
+                "run the same command to resume, or pass --force to start over (or use another --name)"
+            )
+    w.write_json("config.json", wanted)
+
+
+def _finish(w: StepWriter, run: RunDir, results: list[TrialResult]) -> StepManifest:
+    """Write results.csv and the manifest (ALC per trial, oracle flags of the pools)."""
+    pool_info = {p: run.step("pools", p).manifest() for p in {r.job.pool for r in results}}
+    rows = []
+    for result in results:
+        w.inputs.update(result.inputs)
+        manifest = pool_info[result.job.pool]
+        for row in result.rows:
+            rows.append({**row, "init_strategy": init_strategy(manifest.summary), "oracle": manifest.oracle})
+    table = pd.DataFrame(rows).sort_values(["pool", "query", "trial", "episode"])
+    w.write_text("results.csv", table[RESULT_COLUMNS].to_csv(index=False))
+    alcs = {f"{p}|{q}|{t}": alc(g["n_labeled"].to_numpy(), g["test_accuracy"].to_numpy())
+            for (p, q, t), g in table.groupby(["pool", "query", "trial"])}
+    last = table[table["episode"] == table["episode"].max()]
+    summary = {
+        "alc": alcs,
+        "final_accuracy": {"|".join(k): v for k, v in last.groupby(["pool", "query"])["test_accuracy"].mean().items()},
+        "jobs": len(results),
+        "queries_oracle": sorted(q for q in set(table["query"]) if SELECTORS.get(q).oracle),
+    }
+    oracle = any(m.oracle for m in pool_info.values()) or bool(summary["queries_oracle"])
+    return w.finish(summary, oracle=oracle)

@@ -1,0 +1,154 @@
+"""What every stage after ``pretrain`` shares: the run's dataset, its pool/validation split, inputs."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from alpool.data import Dataset, load_dataset, validation_split
+from alpool.errors import MissingStepError
+from alpool.rundir import DatasetRecord, RunDir, StepDir, StepWriter
+from alpool.seeding import numpy_rng
+
+
+def dataset_record(spec: str, dataset: Dataset, data_dir: Path | None) -> DatasetRecord:
+    """Describe ``dataset`` for run.json."""
+    return DatasetRecord(
+        spec=spec,
+        fingerprint=dataset.fingerprint,
+        n_train=dataset.n_train,
+        n_test=int(dataset.test_x.shape[0]),
+        n_classes=dataset.num_classes,
+        image_shape=dataset.image_shape,
+        classes=list(dataset.classes),
+        data_dir=str(data_dir) if data_dir is not None else None,
+    )
+
+
+def split_pool(run: RunDir, dataset: Dataset) -> tuple[np.ndarray, np.ndarray]:
+    """Return the run's ``(pool, val)`` train indices: fixed by the run seed and val fraction."""
+    manifest = run.manifest()
+    return validation_split(dataset, manifest.val_fraction, numpy_rng(manifest.seed, "validation"))
+
+
+@dataclass
+class RunContext:
+    """An opened run directory with its dataset loaded and checked against the fingerprint."""
+
+    run: RunDir
+    dataset: Dataset
+    pool: np.ndarray  # [P] int64 train indices that may be labeled
+    val: np.ndarray  # [V] int64 train indices held out for validation
+    seed: int
+
+
+def open_run(run_dir: Path, data_dir: Path | None = None) -> RunContext:
+    """Open ``run_dir``, reload its dataset and refuse a changed dataset."""
+    run = RunDir(run_dir)
+    manifest = run.manifest()
+    record = manifest.dataset
+    folder = data_dir if data_dir is not None else (Path(record.data_dir) if record.data_dir else None)
+    dataset = load_dataset(record.spec, folder)
+    run.check_dataset(dataset_record(record.spec, dataset, folder))
+    pool, val = split_pool(run, dataset)
+    return RunContext(run, dataset, pool, val, manifest.seed)
+
+
+class StepArtifacts:
+    """A finished step's files, read through the manifest; reads are recorded as inputs of ``writer``."""
+
+    def __init__(self, step: StepDir, writer: StepWriter | None) -> None:
+        self.step = step
+        self.name = step.name
+        self.writer = writer
+        self._manifest = step.manifest()
+
+    @property
+    def oracle(self) -> bool:
+        """Return whether the step used labels."""
+        return self._manifest.oracle
+
+    def array(self, name: str) -> np.ndarray:
+        """Load ``<name>.npy``, verified against its hash, and record it as an input."""
+        relative = f"{name}.npy"
+        if relative not in self._manifest.outputs:
+            have = ", ".join(sorted(o[:-4] for o in self._manifest.outputs if o.endswith(".npy")))
+            raise MissingStepError(f"step {self.step.label} has no array {name!r} (it has: {have})")
+        if self.writer is not None:
+            self.writer.record_step_input(self.step, relative)
+        return self.step.read_array(relative)
+
+    def checkpoint(self) -> dict[str, Any]:
+        """Load ``model.pt`` (weights only) and record it as an input."""
+        path = self.step.file("model.pt")
+        if self.writer is not None:
+            self.writer.record_step_input(self.step, "model.pt")
+        loaded: dict[str, Any] = torch.load(path, map_location="cpu", weights_only=True)
+        return loaded
+
+    def summary(self) -> dict[str, Any]:
+        """Return the manifest summary."""
+        return dict(self._manifest.summary)
+
+
+class Upstream:
+    """Opens finished upstream steps for a writer and remembers whether any used labels."""
+
+    def __init__(self, run: RunDir, writer: StepWriter | None) -> None:
+        self.run = run
+        self.writer = writer
+        self.oracle = False
+        self.used: list[str] = []
+
+    def step(self, kind: str, name: str) -> StepArtifacts:
+        """Return a finished step's artifacts or explain which command makes it."""
+        artifacts = StepArtifacts(self.run.step(kind, name), self.writer)
+        self.oracle = self.oracle or artifacts.oracle
+        if artifacts.step.label not in self.used:
+            self.used.append(artifacts.step.label)
+        return artifacts
+
+    def pretrain(self, task: str) -> StepArtifacts:
+        """Return a finished pretrain step."""
+        return self.step("pretrain", task)
+
+
+class RunInputs:
+    """The selector :class:`~alpool.selectors.base.Inputs` backed by the run directory."""
+
+    def __init__(self, ctx: RunContext, upstream: Upstream) -> None:
+        self.ctx = ctx
+        self.upstream = upstream
+        self.used_labels = False
+        self._cache: dict[tuple[str, str], np.ndarray] = {}
+
+    def _array(self, kind: str, name: str, array: str) -> np.ndarray:
+        key = (f"{kind}/{name}", array)
+        if key not in self._cache:
+            self._cache[key] = self.upstream.step(kind, name).array(array)
+        return self._cache[key]
+
+    def embeddings(self, task: str) -> np.ndarray:
+        """Return ``pretrain/<task>/embeddings.npy`` ``[N, D]`` float32."""
+        return self._array("pretrain", task, "embeddings").astype(np.float32, copy=False)
+
+    def scores(self, scorer: str) -> np.ndarray:
+        """Return ``scores/<scorer>/scores.npy`` ``[N]``."""
+        return self._array("scores", scorer, "scores")
+
+    def clusters(self, source: str) -> np.ndarray:
+        """Return ``pretrain/<source>/cluster.npy`` ``[N]`` int64."""
+        return self._array("pretrain", source, "cluster").astype(np.int64, copy=False)
+
+    def labels(self) -> np.ndarray:
+        """Return the true train labels (marks the step as an oracle)."""
+        self.used_labels = True
+        return self.ctx.dataset.train_y.numpy()
+
+    def images(self) -> torch.Tensor:
+        """Return the train images ``[N, C, H, W]`` uint8."""
+        return self.ctx.dataset.train_x

@@ -1,0 +1,111 @@
+"""``alpool init-pool``: pick the first images to label with a selector that needs no classifier."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from alpool.config import InitPoolConfig
+from alpool.errors import ConfigError, StepExistsError
+from alpool.rundir import StepManifest
+from alpool.selectors import SELECTORS, SelectionContext, make_selector
+from alpool.selectors.base import NEED_CLASSIFIER
+from alpool.seeding import numpy_rng
+from alpool.stages.context import RunContext, RunInputs, Upstream, open_run
+from alpool.training import resolve_device
+
+
+def class_summary(indices: np.ndarray, labels: np.ndarray, num_classes: int) -> dict[str, Any]:
+    """Return the class histogram of a pool, classes covered and the imbalance ratio (min / max)."""
+    counts = np.bincount(labels[indices], minlength=num_classes)
+    return {
+        "class_histogram": counts.tolist(),
+        "n_classes_covered": int((counts > 0).sum()),
+        "imbalance_ratio": float(counts.min() / counts.max()) if counts.max() > 0 else 0.0,
+    }
+
+
+def pool_budget(config: InitPoolConfig, pool_size: int) -> int:
+    """Return the budget: ``--budget`` or ``--budget-ratio`` of the selectable pool."""
+    if config.budget is not None:
+        return config.budget
+    assert config.budget_ratio is not None  # the config validator guarantees one of the two
+    return max(1, int(round(config.budget_ratio * pool_size)))
+
+
+def default_name(config: InitPoolConfig, budget: int) -> str:
+    """Return the pool folder name: ``<strategy>[-<score>]-<budget>`` (``-r<ratio>`` for ratios)."""
+    label = config.strategy
+    if "score" in config.params:
+        label += f"-{config.params['score']}"
+    size = f"r{config.budget_ratio:g}" if config.budget_ratio is not None else str(budget)
+    return f"{label}-{size}"
+
+
+def pool_names(config: InitPoolConfig, budget: int) -> list[str]:
+    """Return one name per pool; ``--count M`` numbers them ``-000`` ... ``-M-1``."""
+    base = config.name or default_name(config, budget)
+    return [base] if config.count == 1 else [f"{base}-{i:03d}" for i in range(config.count)]
+
+
+def run(config: InitPoolConfig, run_dir: Path, data_dir: Path | None = None) -> list[StepManifest]:
+    """Select ``config.count`` pools and write ``pools/<name>/`` for each."""
+    selector = make_selector(config.strategy, config.params)
+    if NEED_CLASSIFIER in selector.needs:
+        raise ConfigError(f"{config.strategy!r} needs a trained classifier, so it is an AL query: "
+                          f"use `alpool al-run --query {config.strategy}`")
+    ctx = open_run(run_dir, data_dir)
+    budget = pool_budget(config, len(ctx.pool))
+    if budget > len(ctx.pool):
+        raise ConfigError(f"budget {budget} is larger than the {len(ctx.pool)} selectable train images; lower --budget")
+    names = pool_names(config, budget)
+    for name in names:  # refuse before computing anything
+        step = ctx.run.step("pools", name)
+        if step.is_finished() and not config.force:
+            raise StepExistsError(f"pool {step.label} already exists in {ctx.run.root}; "
+                                  "pass --force to redo it or choose another --name")
+    return [_write_pool(config, ctx, name, i, budget) for i, name in enumerate(names)]
+
+
+def _write_pool(config: InitPoolConfig, ctx: RunContext, name: str, member: int, budget: int) -> StepManifest:
+    seed = config.seed + member
+    selector = make_selector(config.strategy, config.params)
+    record = {**config.model_dump(mode="json"), "member_seed": seed}
+    with ctx.run.writing("pools", name, record, config.force) as w:
+        upstream = Upstream(ctx.run, w)
+        inputs = RunInputs(ctx, upstream)
+        sel_ctx = SelectionContext(
+            n_total=ctx.dataset.n_train,
+            labeled=np.empty(0, dtype=np.int64),
+            candidates=ctx.pool,
+            rng=numpy_rng(seed, "init-pool", config.strategy),
+            num_classes=ctx.dataset.num_classes,
+            inputs=inputs,
+            device=str(resolve_device(config.device)),
+        )
+        selection = selector(sel_ctx, budget)
+        scores = np.full(ctx.dataset.n_train, np.nan)
+        scores[ctx.pool] = selection.candidate_scores
+        w.save_array("indices.npy", selection.indices)
+        w.save_array("selection_scores.npy", scores)
+        summary = {
+            "strategy": config.strategy,
+            "params": config.params,
+            "budget": budget,
+            "seed": seed,
+            "uses": upstream.used,
+            "info": selection.info,
+            **class_summary(selection.indices, ctx.dataset.train_y.numpy(), ctx.dataset.num_classes),
+        }
+        if config.count > 1 or config.budget_ratio is not None:
+            summary["group"] = config.name or default_name(config, budget)
+            summary["ratio"] = budget / len(ctx.pool)
+        oracle = selector.oracle or inputs.used_labels or upstream.oracle
+        return w.finish(summary, oracle=oracle)
+
+
+def selector_help() -> str:
+    """Return the selectors usable for initial pools, for ``--strategy`` help."""
+    return ", ".join(n for n in SELECTORS.names() if NEED_CLASSIFIER not in SELECTORS.get(n).needs)

@@ -1,0 +1,74 @@
+"""``alpool pretrain``: train a pretext task and save per-image arrays for every train image."""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+
+from alpool import reporting
+from alpool.config import PretrainConfig
+from alpool.data import load_dataset
+from alpool.pretext import PretrainContext, make_task
+from alpool.rundir import RunDir, StepManifest, StepWriter, atomic_write_bytes
+from alpool.stages.context import Upstream, dataset_record, split_pool
+from alpool.training import resolve_device
+
+RESUME_KEYS = ("task", "dataset", "params", "seed")
+
+
+def run(config: PretrainConfig, run_dir: Path) -> StepManifest:
+    """Train ``config.task`` on ``config.dataset`` and write ``pretrain/<name>/``.
+
+    An unfinished step with the same task, dataset, params and seed resumes from the task's
+    checkpoint; with a different config it starts over.
+    """
+    task = make_task(config.task, config.params)
+    dataset = load_dataset(config.dataset, config.data_dir, config.download)
+    run_ = RunDir.create(run_dir, dataset_record(config.dataset, dataset, config.data_dir), config.seed,
+                         config.val_fraction)
+    pool, val = split_pool(run_, dataset)
+    device = resolve_device(config.device)
+    with run_.writing("pretrain", config.step_name, config.model_dump(mode="json"), config.force, resume=True) as w:
+        _restart_if_config_changed(w, config)
+        upstream = Upstream(run_, w)
+        ctx = PretrainContext(dataset=dataset, pool=pool, val=val, device=device, seed=config.seed,
+                              workdir=w.path, upstream=upstream.pretrain)
+        reporting.info(f"pretraining {config.task} on {config.dataset} ({dataset.n_train} images, {device})")
+        out = task.run(ctx)
+        _write_outputs(w, out.arrays, out.checkpoint, out.history, dataset.n_train)
+        (w.path / "checkpoint.pt").unlink(missing_ok=True)
+        return w.finish({**out.summary, "task": config.task, "arrays": sorted(out.arrays)},
+                        oracle=out.oracle or task.oracle or upstream.oracle)
+
+
+def _restart_if_config_changed(w: StepWriter, config: PretrainConfig) -> None:
+    """Keep an unfinished step's checkpoint only when it was made with the same settings."""
+    path = w.path / "config.json"
+    wanted = {k: config.model_dump(mode="json")[k] for k in RESUME_KEYS}
+    if path.exists() and json.loads(path.read_text()) != wanted:
+        for child in w.path.iterdir():
+            if child.is_file():
+                child.unlink()
+        reporting.info("the unfinished step had other settings: starting over")
+    w.write_json("config.json", wanted)
+
+
+def _write_outputs(w: StepWriter, arrays: dict[str, np.ndarray], checkpoint: dict, history: list[dict],
+                   n_train: int) -> None:
+    """Save arrays (checked to cover every train image), the model and the loss curve."""
+    if "embeddings" not in arrays:
+        raise RuntimeError("a pretext task must return 'embeddings'")
+    for name, array in arrays.items():
+        if array.shape[0] != n_train:
+            raise RuntimeError(f"array {name!r} has {array.shape[0]} rows, expected {n_train}")
+        w.save_array(f"{name}.npy", array)
+    buffer = io.BytesIO()
+    torch.save(checkpoint, buffer)
+    atomic_write_bytes(w.path / "model.pt", buffer.getvalue())
+    w.add_output("model.pt")
+    w.write_text("history.csv", pd.DataFrame(history).to_csv(index=False))
