@@ -10,8 +10,20 @@ import numpy as np
 import pytest
 
 from alpool.errors import CorruptFileError, LockedError, MissingStepError, SchemaError, StaleInputError, StepExistsError
-from alpool.rundir import (SCHEMA_VERSION, DatasetRecord, RunDir, RunManifest, StepManifest, atomic_save_array,
-                           file_lock, last_run, load_array, migrate, read_model, remember_run)
+from alpool.rundir import (
+    SCHEMA_VERSION,
+    DatasetRecord,
+    RunDir,
+    RunManifest,
+    StepManifest,
+    atomic_save_array,
+    file_lock,
+    last_run,
+    load_array,
+    migrate,
+    read_model,
+    remember_run,
+)
 
 
 def record(fingerprint: str = "abc") -> DatasetRecord:

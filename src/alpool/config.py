@@ -105,7 +105,7 @@ class ALRunConfig(Frozen):
     trials: int = Field(3, ge=1)
     framework: str = "supervised"
     framework_params: dict[str, Any] = Field(default_factory=dict)
-    train: TrainConfig = Field(default_factory=TrainConfig)
+    train: TrainConfig = Field(default_factory=lambda: TrainConfig())
     warm_start: bool = False
     name: str | None = None
     seed: int = 0
@@ -115,7 +115,11 @@ class ALRunConfig(Frozen):
 
 
 class AnalyzeConfig(Frozen):
-    """``alpool analyze``."""
+    """``alpool analyze``: what to compute over one or more run directories.
+
+    The analysis folder is replaced on every run (it is derived from finished steps, never an
+    input of another step, so nothing is lost that cannot be recomputed).
+    """
 
     curves: bool = True
     corr: bool = False
@@ -123,9 +127,10 @@ class AnalyzeConfig(Frozen):
     scatter: bool = False
     name: str = "report"
     experiments: list[str] = Field(default_factory=list, description="empty = every finished experiment")
-    scorers: list[str] = Field(default_factory=list)
+    scorers: list[str] = Field(default_factory=list, description="empty = every finished scorer")
     embeddings: str | None = None
-    force: bool = True
+    projection: Literal["tsne", "umap"] = "tsne"
+    runs: list[Path] = Field(default_factory=list, description="more run directories analysed together")
 
 
 class PresetPretrain(Frozen):
@@ -167,7 +172,7 @@ class PresetAL(Frozen):
     trials: int = Field(3, ge=1)
     framework: str = "supervised"
     framework_params: dict[str, Any] = Field(default_factory=dict)
-    train: TrainConfig = Field(default_factory=TrainConfig)
+    train: TrainConfig = Field(default_factory=lambda: TrainConfig())
     warm_start: bool = False
     name: str | None = None
 

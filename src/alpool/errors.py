@@ -42,7 +42,7 @@ class SchemaError(AlpoolError):
 
 
 class CorruptFileError(AlpoolError):
-    """A file in the run directory cannot be read or does not match its recorded hash."""
+    """A file in the run directory or a dataset file cannot be read or does not match its recorded hash."""
 
 
 class DatasetFilesMissing(AlpoolError):

@@ -44,7 +44,7 @@ def autocast(device: torch.device, enabled: bool = True) -> Any:
 def prepare(model: nn.Module, device: torch.device) -> nn.Module:
     """Move ``model`` to ``device`` (channels_last on CUDA)."""
     if device.type == "cuda":
-        return model.to(device, memory_format=torch.channels_last)
+        return model.to(device).to(memory_format=torch.channels_last)
     return model.to(device)
 
 

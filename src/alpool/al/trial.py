@@ -23,8 +23,8 @@ import torch
 from alpool.config import ALRunConfig
 from alpool.frameworks import EpisodeData, make_framework
 from alpool.rundir import atomic_save_array, atomic_write_bytes, atomic_write_text, load_array, sha256_file
-from alpool.selectors import SelectionContext, make_selector
 from alpool.seeding import derive_seed, numpy_rng
+from alpool.selectors import SelectionContext, make_selector
 from alpool.stages.context import RunContext, RunInputs, Upstream, open_run
 from alpool.training import classification_metrics, resolve_device
 

@@ -7,8 +7,20 @@ from typing import Annotated
 
 import typer
 
-from alpool.cli.common import (DataDirOpt, DebugOpt, DeviceOpt, ForceOpt, ParamOpt, QuietOpt, RunDirOpt, SeedOpt,
-                               done, params, resolve_run_dir, run_command)
+from alpool.cli.common import (
+    DataDirOpt,
+    DebugOpt,
+    DeviceOpt,
+    ForceOpt,
+    ParamOpt,
+    QuietOpt,
+    RunDirOpt,
+    SeedOpt,
+    done,
+    params,
+    resolve_run_dir,
+    run_command,
+)
 from alpool.config import ALRunConfig, TrainConfig
 from alpool.errors import ConfigError
 from alpool.frameworks import FRAMEWORKS

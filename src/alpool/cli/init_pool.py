@@ -7,8 +7,21 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from alpool.cli.common import (DataDirOpt, DebugOpt, DeviceOpt, ForceOpt, ParamOpt, QuietOpt, RunDirOpt, SeedOpt,
-                               console, done, params, resolve_run_dir, run_command)
+from alpool.cli.common import (
+    DataDirOpt,
+    DebugOpt,
+    DeviceOpt,
+    ForceOpt,
+    ParamOpt,
+    QuietOpt,
+    RunDirOpt,
+    SeedOpt,
+    console,
+    done,
+    params,
+    resolve_run_dir,
+    run_command,
+)
 from alpool.config import InitPoolConfig
 from alpool.rundir import RunDir, StepManifest
 from alpool.stages.init_pool import selector_help

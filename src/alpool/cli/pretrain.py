@@ -6,8 +6,20 @@ from typing import Annotated
 
 import typer
 
-from alpool.cli.common import (DataDirOpt, DebugOpt, DeviceOpt, ForceOpt, ParamOpt, QuietOpt, RunDirOpt, SeedOpt,
-                               default_run_dir, done, params, run_command)
+from alpool.cli.common import (
+    DataDirOpt,
+    DebugOpt,
+    DeviceOpt,
+    ForceOpt,
+    ParamOpt,
+    QuietOpt,
+    RunDirOpt,
+    SeedOpt,
+    default_run_dir,
+    done,
+    params,
+    run_command,
+)
 from alpool.config import PretrainConfig
 from alpool.data import DATASETS
 from alpool.pretext import TASKS

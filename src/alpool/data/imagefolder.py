@@ -32,6 +32,7 @@ GRAY_MODES = frozenset({"1", "L", "LA"})
 IMAGEFOLDER_TEST_FRACTION = 0.2
 IMAGEFOLDER_SPLIT_SEED = 0
 TEST_DIR_NAMES = ("test", "val")
+Split = tuple[list[Path], np.ndarray]  # image paths and their [N] int64 labels
 
 
 def list_images(folder: Path) -> list[Path]:
@@ -139,9 +140,6 @@ def resolve_path(source: DataSource) -> Path:
         raise DatasetFilesMissing(f"imagefolder: folder {path} not found; "
                                   "pass imagefolder:PATH with an existing folder")
     return path
-
-
-Split = tuple[list[Path], np.ndarray]  # image paths and their [N] int64 labels
 
 
 def _splits(path: Path) -> tuple[list[str], Split, Split]:

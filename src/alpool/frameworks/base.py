@@ -18,6 +18,7 @@ import torch
 from alpool.config import TrainConfig
 from alpool.data.base import Dataset
 from alpool.params import Params, build_params
+from alpool.params import Params as ParamsBase
 from alpool.registry import Registry
 from alpool.selectors.base import Classifier
 
@@ -83,7 +84,7 @@ class Framework(ABC):
 
     Params: ClassVar[type[Params]] = Params
 
-    def __init__(self, params: Params | None = None) -> None:
+    def __init__(self, params: ParamsBase | None = None) -> None:
         self.params = params if params is not None else self.Params()
 
     @abstractmethod

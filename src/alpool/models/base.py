@@ -11,6 +11,9 @@ from torch import nn
 class Normalize(nn.Module):
     """Map uint8-range images scaled to [0, 1] to zero mean / unit std per channel."""
 
+    mean: torch.Tensor
+    std: torch.Tensor
+
     def __init__(self, mean: Sequence[float], std: Sequence[float]) -> None:
         super().__init__()
         self.register_buffer("mean", torch.tensor(list(mean)).view(1, -1, 1, 1))

@@ -19,6 +19,7 @@ import torch
 
 from alpool.data.base import Dataset
 from alpool.params import Params, build_params
+from alpool.params import Params as ParamsBase
 from alpool.registry import Registry
 
 
@@ -89,7 +90,7 @@ class PretextTask(ABC):
     oracle: ClassVar[bool] = False
     requires: ClassVar[tuple[str, ...]] = ()
 
-    def __init__(self, params: Params | None = None) -> None:
+    def __init__(self, params: ParamsBase | None = None) -> None:
         self.params = params if params is not None else self.Params()
 
     @abstractmethod

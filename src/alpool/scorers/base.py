@@ -12,6 +12,7 @@ import torch
 
 from alpool.data.base import Dataset
 from alpool.params import Params, build_params
+from alpool.params import Params as ParamsBase
 from alpool.pretext.base import PretrainArtifacts
 from alpool.registry import Registry
 
@@ -39,7 +40,7 @@ class Scorer(ABC):
     Params: ClassVar[type[Params]] = Params
     requires: ClassVar[tuple[str, ...]] = ()
 
-    def __init__(self, params: Params | None = None) -> None:
+    def __init__(self, params: ParamsBase | None = None) -> None:
         self.params = params if params is not None else self.Params()
 
     @abstractmethod

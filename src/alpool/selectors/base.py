@@ -17,6 +17,7 @@ import torch
 
 from alpool.errors import ConfigError, MissingStepError
 from alpool.params import Params, build_params
+from alpool.params import Params as ParamsBase
 from alpool.registry import Registry
 
 # What a selector may need. "labels" marks an oracle (uses ground truth).
@@ -141,7 +142,7 @@ class Selector(ABC):
     needs: ClassVar[frozenset[str]] = frozenset()
     oracle: ClassVar[bool] = False
 
-    def __init__(self, params: Params | None = None) -> None:
+    def __init__(self, params: ParamsBase | None = None) -> None:
         self.params = params if params is not None else self.Params()
 
     @abstractmethod

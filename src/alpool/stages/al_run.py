@@ -20,7 +20,7 @@ from alpool.selectors import SELECTORS, make_selector
 from alpool.stages.context import open_run
 
 RESULT_COLUMNS = [
-    "experiment", "pool", "init_strategy", "query", "framework", "trial", "episode", "n_labeled",
+    "experiment", "pool", "init_strategy", "query", "framework", "embeddings", "init", "trial", "episode", "n_labeled",
     "test_accuracy", "test_macro_auc", "val_accuracy", "n_classes_covered", "seconds",
     "seconds_train", "seconds_query", "oracle",
 ]
@@ -93,7 +93,8 @@ def _check_grid(config: ALRunConfig, run: RunDir, pools: list[str], pool_size: i
     unknown = set(config.query_params) - set(config.queries)
     if unknown:
         raise ConfigError(f"query options given for {sorted(unknown)}, which are not in --query {config.queries}")
-    make_framework(config.framework, config.framework_params)
+    for task in make_framework(config.framework, config.framework_params).uses_pretrain():
+        run.step("pretrain", task).manifest()
     for pool in pools:
         size = run.step("pools", pool).manifest().summary.get("budget", 0)
         needed = int(size) + config.episodes * config.step_budget
@@ -121,12 +122,15 @@ def _check_resume(w: StepWriter, record: dict[str, Any]) -> None:
 def _finish(w: StepWriter, run: RunDir, results: list[TrialResult]) -> StepManifest:
     """Write results.csv and the manifest (ALC per trial, oracle flags of the pools)."""
     pool_info = {p: run.step("pools", p).manifest() for p in {r.job.pool for r in results}}
+    config = ALRunConfig.model_validate_json(results[0].job.config_json)
+    framework = make_framework(config.framework, config.framework_params).params
+    used = {"embeddings": getattr(framework, "embeddings", None) or "", "init": getattr(framework, "init", None) or ""}
     rows = []
     for result in results:
         w.inputs.update(result.inputs)
         manifest = pool_info[result.job.pool]
         for row in result.rows:
-            rows.append({**row, "init_strategy": init_strategy(manifest.summary), "oracle": manifest.oracle})
+            rows.append({**row, **used, "init_strategy": init_strategy(manifest.summary), "oracle": manifest.oracle})
     table = pd.DataFrame(rows).sort_values(["pool", "query", "trial", "episode"])
     w.write_text("results.csv", table[RESULT_COLUMNS].to_csv(index=False))
     alcs = {f"{p}|{q}|{t}": alc(g["n_labeled"].to_numpy(), g["test_accuracy"].to_numpy())

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from alpool import reporting
-from alpool.config import (AnalyzeConfig, ALRunConfig, InitPoolConfig, Preset, PretrainConfig, RankConfig)
+from alpool.config import ALRunConfig, AnalyzeConfig, InitPoolConfig, Preset, PretrainConfig, RankConfig
 from alpool.rundir import RunDir
 from alpool.stages import al_run, analyze, init_pool, pretrain, rank
 
@@ -46,7 +46,7 @@ def run(preset: Preset, run_dir: Path, device: str = "auto", force: bool = False
         ran.append(f"al/{al_run.run(al_config, run_dir, data_dir).name}")
     if preset.analyze is not None:
         analyze_config: AnalyzeConfig = preset.analyze
-        ran.append(f"analysis/{analyze.run(analyze_config, [run_dir], run_dir, data_dir).name}")
+        ran.append(f"analysis/{analyze.run(analyze_config, run_dir, data_dir).name}")
     return ran
 
 

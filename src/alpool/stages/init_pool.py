@@ -10,9 +10,9 @@ import numpy as np
 from alpool.config import InitPoolConfig
 from alpool.errors import ConfigError, StepExistsError
 from alpool.rundir import StepManifest
+from alpool.seeding import numpy_rng
 from alpool.selectors import SELECTORS, SelectionContext, make_selector
 from alpool.selectors.base import NEED_CLASSIFIER
-from alpool.seeding import numpy_rng
 from alpool.stages.context import RunContext, RunInputs, Upstream, open_run
 from alpool.training import resolve_device
 

@@ -1,0 +1,231 @@
+"""Read run directories into tidy tables: step status, AL results, pools, episode folders.
+
+Only finished steps (with a ``manifest.json``) are read; unfinished ones are listed by
+:func:`step_status` so the report can say so. Several run directories can be analysed together:
+every table carries a ``run`` column with a short, unique label of its run directory.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from alpool.errors import ConfigError, CorruptFileError
+from alpool.rundir import STEP_KINDS, RunDir, StepDir
+
+METRICS = ("test_accuracy", "test_macro_auc", "val_accuracy")
+DEFAULTS: dict[str, Any] = {"framework": "supervised", "test_macro_auc": np.nan,
+                            "val_accuracy": np.nan, "n_classes_covered": np.nan, "seconds": np.nan,
+                            "oracle": False}
+
+
+@dataclass(frozen=True)
+class EpisodeDir:
+    """One finished episode folder of an AL experiment, keyed by the values in its results row."""
+
+    run: str
+    experiment: str
+    pool: str
+    query: str
+    trial: int
+    episode: int
+    path: Path
+
+
+def run_labels(runs: list[RunDir]) -> list[str]:
+    """Return a short unique label per run directory (its folder name, or the path if repeated)."""
+    names = [r.root.resolve().name or str(r.root) for r in runs]
+    return [n if names.count(n) == 1 else str(r.root.resolve())
+            for n, r in zip(names, runs, strict=True)]
+
+
+def step_status(run: RunDir, label: str) -> pd.DataFrame:
+    """Return one row per step folder: kind, name, finished, oracle, version, seed, seconds.
+
+    Unfinished ``analysis`` folders are left out: one of them is the analysis being written.
+    """
+    rows = []
+    for kind in STEP_KINDS:
+        for step in run.steps(kind):
+            finished = step.is_finished()
+            if kind == "analysis" and not finished:
+                continue
+            row: dict[str, Any] = {"run": label, "kind": kind, "name": step.name,
+                                   "status": "finished" if finished else "unfinished"}
+            if finished:
+                manifest = step.manifest()
+                row.update(oracle=manifest.oracle, alpool_version=manifest.alpool_version,
+                           seed=manifest.config.get("seed"), seconds=manifest.seconds,
+                           finished_at=manifest.finished_at,
+                           torch=manifest.environment.get("torch"))
+            rows.append(row)
+    columns = ["run", "kind", "name", "status", "oracle", "alpool_version", "seed", "seconds",
+               "finished_at", "torch"]
+    return pd.DataFrame(rows, columns=columns)
+
+
+def select_experiments(runs: list[RunDir], wanted: list[str]) -> list[list[StepDir]]:
+    """Return the finished ``al`` steps of each run, restricted to ``wanted`` when given.
+
+    Raises:
+        ConfigError: a wanted experiment is not a folder of any run directory.
+    """
+    present = {s.name for run in runs for s in run.steps("al")}
+    unknown = sorted(set(wanted) - present)
+    if unknown:
+        raise ConfigError(f"experiment {unknown[0]!r} is not in the run directory "
+                          f"(experiments: {', '.join(sorted(present)) or 'none'}); "
+                          "pass one of them to --experiment or run `alpool al-run` first")
+    return [[s for s in run.finished("al") if not wanted or s.name in wanted] for run in runs]
+
+
+def read_results(step: StepDir, label: str) -> pd.DataFrame:
+    """Read ``results.csv`` of a finished experiment, with ``run`` added and defaults filled."""
+    path = step.file("results.csv")
+    if not path.exists():
+        raise CorruptFileError(f"{path} is missing; redo step {step.label} with --force")
+    table = pd.read_csv(path)
+    required = {"trial", "episode", "n_labeled", "test_accuracy"}
+    missing = sorted(required - set(table.columns))
+    if missing:
+        raise CorruptFileError(f"{path} lacks column {missing[0]!r}; "
+                               f"redo step {step.label} with --force")
+    table.insert(0, "run", label)
+    table["experiment"] = step.name
+    if "init_strategy" not in table:
+        table["init_strategy"] = table.get("pool", "?")
+    if "pool" not in table:
+        table["pool"] = table["init_strategy"]
+    if "query" not in table:
+        table["query"] = "random"
+    for column, value in DEFAULTS.items():
+        if column not in table:
+            table[column] = value
+    return table
+
+
+def load_results(experiments: list[list[StepDir]], labels: list[str]) -> pd.DataFrame:
+    """Concatenate the results of every selected experiment (one row per trial x episode)."""
+    frames = [read_results(step, label)
+              for steps, label in zip(experiments, labels, strict=True) for step in steps]
+    frames = [f for f in frames if len(f)]
+    if not frames:
+        return pd.DataFrame(columns=["run", "experiment", "pool", "init_strategy", "query",
+                                     "framework", "trial", "episode", "n_labeled", *METRICS])
+    table = pd.concat(frames, ignore_index=True)
+    for column in ("pool", "init_strategy", "query", "framework"):
+        table[column] = table[column].astype(str)
+    return table
+
+
+def pool_label(summary: dict[str, Any]) -> str:
+    """Return how a pool was made, e.g. ``ranked(vae-loss)`` (as in ``results.csv``)."""
+    strategy = str(summary.get("strategy", "?"))
+    params = summary.get("params") or {}
+    detail = params.get("score") or params.get("inner")
+    return f"{strategy}({detail})" if detail else strategy
+
+
+def class_entropy(histogram: np.ndarray) -> float:
+    """Return the normalised Shannon entropy (0 = one class, 1 = uniform) of counts ``[K]``."""
+    counts = np.asarray(histogram, dtype=float)
+    total = counts.sum()
+    if total <= 0 or len(counts) < 2:
+        return float("nan")
+    p = counts[counts > 0] / total
+    return float(-(p * np.log(p)).sum() / np.log(len(counts)))
+
+
+def load_pools(run: RunDir, label: str, labels: np.ndarray | None = None) -> pd.DataFrame:
+    """Return one row per finished pool: strategy, budget, group/ratio, class histogram, coverage.
+
+    Args:
+        run: the run directory.
+        label: its run label.
+        labels: train labels ``[N]`` int64, used when a manifest has no class histogram.
+
+    Returns:
+        Columns ``run, pool, strategy, init_strategy, budget, seed, group, ratio, oracle,
+        histogram, n_classes, n_classes_covered, missing_class, class_entropy, is_bench``.
+    """
+    n_classes = run.manifest().dataset.n_classes
+    rows = [_pool_row(step, label, n_classes, labels) for step in run.finished("pools")]
+    table = pd.DataFrame(rows, columns=["run", "pool", "strategy", "init_strategy", "budget",
+                                        "seed", "group", "ratio", "oracle", "histogram",
+                                        "n_classes", "n_classes_covered", "missing_class",
+                                        "class_entropy", "is_bench"])
+    return table
+
+
+def _pool_row(step: StepDir, label: str, n_classes: int,
+              labels: np.ndarray | None) -> dict[str, Any]:
+    manifest = step.manifest()
+    summary = manifest.summary
+    histogram = summary.get("class_histogram")
+    if histogram is None and labels is not None:
+        histogram = np.bincount(labels[step.read_array("indices.npy")], minlength=n_classes)
+    hist = None if histogram is None else np.asarray(histogram, dtype=np.int64)  # [K]
+    covered = int((hist > 0).sum()) if hist is not None else summary.get("n_classes_covered")
+    group = summary.get("group")
+    strategy = str(summary.get("strategy", "?"))
+    return {
+        "run": label, "pool": step.name, "strategy": strategy, "init_strategy": pool_label(summary),
+        "budget": summary.get("budget"), "seed": summary.get("seed"), "group": group,
+        "ratio": summary.get("ratio"), "oracle": manifest.oracle, "histogram": hist,
+        "n_classes": n_classes, "n_classes_covered": covered,
+        "missing_class": covered is not None and covered < n_classes,
+        "class_entropy": class_entropy(hist) if hist is not None else float("nan"),
+        "is_bench": strategy == "random" and group is not None and "ratio" in summary,
+    }
+
+
+def add_arms(results: pd.DataFrame, pools: pd.DataFrame) -> pd.DataFrame:
+    """Add ``arm``: a pool's group (many pools drawn alike) or else the pool itself."""
+    table = results.copy()
+    if pools.empty:
+        table["arm"] = table["pool"]
+        return table
+    groups = pools.set_index(["run", "pool"])["group"]
+    keys = pd.MultiIndex.from_frame(table[["run", "pool"]])
+    group = groups.reindex(keys).to_numpy()
+    table["arm"] = [g if isinstance(g, str) and g else p for g, p in zip(group, table["pool"],
+                                                                        strict=True)]
+    return table
+
+
+def find_episode_dirs(step: StepDir, label: str, results: pd.DataFrame) -> list[EpisodeDir]:
+    """Find every finished episode folder of an experiment (``**/trial-*/episode-*``).
+
+    Pool, query, trial and episode come from the episode's ``metrics.json`` row; when it lacks them,
+    from the experiment's ``results.csv`` rows (the only (pool, query) pair, or the pair named by
+    the ``<pool>--<query>`` folder). Folders without ``metrics.json`` are unfinished and skipped.
+    """
+    rows = results[(results["run"] == label) & (results["experiment"] == step.name)]
+    pairs = set(zip(rows["pool"], rows["query"], strict=True))
+    found = []
+    for path in sorted(step.path.glob("**/trial-*/episode-*")):
+        metrics = path / "metrics.json"
+        if not path.is_dir() or not metrics.exists():
+            continue
+        row = json.loads(metrics.read_text())
+        trial = int(row.get("trial", path.parent.name.removeprefix("trial-")))
+        episode = int(row.get("episode", path.name.removeprefix("episode-")))
+        pair = _pool_query(row, path, pairs)
+        if pair is not None:
+            found.append(EpisodeDir(label, step.name, pair[0], pair[1], trial, episode, path))
+    return found
+
+
+def _pool_query(row: dict[str, Any], path: Path,
+                pairs: set[tuple[str, str]]) -> tuple[str, str] | None:
+    if "pool" in row and "query" in row:
+        return str(row["pool"]), str(row["query"])
+    if len(pairs) == 1:
+        return next(iter(pairs))
+    folder = path.parents[1].name  # <pool>--<query>
+    return next(((p, q) for p, q in sorted(pairs) if folder == f"{p}--{q}"), None)

@@ -1,0 +1,42 @@
+"""``alpool analyze``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from alpool.cli.common import DataDirOpt, DebugOpt, QuietOpt, RunDirOpt, done, resolve_run_dir, run_command
+from alpool.config import AnalyzeConfig
+
+
+def analyze(
+    curves: Annotated[bool, typer.Option("--curves/--no-curves", help="Learning curves, final accuracy and ALC tables.")] = True,
+    corr: Annotated[bool, typer.Option("--corr", help="Cold-bench correlation of pool scores with accuracy.")] = False,
+    hist: Annotated[bool, typer.Option("--hist", help="Class histograms of pools and queries.")] = False,
+    scatter: Annotated[bool, typer.Option("--scatter", help="2-D embedding map with the pools on top.")] = False,
+    experiment: Annotated[list[str] | None, typer.Option("--experiment", help="Only these experiments.")] = None,
+    scorer: Annotated[list[str] | None, typer.Option("--scorer", help="Only these scorers (--corr).")] = None,
+    embeddings: Annotated[str | None, typer.Option("--embeddings", help="Pretrain task of the map (--scatter).")] = None,
+    projection: Annotated[str, typer.Option("--projection", help="tsne, or umap when installed.")] = "tsne",
+    also: Annotated[list[Path] | None, typer.Option("--also", help="More run directories analysed together.")] = None,
+    name: Annotated[str, typer.Option("--name", help="Analysis folder name (replaced on every run).")] = "report",
+    run_dir: RunDirOpt = None, data_dir: DataDirOpt = None, quiet: QuietOpt = False, debug: DebugOpt = False,
+) -> None:
+    """Write tables, figures and report.md / report.html from the finished steps.
+
+    Example: alpool analyze --curves --hist --corr
+    """
+    from alpool.stages import analyze as stage
+
+    def body() -> None:
+        target = resolve_run_dir(run_dir)
+        config = AnalyzeConfig(curves=curves, corr=corr, hist=hist, scatter=scatter, name=name,
+                               experiments=experiment or [], scorers=scorer or [], embeddings=embeddings,
+                               projection=projection, runs=also or [])  # type: ignore[arg-type]
+        manifest = stage.run(config, target, data_dir)
+        folder = target / "analysis" / manifest.name
+        done(f"analysis with {len(manifest.outputs)} files", target, folder / "report.html")
+
+    run_command(body, quiet, debug)

@@ -1,0 +1,94 @@
+"""Core-set (Sener & Savarese, ICLR 2018): greedy k-center on embeddings or classifier features."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+import numpy as np
+import torch
+from pydantic import Field
+
+from alpool.errors import ConfigError
+from alpool.params import Params
+from alpool.selectors.base import NEED_EMBEDDINGS, SELECTORS, Selection, SelectionContext, Selector
+from alpool.selectors.common import PointSet, embeddings_of, point_set
+from alpool.selectors.geometry import CHUNK_ELEMENTS, as_tensor, distances_to_point, l2_normalize, min_distances
+
+
+class CoresetParams(Params):
+    """Options of coreset."""
+
+    features: Literal["auto", "embeddings", "classifier"] = Field(
+        "auto", description="'classifier': the AL model's penultimate features; 'embeddings': a pretrain "
+        "task's; 'auto': the classifier's when there is one")
+    embeddings: str = Field("simclr", description="pretrain task whose embeddings to use without a classifier")
+    normalize: bool = Field(False, description="L2-normalise the features first")
+    chunk_elements: int = Field(CHUNK_ELEMENTS, gt=0, description="distance entries computed per block")
+
+
+@SELECTORS.register("coreset", "greedy k-center on embeddings or classifier features (initial pool or AL query)")
+class CoresetSelector(Selector):
+    """Greedy k-center: repeatedly pick the candidate farthest from everything labeled or picked.
+
+    Each candidate's distance to its nearest labeled point is computed in blocks; every pick is the
+    candidate with the largest such distance, after which the distances are lowered by the distance
+    to the pick. With an empty labeled set the first pick is a candidate drawn with ``ctx.rng``
+    (the original looped forever on an empty set).
+
+    Features: as an AL query (``ctx.classifier`` set) ``features='auto'`` uses the classifier's
+    penultimate features, as at the time of the original method; at cold start it uses the
+    embeddings of ``--embeddings``. Candidate scores are the distances to the nearest labeled point
+    before selection (NaN with an empty labeled set).
+    """
+
+    Params = CoresetParams
+    params: CoresetParams
+    needs = frozenset({NEED_EMBEDDINGS})
+
+    def select(self, ctx: SelectionContext, budget: int) -> Selection:
+        """Run greedy k-center from the labeled set."""
+        points = point_set(ctx)
+        x, source = self._features(ctx, points)  # [n, D]
+        x = l2_normalize(x) if self.params.normalize else x
+        nc = points.n_candidates
+        start = min_distances(x[:nc], x[nc:], self.params.chunk_elements)  # [nc], inf if L is empty
+        picks, radius = k_center(x[:nc], start, budget, ctx.rng)
+        scores = np.where(np.isfinite(start), start, np.nan)
+        info: dict[str, Any] = {"features": source, "random_first_pick": points.n_labeled == 0,
+                                "radius_before": float(start.max()) if points.n_labeled else None,
+                                "radius_after": radius}
+        return Selection(ctx.candidates[picks].astype(np.int64), scores, info)
+
+    def _features(self, ctx: SelectionContext, points: PointSet) -> tuple[np.ndarray, str]:
+        use_classifier = self.params.features == "classifier" or (
+            self.params.features == "auto" and ctx.classifier is not None)
+        if not use_classifier:
+            return embeddings_of(ctx, self.params.embeddings, points.indices), f"embeddings:{self.params.embeddings}"
+        if ctx.classifier is None:
+            raise ConfigError("coreset features='classifier' needs a trained classifier: use it with "
+                              "`alpool al-run --query coreset`, or set features=embeddings")
+        feats = np.asarray(ctx.classifier.features(points.indices), dtype=np.float32)  # [n, D]
+        return feats.reshape(len(points.indices), -1), "classifier"
+
+
+def k_center(x: np.ndarray, start: np.ndarray, budget: int, rng: np.random.Generator) -> tuple[np.ndarray, float]:
+    """Return ``budget`` greedy k-center picks among the rows of ``x`` and the final covering radius.
+
+    Args:
+        x: ``[n, d]`` candidate features.
+        start: ``[n]`` distance of each candidate to the nearest labeled point (``inf`` if none).
+        budget: number of picks.
+        rng: generator of the first pick when nothing is labeled.
+    """
+    xt = as_tensor(x)
+    x_sq = xt.pow(2).sum(1)
+    dist = torch.from_numpy(np.minimum(start, np.finfo(np.float32).max).astype(np.float32))  # [n]
+    picks: list[int] = []
+    for _ in range(budget):
+        best = int(rng.integers(len(x))) if np.isinf(start).all() and not picks else int(torch.argmax(dist))
+        picks.append(best)
+        dist = torch.minimum(dist, distances_to_point(xt, x_sq, xt[best]))
+        dist[best] = -1.0  # never pick twice, whatever the rounding of a self-distance
+    open_ = dist >= 0
+    radius = float(dist[open_].max()) if bool(open_.any()) else 0.0
+    return np.asarray(picks, dtype=np.int64), radius

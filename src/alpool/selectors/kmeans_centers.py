@@ -1,0 +1,63 @@
+"""k-means centres: the candidate nearest each of B k-means centroids."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from pydantic import Field
+
+from alpool.params import Params
+from alpool.selectors.base import NEED_EMBEDDINGS, SELECTORS, Selection, SelectionContext, Selector
+from alpool.selectors.clustering import kmeans
+from alpool.selectors.common import embeddings_of
+from alpool.selectors.geometry import as_tensor, l2_normalize, row_blocks
+
+
+class KMeansCentersParams(Params):
+    """Options of kmeans-centers."""
+
+    embeddings: str = Field("simclr", description="pretrain task whose embeddings k-means clusters")
+    normalize: bool = Field(True, description="L2-normalise the embeddings before k-means")
+
+
+@SELECTORS.register("kmeans-centers", "the candidate nearest each of B k-means centroids")
+class KMeansCentersSelector(Selector):
+    """Cluster the candidates into ``B`` k-means clusters and take the member nearest each centroid.
+
+    The pick of a cluster is its own member closest to its centroid, which makes the ``B`` picks
+    distinct by construction. A cluster left empty by k-means (possible with duplicate points) is
+    replaced by the not-yet-picked candidate nearest its centroid. Candidate scores are minus the
+    distance to the own centroid (higher = more central).
+    """
+
+    Params = KMeansCentersParams
+    params: KMeansCentersParams
+    needs = frozenset({NEED_EMBEDDINGS})
+
+    def select(self, ctx: SelectionContext, budget: int) -> Selection:
+        """Cluster into ``budget`` groups and return each group's most central member."""
+        x = embeddings_of(ctx, self.params.embeddings, ctx.candidates)  # [n_cand, D]
+        x = l2_normalize(x) if self.params.normalize else x
+        result = kmeans(x, budget, ctx.rng)
+        dist = own_center_distance(x, result.centers, result.labels)  # [n_cand]
+        order = np.lexsort((dist, result.labels))  # by cluster, nearest first
+        first = np.unique(result.labels[order], return_index=True)[1]
+        picks = order[first]
+        empty = np.setdiff1d(np.arange(budget), result.labels)
+        for c in empty:  # rare: nearest free candidate of an empty cluster's centroid
+            free = np.setdiff1d(np.arange(len(x)), picks)
+            gap = np.linalg.norm(x[free] - result.centers[c], axis=1)
+            picks = np.append(picks, free[np.argmin(gap)])
+        info = {"algorithm": result.algorithm, "k": budget, "empty_clusters": len(empty),
+                "mean_center_distance": float(dist[picks].mean())}
+        return Selection(ctx.candidates[picks].astype(np.int64), -dist, info)
+
+
+def own_center_distance(x: np.ndarray, centers: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """Return ``[n]`` the Euclidean distance of each row to the centre of its own cluster (chunked)."""
+    xt, ct = as_tensor(x), as_tensor(centers)
+    lab = torch.from_numpy(labels)
+    out = torch.empty(len(xt))
+    for rows in row_blocks(len(xt), xt.shape[1]):
+        out[rows] = (xt[rows] - ct[lab[rows]]).norm(dim=1)
+    return out.numpy().astype(np.float64)

@@ -1,0 +1,118 @@
+"""TypiClust [TC]: the most typical point of the least-labeled large clusters."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from pydantic import Field
+
+from alpool.params import Params
+from alpool.selectors.base import NEED_EMBEDDINGS, SELECTORS, Selection, SelectionContext, Selector
+from alpool.selectors.clustering import kmeans
+from alpool.selectors.common import PointSet, embeddings_of, point_set
+from alpool.selectors.geometry import CHUNK_ELEMENTS, knn_mean_distance, l2_normalize
+
+
+class TypiClustParams(Params):
+    """Options of typiclust."""
+
+    embeddings: str = Field("simclr", description="pretrain task whose (self-supervised) embeddings to use")
+    max_clusters: int = Field(500, gt=0, description="upper bound on the number of k-means clusters")
+    min_cluster_size: int = Field(5, ge=0, description="only clusters with more points than this are used")
+    knn: int = Field(20, gt=0, description="neighbours of the typicality (at most half the cluster)")
+
+
+@SELECTORS.register("typiclust", "TypiClust: most typical point of the least-labeled k-means cluster "
+                    "(initial pool or AL query)")
+class TypiClustSelector(Selector):
+    """Pick the most typical unlabeled point of the clusters with the fewest labeled points [TC].
+
+    The labeled and candidate points are clustered together by k-means (on L2-normalised
+    embeddings) into ``min(|L| + B, max_clusters)`` clusters. ``B`` times: among clusters of more
+    than ``min_cluster_size`` points that still hold a candidate, take the one with the fewest
+    labeled points (ties: the larger cluster, then the lower id), pick its most typical candidate
+    and count it as labeled. Typicality is ``1 / mean distance`` to the ``k = min(knn, size // 2)``
+    nearest neighbours inside the cluster, with the *Euclidean* distance: the reference code used
+    squared distances, which changes the order (fixed here).
+
+    Fallback (tiny data, or budgets close to the number of candidates): when no cluster of more
+    than ``min_cluster_size`` points has a candidate left, the size rule is dropped for the pick and
+    the same order applies to every cluster; a cluster of one point has typicality 0. The number of
+    such picks is recorded as ``info['fallback_picks']``.
+
+    Candidate scores are the typicalities (NaN in clusters of one point).
+    """
+
+    Params = TypiClustParams
+    params: TypiClustParams
+    needs = frozenset({NEED_EMBEDDINGS})
+
+    def select(self, ctx: SelectionContext, budget: int) -> Selection:
+        """Cluster labeled and candidate points, then pick typical points cluster by cluster."""
+        p = self.params
+        points = point_set(ctx)
+        x = l2_normalize(embeddings_of(ctx, p.embeddings, points.indices))  # [n, D]
+        k = min(points.n_labeled + budget, p.max_clusters, len(x))
+        clustering = kmeans(x, k, ctx.rng)
+        typical = typicality(x, clustering.labels, p.knn)  # [n]
+        picks, fallback = pick_typical(points, clustering.labels, typical, budget, p.min_cluster_size)
+        sizes = np.bincount(clustering.labels, minlength=k)
+        info: dict[str, Any] = {"n_clusters": k, "algorithm": clustering.algorithm,
+                                "clusters_used": int(len(np.unique(clustering.labels[picks]))),
+                                "large_clusters": int((sizes > p.min_cluster_size).sum()),
+                                "fallback_picks": fallback}
+        return Selection(points.indices[picks].astype(np.int64), typical[:points.n_candidates], info)
+
+
+def typicality(x: np.ndarray, labels: np.ndarray, knn: int,
+               chunk_elements: int = CHUNK_ELEMENTS) -> np.ndarray:
+    """Return ``[n]`` typicality ``1 / mean Euclidean distance`` to ``min(knn, size // 2)`` neighbours.
+
+    Neighbours are searched inside each point's cluster only. Points of clusters of one point
+    get NaN; coincident neighbours (mean distance 0) get ``inf``.
+    """
+    out = np.full(len(x), np.nan)
+    order = np.argsort(labels, kind="stable")
+    bounds = np.flatnonzero(np.diff(labels[order])) + 1
+    for members in np.split(order, bounds):
+        k = min(knn, len(members) // 2)
+        if k < 1:
+            continue
+        with np.errstate(divide="ignore"):
+            out[members] = 1.0 / knn_mean_distance(x[members], k, chunk_elements)
+    return out
+
+
+def pick_typical(points: PointSet, labels: np.ndarray, typical: np.ndarray, budget: int,
+                 min_size: int) -> tuple[np.ndarray, int]:
+    """Return ``budget`` picked positions (candidates only) in pick order and the fallback count.
+
+    Args:
+        points: candidates then labeled points.
+        labels: ``[n]`` cluster of each position.
+        typical: ``[n]`` typicality of each position (NaN = 0).
+        budget: number of picks.
+        min_size: clusters must have more points than this, unless none with candidates is left.
+    """
+    k = int(labels.max()) + 1
+    sizes = np.bincount(labels, minlength=k)
+    n_labeled = np.bincount(labels[points.n_candidates:], minlength=k)  # [k]
+    cand = np.arange(points.n_candidates)
+    # Candidates of each cluster, most typical first (ties: lower position).
+    key = np.nan_to_num(typical[cand], nan=0.0)
+    ranked = cand[np.lexsort((cand, -key, labels[cand]))]
+    starts = np.searchsorted(labels[ranked], np.arange(k + 1))  # cluster c: ranked[starts[c]:starts[c+1]]
+    taken = np.zeros(k, dtype=np.int64)  # candidates already picked per cluster
+    picks, fallback = [], 0
+    for _ in range(budget):
+        open_ = taken < np.diff(starts)
+        eligible = open_ & (sizes > min_size)
+        if not eligible.any():
+            eligible, fallback = open_, fallback + 1
+        ids = np.flatnonzero(eligible)
+        best = ids[np.lexsort((ids, -sizes[ids], n_labeled[ids]))[0]]
+        picks.append(ranked[starts[best] + taken[best]])
+        taken[best] += 1
+        n_labeled[best] += 1
+    return np.asarray(picks, dtype=np.int64), fallback

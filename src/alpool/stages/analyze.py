@@ -1,0 +1,25 @@
+"""``alpool analyze``: tables, figures and a report from finished steps of one or more runs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from alpool.analysis import AnalyzeOptions, analyze
+from alpool.config import AnalyzeConfig
+from alpool.rundir import RunDir, StepManifest
+from alpool.stages.context import open_run
+
+
+def run(config: AnalyzeConfig, run_dir: Path, data_dir: Path | None = None) -> StepManifest:
+    """Analyse ``run_dir`` (plus ``config.runs``) and write ``<run_dir>/analysis/<name>/``.
+
+    The analysis folder is replaced each time: it is derived from finished steps only.
+    """
+    ctx = open_run(run_dir, data_dir)
+    runs = [ctx.run] + [RunDir(p) for p in config.runs]
+    options = AnalyzeOptions.from_config(config, seed=ctx.seed)
+    with ctx.run.writing("analysis", config.name, config.model_dump(mode="json"), force=True) as w:
+        result = analyze(runs, options, w.path, labels=ctx.dataset.train_y.numpy())
+        for name in result.files:
+            w.add_output(name)
+        return w.finish(result.summary, oracle=bool(result.summary.get("oracle", False)))

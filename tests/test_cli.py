@@ -1,0 +1,183 @@
+"""The CLI through Typer's runner: the chain on digits, help texts, and bad input (one line, exit 2)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from alpool import __version__
+from alpool.cli import app
+from alpool.cli.list_cmd import registries
+from alpool.rundir import SCHEMA_VERSION
+
+runner = CliRunner()
+FAST_VAE = ["--param", "epochs=2", "--param", "latent_dim=8"]
+FAST_AL = ["--episodes", "1", "--step-budget", "10", "--trials", "1", "--epochs", "2", "-q"]
+
+
+def invoke(*args: str):  # type: ignore[no-untyped-def]
+    return runner.invoke(app, list(args))
+
+
+def tree_digest(root: Path) -> str:
+    """Hash every file below ``root`` (to show that a failing command touched nothing)."""
+    digest = hashlib.sha256()
+    for path in sorted(p for p in root.rglob("*") if p.is_file() and not p.name.startswith(".")):
+        digest.update(str(path.relative_to(root)).encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
+@pytest.fixture(scope="module")
+def chain(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Run the whole chain once on digits with tiny settings; return the run directory."""
+    cwd = tmp_path_factory.mktemp("cli")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.chdir(cwd)
+        steps = [
+            ["pretrain", "--task", "vae", "digits", *FAST_VAE, "-q"],
+            ["rank", "--scorer", "vae-loss", "-q"],
+            ["init-pool", "--strategy", "ranked", "--score", "vae-loss", "--budget", "20", "-q"],
+            ["init-pool", "--strategy", "random", "--budget", "20", "-q"],
+            ["al-run", "--query", "random", "--query", "entropy", *FAST_AL],
+            ["analyze", "--curves", "-q"],
+        ]
+        for step in steps:
+            result = invoke(*step)
+            assert result.exit_code == 0, (step, result.output)
+    return cwd / "runs" / "digits"
+
+
+def test_version() -> None:
+    result = invoke("--version")
+    assert result.exit_code == 0 and __version__ in result.output
+
+
+def test_chain_writes_every_step(chain: Path) -> None:
+    run = json.loads((chain / "run.json").read_text())
+    kinds = {(s["kind"], s["name"]) for s in run["steps"]}
+    assert {("pretrain", "vae"), ("scores", "vae-loss"), ("pools", "ranked-vae-loss-20"), ("pools", "random-20"),
+            ("al", "random+entropy")} <= kinds
+    scores = np.load(chain / "scores" / "vae-loss" / "scores.npy")
+    order = np.load(chain / "scores" / "vae-loss" / "sorted_idx.npy")
+    assert scores.shape == (run["dataset"]["n_train"],) and np.all(np.diff(scores[order]) <= 0)
+    ranked = np.load(chain / "pools" / "ranked-vae-loss-20" / "indices.npy")
+    pool_val = set(range(run["dataset"]["n_train"])) - set(ranked.tolist())
+    assert len(ranked) == 20 and pool_val
+    results = (chain / "al" / "random+entropy" / "results.csv").read_text().splitlines()
+    assert results[0].startswith("experiment,pool,init_strategy,query")
+    assert len(results) == 1 + 2 * 2 * 1 * 2  # pools x queries x trials x (episodes + 1)
+
+
+def test_finished_step_needs_force(chain: Path) -> None:
+    before = tree_digest(chain / "scores")
+    result = invoke("rank", "--scorer", "vae-loss", "--run-dir", str(chain))
+    assert result.exit_code == 2 and "--force" in result.output
+    assert tree_digest(chain / "scores") == before
+
+
+@pytest.mark.parametrize("command, option, kind", [
+    ("pretrain", "--task", "tasks"), ("rank", "--scorer", "scorers"), ("al-run", "--query", "selectors"),
+    ("al-run", "--framework", "frameworks"), ("al-run", "--arch", "models"), ("pretrain", "DATASET", "datasets"),
+])
+def test_help_lists_every_registry_choice(command: str, option: str, kind: str) -> None:
+    result = runner.invoke(app, [command, "--help"], env={"COLUMNS": "400"})
+    assert result.exit_code == 0 and "Example:" in result.output
+    text = " ".join(result.output.split())
+    for name in registries()[kind].names():
+        assert name in text, f"{name} missing from `{command} --help` ({option})"
+
+
+def test_every_command_has_help_with_an_example() -> None:
+    for command in ("pretrain", "rank", "init-pool", "al-run", "analyze", "all", "list"):
+        result = invoke(command, "--help")
+        assert result.exit_code == 0 and "Example" in result.output, command
+
+
+def test_list_shows_descriptions() -> None:
+    result = invoke("list", "selectors")
+    assert result.exit_code == 0 and "random" in result.output
+
+
+def one_line_error(result, *needles: str) -> None:  # type: ignore[no-untyped-def]
+    assert result.exit_code == 2, result.output
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error:"), result.output
+    assert "Traceback" not in result.output
+    for needle in needles:
+        assert needle in lines[0], (needle, lines[0])
+
+
+@pytest.mark.parametrize("args, needles", [
+    (["pretrain", "--task", "vae", "digitz", "-q"], ["unknown dataset 'digitz'", "did you mean 'digits'"]),
+    (["pretrain", "--task", "vea", "digits", "-q"], ["unknown task 'vea'", "did you mean 'vae'"]),
+    (["list", "selector"], ["unknown kind 'selector'", "did you mean 'selectors'"]),
+])
+def test_unknown_names_suggest(args: list[str], needles: list[str], tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.chdir(tmp_path)
+    one_line_error(invoke(*args), *needles)
+
+
+@pytest.mark.parametrize("args, needles", [
+    (["rank", "--scorer", "vae-los"], ["did you mean 'vae-loss'"]),
+    (["init-pool", "--strategy", "randon", "--budget", "5"], ["did you mean 'random'"]),
+    (["al-run", "--query", "entropi"], ["did you mean 'entropy'"]),
+    (["init-pool", "--strategy", "random", "--budget", "100000"], ["budget 100000", "lower --budget"]),
+    (["init-pool", "--strategy", "random", "--budget", "0"], ["budget"]),
+    (["init-pool", "--strategy", "ranked", "--score", "simclr-loss", "--budget", "5"], ["alpool rank --scorer simclr-loss"]),
+    (["rank", "--scorer", "typicality", "--task", "simclr"], ["alpool pretrain --task simclr"]),
+    (["al-run", "--query", "random", "--episodes", "1000", "--step-budget", "100"], ["lower --episodes"]),
+])
+def test_bad_input_touches_nothing(chain: Path, args: list[str], needles: list[str]) -> None:
+    before = tree_digest(chain)
+    one_line_error(invoke(*args, "--run-dir", str(chain), "-q"), *needles)
+    assert tree_digest(chain) == before
+
+
+def test_missing_run_directory(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.chdir(tmp_path)
+    one_line_error(invoke("rank", "--scorer", "vae-loss"), "alpool pretrain")
+
+
+def test_missing_dataset_files_name_the_files(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.chdir(tmp_path)
+    one_line_error(invoke("pretrain", "--task", "vae", "cifar10", "--data-dir", str(tmp_path), "-q"),
+                   "data_batch_1")
+
+
+def copy_run(chain: Path, tmp_path: Path) -> Path:
+    import shutil
+
+    target = tmp_path / "copy"
+    shutil.copytree(chain, target)
+    return target
+
+
+def test_newer_schema_is_refused(chain: Path, tmp_path: Path) -> None:
+    run = copy_run(chain, tmp_path)
+    data = json.loads((run / "run.json").read_text())
+    data["schema_version"] = SCHEMA_VERSION + 1
+    (run / "run.json").write_text(json.dumps(data))
+    one_line_error(invoke("init-pool", "--strategy", "random", "--budget", "5", "--run-dir", str(run)), "upgrade alpool")
+
+
+def test_corrupt_manifest_and_npy(chain: Path, tmp_path: Path) -> None:
+    run = copy_run(chain, tmp_path)
+    (run / "scores" / "vae-loss" / "manifest.json").write_text("{ nope")
+    one_line_error(invoke("init-pool", "--strategy", "ranked", "--score", "vae-loss", "--budget", "5",
+                          "--run-dir", str(run)), "not valid JSON")
+    (run / "pretrain" / "vae" / "embeddings.npy").write_bytes(b"garbage")
+    one_line_error(invoke("rank", "--scorer", "typicality", "--task", "vae", "--run-dir", str(run)), "embeddings.npy")
+
+
+def test_pretrain_refuses_another_dataset_in_the_same_run(chain: Path, tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    run = copy_run(chain, tmp_path)
+    data = json.loads((run / "run.json").read_text())
+    data["dataset"]["fingerprint"] = "0" * 64
+    (run / "run.json").write_text(json.dumps(data))
+    one_line_error(invoke("rank", "--scorer", "vae-loss", "--force", "--run-dir", str(run)), "fingerprint 000000000000")
