@@ -57,6 +57,8 @@ def test_report_names_every_experiment_and_every_figure(full: tuple[Path, Analys
             assert f"({name})" in md and name in html
     assert "blobs" in md and "run seed 0" in md  # dataset and seed from run.json
     assert "scores/typicality" in md  # oracle steps are named
+    assert result.summary["oracle"] is True  # the correlation read the oracle scorer
+    assert result.summary["oracle_inputs"] == ["run:scores/typicality"]
 
 
 def test_html_is_self_contained(full: tuple[Path, AnalysisResult]) -> None:
@@ -110,6 +112,7 @@ def test_selected_experiments_only_and_unknown_ones_refused(fake_run: FakeRun,
     options = AnalyzeOptions(curves=False, experiments=["main"], **FAST)
     result = analyze([fake_run.run], options, tmp_path)
     assert result.summary["analysed"] == ["main"]
+    assert result.summary["oracle"] is False  # no oracle step was read
     assert "crashed" in result.summary["experiments"]  # still named in the report
     with pytest.raises(ConfigError, match="'mian'.*main"):
         analyze([fake_run.run], AnalyzeOptions(experiments=["mian"]), tmp_path)

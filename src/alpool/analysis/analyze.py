@@ -52,7 +52,8 @@ def analyze(run_dirs: list[RunDir], options: AnalyzeOptions, out: Path,
 
     Returns:
         The written file names (relative to ``out``: ``*.csv``, ``*.png``, ``report.md``,
-        ``report.html``) and a summary (experiments, unfinished steps, final accuracies, notes).
+        ``report.html``) and a summary (experiments, unfinished steps, final accuracies, notes,
+        ``oracle``: whether any step read used ground-truth labels, ``oracle_inputs``: which).
 
     Raises:
         ConfigError: no run directory, labels of the wrong length, an unknown experiment, or an
@@ -86,7 +87,11 @@ def open_context(run_dirs: list[RunDir], options: AnalyzeOptions,
     experiments = select_experiments(run_dirs, options.experiments)
     pools = pd.concat([load_pools(v.run, v.label, v.labels) for v in views], ignore_index=True)
     results = add_arms(load_results(experiments, names), pools)
-    return Context(options, views, experiments, results, pools)
+    ctx = Context(options, views, experiments, results, pools)
+    ctx.oracle_inputs += [f"{v.label}:{s.label}"
+                          for v, steps in zip(views, experiments, strict=True)
+                          for s in steps if s.manifest().oracle]
+    return ctx
 
 
 def build_sections(ctx: Context) -> list[Section]:
@@ -159,4 +164,6 @@ def summarize(ctx: Context, sections: list[Section]) -> dict[str, Any]:
         "tables": sorted(tables),
         "figures": [f.name for s in sections for f in s.figures],
         "notes": list(ctx.notes),
+        "oracle": bool(ctx.oracle_inputs),
+        "oracle_inputs": sorted(set(ctx.oracle_inputs)),
     }

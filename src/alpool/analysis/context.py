@@ -70,6 +70,7 @@ class Context:
     results: pd.DataFrame  # tidy AL results with ``arm``
     pools: pd.DataFrame  # every finished pool of every run
     notes: list[str] = field(default_factory=list)
+    oracle_inputs: list[str] = field(default_factory=list)  # "run:kind/name" of oracle steps read
 
     @property
     def several_runs(self) -> bool:

@@ -72,8 +72,10 @@ def _pool_panel(row: pd.Series, random: pd.DataFrame, labels: np.ndarray | None)
     reference_label, versus = REF_EXPECTED, ""
     if len(others):
         stack = np.stack([np.asarray(h, dtype=float) for h in others["histogram"]])  # [M, K]
-        reference, reference_std = stack.mean(0), stack.std(0)
-        reference_label, versus = REF_POOLS, f" vs {len(others)} random pools"
+        reference = stack.mean(0)
+        reference_std = stack.std(0) if len(others) > 1 else None
+        plural = "s" if len(others) > 1 else ""
+        reference_label, versus = REF_POOLS, f" vs {len(others)} random pool{plural}"
     elif labels is not None:
         reference = expected_counts(labels, k, int(budget))
     title = f"{short(str(row['pool']), 36)}: {short(str(row['init_strategy']), 24)}\n" \
@@ -106,9 +108,11 @@ def plot_class_histogram(ax: Axes, panel: HistogramPanel, class_names: Sequence[
            label="selected" if panel.counts_std is None else "selected (mean ± std over trials)")
     top = panel.counts + (panel.counts_std if panel.counts_std is not None else 0)
     if panel.reference is not None:
+        expected = panel.reference_label == REF_EXPECTED  # a computed level, not a draw
         ax.bar(x + shift, panel.reference, width,
-               yerr=_yerr(panel.reference, panel.reference_std), color=RANDOM_GREY,
-               capsize=2, label=panel.reference_label)
+               yerr=_yerr(panel.reference, panel.reference_std),
+               color="0.82" if expected else RANDOM_GREY, hatch="///" if expected else None,
+               edgecolor="0.5" if expected else None, capsize=2, label=panel.reference_label)
         ref_std = panel.reference_std if panel.reference_std is not None else 0
         top = np.maximum(top, panel.reference + ref_std)
     ax.axhline(panel.uniform, color="black", linestyle="--", linewidth=1,
@@ -175,7 +179,8 @@ def query_panels(counts: pd.DataFrame, pool: str, query: str,
         ref = random[random["episode"] == episode]
         if query != "random" and len(ref):
             ref_stack = np.stack(list(ref["counts"])).astype(float)  # [T, K]
-            reference, reference_std = ref_stack.mean(0), ref_stack.std(0)
+            reference = ref_stack.mean(0)
+            reference_std = ref_stack.std(0) if len(ref_stack) > 1 else None
             reference_label = REF_QUERY
         else:
             reference, reference_std = expected_counts(labels, n_classes, size), None

@@ -54,6 +54,8 @@ def pool_scores(ctx: Context) -> pd.DataFrame:
             continue
         indices = {p: view.run.step("pools", p).read_array("indices.npy") for p in pools}
         scores = {s: view.run.step("scores", s).read_array("scores.npy") for s in names}
+        ctx.oracle_inputs += [f"{view.label}:scores/{s}" for s in names
+                              if view.run.step("scores", s).manifest().oracle]
         frame = mean_pool_scores(indices, scores)
         frame.insert(0, "run", view.label)
         frames.append(frame)

@@ -26,6 +26,7 @@ th { background: #f0f0f0; } tr:nth-child(even) td { background: #fafafa; }
 td:first-child, th:first-child { text-align: left; }
 figure { margin: 1em 0 2em; } figure img { max-width: 100%; border: 1px solid #ddd; }
 figcaption { font-size: 0.9em; color: #444; } .note { color: #8a4b00; }
+.scroll { overflow-x: auto; }
 """
 
 
@@ -103,7 +104,8 @@ def html_table(frame: pd.DataFrame, max_rows: int = MAX_ROWS) -> str:
     head = "".join(f"<th>{html.escape(h)}</th>" for h in header)
     body = "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in row) + "</tr>"
                    for row in rows)
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+    table = f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+    return f'<div class="scroll">{table}</div>'  # wide tables scroll instead of overflowing
 
 
 def _cut_note(table: TableItem) -> str:

@@ -58,7 +58,7 @@ def kmeanspp_init(x: np.ndarray, k: int, rng: np.random.Generator) -> np.ndarray
             picks.extend(rng.choice(rest, size=k - len(picks), replace=False).tolist())
             break
         cdf = torch.cumsum(d2, 0).numpy()
-        pick = int(min(np.searchsorted(cdf, rng.random() * total, side="right"), sample - 1))
+        pick = min(int(np.searchsorted(cdf, rng.random() * total, side="right")), sample - 1)
         picks.append(pick)
         d2 = torch.minimum(d2, distances_to_point(xt, x_sq, xt[pick]).pow_(2).double())
     return x[rows[np.asarray(picks)]].astype(np.float32)

@@ -1,0 +1,104 @@
+"""The selector contract, checked for every registered selector on a tiny 3-blob dataset."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import numpy as np
+import pytest
+from selector_inputs import blob_classifier, blob_inputs, context, three_blobs
+
+from alpool.errors import ConfigError
+from alpool.selectors import SELECTORS, Selection, SelectionContext, make_selector
+from alpool.selectors.base import NEED_CLASSIFIER
+
+PARAMS: dict[str, dict[str, Any]] = {  # the options a selector needs on the toy data
+    "ranked": {"score": "vae-loss"},
+    "vaal": {"epochs": 1, "batch_size": 16, "width": 8, "latent_dim": 4},
+}
+# Selectors whose picks depend on the seed even on well-separated blobs.
+SEED_DEPENDENT = {"random", "random-covering", "cluster-quota", "class-balanced", "coreset"}
+BUDGET = 6
+LABELED = [0, 1, 31, 62]
+EXCLUDED = [5, 40]  # e.g. validation images: neither labeled nor candidates
+BLOBS = three_blobs()
+
+
+def run(name: str, seed: int = 0, labeled: Any = (), budget: int = BUDGET) -> tuple[Selection, SelectionContext]:
+    """Run a registered selector on the blobs and return its selection and context."""
+    selector = make_selector(name, PARAMS.get(name, {}))
+    classifier = blob_classifier(BLOBS) if NEED_CLASSIFIER in selector.needs else None
+    ctx = context(BLOBS.n, BLOBS.num_classes, blob_inputs(BLOBS), labeled=labeled, seed=seed,
+                  exclude=EXCLUDED, classifier=classifier)
+    return selector(ctx, budget), ctx
+
+
+def test_every_selector_is_covered() -> None:
+    assert {"random", "random-covering", "ranked", "cluster-quota", "cluster-round-robin", "typiclust",
+            "probcover", "coreset", "kmeans-centers", "class-balanced"} <= set(SELECTORS.names())
+
+
+@pytest.mark.parametrize("name", SELECTORS.names())
+@pytest.mark.parametrize("labeled", [[], LABELED], ids=["cold", "with-labeled"])
+def test_contract(name: str, labeled: list[int]) -> None:
+    if not labeled and NEED_CLASSIFIER in SELECTORS.get(name).needs:
+        pytest.skip("a query with a classifier always has a labeled set")
+    selection, ctx = run(name, labeled=labeled)
+    idx = selection.indices
+    assert idx.dtype == np.int64 and idx.shape == (BUDGET,)
+    assert len(np.unique(idx)) == BUDGET
+    assert np.isin(idx, ctx.candidates).all()
+    assert not np.isin(idx, labeled).any() and not np.isin(idx, EXCLUDED).any()
+    assert selection.candidate_scores.shape == (len(ctx.candidates),)
+    assert np.issubdtype(selection.candidate_scores.dtype, np.floating)
+    json.dumps(selection.info)  # recorded in the pool manifest
+
+
+@pytest.mark.parametrize("name", SELECTORS.names())
+def test_same_seed_same_indices(name: str) -> None:
+    first, _ = run(name, seed=3, labeled=LABELED)
+    again, _ = run(name, seed=3, labeled=LABELED)
+    np.testing.assert_array_equal(first.indices, again.indices)
+    np.testing.assert_array_equal(first.candidate_scores, again.candidate_scores)
+
+
+@pytest.mark.parametrize("name", sorted(SEED_DEPENDENT))
+def test_different_seeds_differ(name: str) -> None:
+    picks = {tuple(sorted(run(name, seed=s)[0].indices)) for s in range(5)}
+    assert len(picks) > 1
+
+
+@pytest.mark.parametrize("name", SELECTORS.names())
+@pytest.mark.parametrize("budget", [0, BLOBS.n - len(EXCLUDED) - len(LABELED) + 1])
+def test_bad_budget_is_a_config_error(name: str, budget: int) -> None:
+    with pytest.raises(ConfigError, match="budget"):
+        run(name, labeled=LABELED, budget=budget)
+
+
+@pytest.mark.parametrize("name", ["typiclust", "probcover", "coreset", "kmeans-centers", "cluster-round-robin",
+                                  "cluster-quota", "random"])
+def test_whole_candidate_set(name: str) -> None:
+    n_candidates = BLOBS.n - len(EXCLUDED) - len(LABELED)
+    selection, ctx = run(name, labeled=LABELED, budget=n_candidates)
+    assert set(selection.indices) == set(ctx.candidates)
+
+
+def test_oracles_are_marked() -> None:
+    oracles = {name for name in SELECTORS.names() if SELECTORS.get(name).oracle}
+    assert {"random-covering", "class-balanced"} <= oracles
+    assert not oracles & {"random", "typiclust", "probcover", "coreset", "ranked"}
+
+
+def test_unknown_option_is_a_config_error() -> None:
+    with pytest.raises(ConfigError, match="delt"):
+        make_selector("probcover", {"delt": 0.5})
+    with pytest.raises(ConfigError, match="score"):
+        make_selector("ranked", {})
+
+
+def test_missing_inputs_name_the_step() -> None:
+    selector = make_selector("typiclust", {"embeddings": "vae"})
+    ctx = context(BLOBS.n, 3, blob_inputs(BLOBS))
+    with pytest.raises(Exception, match="vae"):
+        selector(ctx, 3)

@@ -1,0 +1,112 @@
+"""The chunked distance helpers, k-means and allocation helpers against brute force."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from alpool.selectors.clustering import kmeans
+from alpool.selectors.clusters import round_robin
+from alpool.selectors.common import rank_top, spread_evenly
+from alpool.selectors.geometry import (
+    knn_mean_distance,
+    min_distances,
+    nearest_other_label_distance,
+    radius_graph,
+    row_blocks,
+)
+from alpool.selectors.probcover import purity_delta
+
+
+def points(n: int = 53, d: int = 5, seed: int = 0) -> np.ndarray:
+    return np.random.default_rng(seed).normal(size=(n, d)).astype(np.float32)
+
+
+def dense(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    return np.linalg.norm(x[:, None].astype(np.float64) - y[None], axis=2)
+
+
+def test_row_blocks_cover_every_row_once() -> None:
+    rows = [r for s in row_blocks(53, 10, chunk_elements=70) for r in range(s.start, s.stop)]
+    assert rows == list(range(53))
+
+
+@pytest.mark.parametrize("chunk", [16, 100, 1 << 20])
+def test_min_distances_match_brute_force(chunk: int) -> None:
+    x, y = points(), points(31, seed=1)
+    np.testing.assert_allclose(min_distances(x, y, chunk), dense(x, y).min(1), rtol=1e-4, atol=1e-4)
+    assert np.isinf(min_distances(x, y[:0])).all()
+
+
+@pytest.mark.parametrize("chunk", [60, 1 << 20])
+def test_knn_mean_distance_matches_brute_force(chunk: int) -> None:
+    x = points()
+    d = dense(x, x)
+    np.fill_diagonal(d, np.inf)
+    expected = np.sort(d, 1)[:, :4].mean(1)
+    np.testing.assert_allclose(knn_mean_distance(x, 4, chunk), expected, rtol=1e-4, atol=1e-4)
+
+
+def test_knn_mean_distance_counts_duplicates_as_neighbours() -> None:
+    x = np.array([[0.0, 0.0], [0.0, 0.0], [1.0, 0.0], [5.0, 0.0]], dtype=np.float32)
+    np.testing.assert_allclose(knn_mean_distance(x, 1), [0.0, 0.0, 1.0, 4.0], atol=1e-6)
+
+
+@pytest.mark.parametrize("chunk", [53 * 4, 53 * 7, 1 << 20])
+def test_radius_graph_matches_brute_force(chunk: int) -> None:
+    x = points()
+    graph = radius_graph(x, 2.5, max_edges=10**6, chunk_elements=chunk)
+    d = dense(x, x)
+    for i in range(len(x)):
+        assert set(graph.neighbours(i)) == set(np.flatnonzero(d[i] < 2.5)) | {i}
+    many = graph.neighbours_of_many(np.array([3, 52, 3]))
+    assert sorted(many) == sorted([*graph.neighbours(3), *graph.neighbours(52), *graph.neighbours(3)])
+
+
+def test_nearest_other_label_and_purity_delta() -> None:
+    x = points()
+    labels = (x[:, 0] > 0).astype(np.int64)
+    d = dense(x, x)
+    d[labels[:, None] == labels[None]] = np.inf
+    np.testing.assert_allclose(nearest_other_label_distance(x, labels, 60), d.min(1), rtol=1e-4)
+    delta, achieved = purity_delta(x, labels, 0.9)
+    assert achieved >= 0.9 and (d.min(1) >= delta * 1.001).mean() < 0.9
+
+
+def test_spread_evenly() -> None:
+    rng = np.random.default_rng(0)
+    assert spread_evenly(np.array([10, 10, 10]), 9, rng).tolist() == [3, 3, 3]
+    assert spread_evenly(np.array([1, 10, 10]), 9, rng).tolist() == [1, 4, 4]
+    assert sorted(spread_evenly(np.array([10, 10, 10]), 10, rng)) == [3, 3, 4]
+    assert spread_evenly(np.array([0, 2, 50]), 30, rng).tolist() == [0, 2, 28]
+    with pytest.raises(ValueError):
+        spread_evenly(np.array([1, 1]), 3, rng)
+
+
+def test_rank_top_puts_nan_last_and_breaks_ties_by_seed() -> None:
+    scores = np.array([0.5, np.nan, 0.9, 0.5, 0.5])
+    assert rank_top(scores, 5, np.random.default_rng(0))[0] == 2
+    assert rank_top(scores, 5, np.random.default_rng(0))[-1] == 1
+    ties = {tuple(rank_top(scores, 4, np.random.default_rng(s))[1:4]) for s in range(10)}
+    assert len(ties) > 1
+
+
+def test_round_robin_interleaves_groups() -> None:
+    groups = np.array([0, 0, 0, 1, 1, 2])
+    priority = np.array([0.1, 0.9, 0.5, 0.3, 0.4, 0.0])
+    order = round_robin(groups, priority, np.random.default_rng(0))
+    assert sorted(groups[order[:3]]) == [0, 1, 2]
+    assert order[np.isin(order, [0, 1, 2])].tolist() == [1, 2, 0]  # best first inside a group
+    assert groups[order[3:5]].tolist() in ([0, 1], [1, 0]) and order[5] == 0
+
+
+def test_kmeans_is_seeded_and_finds_blobs() -> None:
+    rng = np.random.default_rng(0)
+    x = np.concatenate([rng.normal(c, 0.1, size=(40, 3)) for c in (0.0, 5.0, 10.0)]).astype(np.float32)
+    a = kmeans(x, 3, np.random.default_rng(1))
+    b = kmeans(x, 3, np.random.default_rng(1))
+    np.testing.assert_array_equal(a.labels, b.labels)
+    assert len({tuple(np.unique(a.labels[i * 40:(i + 1) * 40])) for i in range(3)}) == 3
+    mini = kmeans(x, 3, np.random.default_rng(1), minibatch=True)
+    assert mini.algorithm == "minibatch-kmeans" and len(np.unique(mini.labels)) == 3
+    assert kmeans(x[:2], 5, np.random.default_rng(0)).algorithm == "identity"

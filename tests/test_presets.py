@@ -1,0 +1,39 @@
+"""Every preset file validates: its steps, names and options exist in the registries."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from alpool.data import DATASETS, parse_spec
+from alpool.frameworks import make_framework
+from alpool.pretext import make_task
+from alpool.scorers import make_scorer
+from alpool.selectors import make_selector
+from alpool.stages.presets import load_preset
+
+PRESETS = sorted(p.stem for p in (Path(__file__).parents[1] / "presets").glob("*.toml"))
+
+
+def test_the_expected_presets_exist() -> None:
+    expected = {"quickstart", "fashion-mnist", "ip-cifar10", "ip-cifar100", "ip-cifar10-lowbudget", "ip-cifar10-lt",
+                "ip-mnist", "ip-tinyimagenet", "cs-pathmnist", "cs-bloodmnist", "cs-organamnist"}
+    assert expected <= set(PRESETS)
+
+
+@pytest.mark.parametrize("name", PRESETS)
+def test_preset_is_valid(name: str) -> None:
+    _, preset = load_preset(name)
+    assert parse_spec(preset.dataset)[0] in DATASETS
+    for step in preset.pretrain:
+        make_task(step.task, step.params)
+    for item in preset.rank:
+        make_scorer(item.scorer, item.params)
+    for pool in preset.pools:
+        make_selector(pool.strategy, pool.params)
+    for grid in preset.al:
+        for query in grid.queries:
+            make_selector(query, grid.query_params.get(query, {}))
+        make_framework(grid.framework, grid.framework_params)
+    assert preset.description
