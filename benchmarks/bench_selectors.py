@@ -66,8 +66,9 @@ def worker(method: str, n: int, dim: int, budget: int, centres: int) -> dict[str
         def embeddings(self, task: str) -> np.ndarray:
             return x
 
-    ctx = SelectionContext(n_total=n, labeled=np.empty(0, dtype=np.int64), candidates=np.arange(n, dtype=np.int64),
-                           rng=np.random.default_rng(0), num_classes=10, inputs=Inputs())  # type: ignore[arg-type]
+    ctx = SelectionContext(n_total=n, labeled=np.empty(0, dtype=np.int64),
+                           candidates=np.arange(n, dtype=np.int64), rng=np.random.default_rng(0),
+                           num_classes=10, inputs=Inputs())  # type: ignore[arg-type]
     selector = make_selector(method, {})
     base_kib = _status_kib("VmRSS")
     exact = _reset_peak() and base_kib is not None
@@ -78,7 +79,8 @@ def worker(method: str, n: int, dim: int, budget: int, centres: int) -> dict[str
         peak_mib = ((_status_kib("VmHWM") or 0) - (base_kib or 0)) / 1024
     else:
         peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    keep = ("n_clusters", "algorithm", "delta", "mean_degree", "coverage", "radius_after", "fallback_picks")
+    keep = ("n_clusters", "algorithm", "delta", "mean_degree", "coverage", "radius_after",
+            "fallback_picks")
     info = {k: v for k, v in selection.info.items() if k in keep}
     return {"method": method, "n": n, "seconds": seconds, "peak_mib": peak_mib, "peak_exact": exact,
             "data_mib": x.nbytes / 2**20, "info": info}
@@ -99,18 +101,20 @@ def format_row(result: dict[str, object]) -> str:
     if "error" in result:
         return f"{result['method']:<10} {result['n']:>7}  failed: {result['error']}"
     mark = "" if result["peak_exact"] else " (ru_maxrss)"
-    info = ", ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}" for k, v in result["info"].items())
-    return (f"{result['method']:<10} {result['n']:>7} {result['seconds']:>9.1f} {result['peak_mib']:>10.0f}"
-            f"{mark} {result['data_mib']:>9.0f}  {info}")
+    info = ", ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}"
+                     for k, v in result["info"].items())
+    return (f"{result['method']:<10} {result['n']:>7} {result['seconds']:>9.1f} "
+            f"{result['peak_mib']:>10.0f}{mark} {result['data_mib']:>9.0f}  {info}")
 
 
 def main() -> None:
     """Print the benchmark table."""
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--n", type=int, nargs="+", default=[25_000, 50_000], help="pool sizes")
     parser.add_argument("--dim", type=int, default=512)
     parser.add_argument("--budget", type=int, default=1000)
-    parser.add_argument("--centres", type=int, default=100, help="clusters of the synthetic embeddings")
+    parser.add_argument("--centres", type=int, default=100, help="clusters of the synthetic data")
     parser.add_argument("--methods", nargs="+", default=list(METHODS), choices=METHODS)
     parser.add_argument("--worker", choices=METHODS, help=argparse.SUPPRESS)
     args = parser.parse_args()

@@ -17,7 +17,7 @@ from alpool.config import ALRunConfig, InitPoolConfig, PretrainConfig, TrainConf
 from alpool.errors import StaleInputError
 from alpool.stages import al_run, init_pool, pretrain
 
-TRAIN = TrainConfig(epochs=2, batch_size=32, lr=0.05, crop_padding=0, flip=False)
+TRAIN = TrainConfig(epochs=2, batch_size=32, lr=0.05, min_steps=40, crop_padding=0, flip=False)
 TIMING = ["seconds", "seconds_train", "seconds_query"]
 
 

@@ -19,9 +19,11 @@ from alpool.selectors.base import SelectionContext
 
 @dataclass
 class ArrayInputs:
-    """The selector ``Inputs`` protocol on in-memory arrays; unknown names raise MissingStepError."""
+    """The selector ``Inputs`` protocol on in-memory arrays; unknown names: MissingStepError."""
 
-    embeddings_by_task: dict[str, np.ndarray] = field(default_factory=dict)  # task -> [N, D] float32
+    embeddings_by_task: dict[str, np.ndarray] = field(
+        default_factory=dict
+    )  # task -> [N, D] float32
     scores_by_scorer: dict[str, np.ndarray] = field(default_factory=dict)  # scorer -> [N] float
     clusters_by_source: dict[str, np.ndarray] = field(default_factory=dict)  # source -> [N] int64
     true_labels: np.ndarray | None = None  # [N] int64
@@ -56,7 +58,9 @@ class ArrayInputs:
     @staticmethod
     def _get(table: dict[str, np.ndarray], name: str, kind: str) -> np.ndarray:
         if name not in table:
-            raise MissingStepError(f"no {kind} {name!r} in these test inputs (have: {sorted(table)})")
+            raise MissingStepError(
+                f"no {kind} {name!r} in these test inputs (have: {sorted(table)})"
+            )
         return table[name]
 
 
@@ -71,13 +75,16 @@ class ArrayClassifier:
     def predict_proba(self, indices: np.ndarray) -> np.ndarray:
         return self.proba[indices]
 
-    def mc_predict_proba(self, indices: np.ndarray, passes: int, generator: torch.Generator) -> np.ndarray:
+    def mc_predict_proba(
+        self, indices: np.ndarray, passes: int, generator: torch.Generator
+    ) -> np.ndarray:
         noise = torch.rand((passes, len(indices), self.num_classes), generator=generator).numpy()
         p = self.proba[indices][None] + 0.05 * noise
         return p / p.sum(-1, keepdims=True)
 
-    def augmented_predict_proba(self, indices: np.ndarray, passes: int,
-                                generator: torch.Generator) -> np.ndarray:
+    def augmented_predict_proba(
+        self, indices: np.ndarray, passes: int, generator: torch.Generator
+    ) -> np.ndarray:
         return self.mc_predict_proba(indices, passes, generator)
 
     def features(self, indices: np.ndarray) -> np.ndarray:
@@ -113,10 +120,12 @@ def three_blobs(n_per_blob: int = 30, dim: int = 8, spread: float = 0.05, seed: 
 
 
 def blob_inputs(blobs: Blobs, seed: int = 0, image_size: int = 8) -> ArrayInputs:
-    """Return inputs on ``blobs``: 'simclr' embeddings, scores, 'scan' clusters, labels and images."""
+    """Return inputs on ``blobs``: "simclr" embeddings, scores, "scan" clusters, labels, images."""
     rng = np.random.default_rng(seed + 1)
     scores = rng.random(blobs.n)
-    images = torch.from_numpy(rng.integers(0, 256, size=(blobs.n, 1, image_size, image_size), dtype=np.uint8))
+    images = torch.from_numpy(
+        rng.integers(0, 256, size=(blobs.n, 1, image_size, image_size), dtype=np.uint8)
+    )
     return ArrayInputs(
         embeddings_by_task={"simclr": blobs.x},
         scores_by_scorer={"contrast-confidence": scores, "vae-loss": -scores},
@@ -127,18 +136,33 @@ def blob_inputs(blobs: Blobs, seed: int = 0, image_size: int = 8) -> ArrayInputs
 
 
 def blob_classifier(blobs: Blobs) -> ArrayClassifier:
-    """Return a classifier whose probabilities are a softmax of the negated distances to blob centres."""
+    """Return a classifier whose probabilities are a softmax of minus the distances to centres."""
     centers = np.stack([blobs.x[blobs.labels == c].mean(0) for c in range(blobs.num_classes)])
     logits = -4.0 * np.linalg.norm(blobs.x[:, None] - centers[None], axis=2)  # [N, K]
     proba = np.exp(logits - logits.max(1, keepdims=True))
     return ArrayClassifier(proba / proba.sum(1, keepdims=True), blobs.x)
 
 
-def context(n: int, num_classes: int, inputs: Any = None, labeled: Any = (), seed: int = 0,
-            exclude: Any = (), classifier: Any = None) -> SelectionContext:
+def context(
+    n: int,
+    num_classes: int,
+    inputs: Any = None,
+    labeled: Any = (),
+    seed: int = 0,
+    exclude: Any = (),
+    classifier: Any = None,
+) -> SelectionContext:
     """Return a context over ``n`` points: candidates are everything not labeled nor excluded."""
     labeled_arr = np.asarray(labeled, dtype=np.int64)
-    candidates = np.setdiff1d(np.arange(n), np.union1d(labeled_arr, np.asarray(exclude, dtype=np.int64)))
-    return SelectionContext(n_total=n, labeled=labeled_arr, candidates=candidates.astype(np.int64),
-                            rng=np.random.default_rng(seed), num_classes=num_classes, inputs=inputs,
-                            classifier=classifier)
+    candidates = np.setdiff1d(
+        np.arange(n), np.union1d(labeled_arr, np.asarray(exclude, dtype=np.int64))
+    )
+    return SelectionContext(
+        n_total=n,
+        labeled=labeled_arr,
+        candidates=candidates.astype(np.int64),
+        rng=np.random.default_rng(seed),
+        num_classes=num_classes,
+        inputs=inputs,
+        classifier=classifier,
+    )

@@ -25,18 +25,37 @@ EXCLUDED = [5, 40]  # e.g. validation images: neither labeled nor candidates
 BLOBS = three_blobs()
 
 
-def run(name: str, seed: int = 0, labeled: Any = (), budget: int = BUDGET) -> tuple[Selection, SelectionContext]:
+def run(
+    name: str, seed: int = 0, labeled: Any = (), budget: int = BUDGET
+) -> tuple[Selection, SelectionContext]:
     """Run a registered selector on the blobs and return its selection and context."""
     selector = make_selector(name, PARAMS.get(name, {}))
     classifier = blob_classifier(BLOBS) if NEED_CLASSIFIER in selector.needs else None
-    ctx = context(BLOBS.n, BLOBS.num_classes, blob_inputs(BLOBS), labeled=labeled, seed=seed,
-                  exclude=EXCLUDED, classifier=classifier)
+    ctx = context(
+        BLOBS.n,
+        BLOBS.num_classes,
+        blob_inputs(BLOBS),
+        labeled=labeled,
+        seed=seed,
+        exclude=EXCLUDED,
+        classifier=classifier,
+    )
     return selector(ctx, budget), ctx
 
 
 def test_every_selector_is_covered() -> None:
-    assert {"random", "random-covering", "ranked", "cluster-quota", "cluster-round-robin", "typiclust",
-            "probcover", "coreset", "kmeans-centers", "class-balanced"} <= set(SELECTORS.names())
+    assert {
+        "random",
+        "random-covering",
+        "ranked",
+        "cluster-quota",
+        "cluster-round-robin",
+        "typiclust",
+        "probcover",
+        "coreset",
+        "kmeans-centers",
+        "class-balanced",
+    } <= set(SELECTORS.names())
 
 
 @pytest.mark.parametrize("name", SELECTORS.names())
@@ -76,8 +95,18 @@ def test_bad_budget_is_a_config_error(name: str, budget: int) -> None:
         run(name, labeled=LABELED, budget=budget)
 
 
-@pytest.mark.parametrize("name", ["typiclust", "probcover", "coreset", "kmeans-centers", "cluster-round-robin",
-                                  "cluster-quota", "random"])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "typiclust",
+        "probcover",
+        "coreset",
+        "kmeans-centers",
+        "cluster-round-robin",
+        "cluster-quota",
+        "random",
+    ],
+)
 def test_whole_candidate_set(name: str) -> None:
     n_candidates = BLOBS.n - len(EXCLUDED) - len(LABELED)
     selection, ctx = run(name, labeled=LABELED, budget=n_candidates)

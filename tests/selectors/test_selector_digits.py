@@ -29,10 +29,13 @@ def digits_inputs() -> tuple[ArrayInputs, np.ndarray]:
 
     dataset = load_dataset("digits")
     pixels = dataset.train_x.reshape(dataset.n_train, -1).float().numpy() / 255.0  # [1437, 64]
-    embedding = SpectralEmbedding(n_components=16, affinity="nearest_neighbors", n_neighbors=10,
-                                  random_state=0).fit_transform(pixels)
+    embedding = SpectralEmbedding(
+        n_components=16, affinity="nearest_neighbors", n_neighbors=10, random_state=0
+    ).fit_transform(pixels)
     labels = dataset.train_y.numpy()
-    return ArrayInputs(embeddings_by_task={"spectral": embedding.astype(np.float32)}, true_labels=labels), labels
+    return ArrayInputs(
+        embeddings_by_task={"spectral": embedding.astype(np.float32)}, true_labels=labels
+    ), labels
 
 
 def mean_classes_covered(name: str, inputs: ArrayInputs, labels: np.ndarray) -> float:
@@ -40,15 +43,21 @@ def mean_classes_covered(name: str, inputs: ArrayInputs, labels: np.ndarray) -> 
     params = {} if name == "random" else {"embeddings": "spectral"}
     covered = []
     for seed in SEEDS:
-        ctx = SelectionContext(n_total=len(labels), labeled=np.empty(0, dtype=np.int64),
-                               candidates=np.arange(len(labels), dtype=np.int64),
-                               rng=np.random.default_rng(seed), num_classes=10, inputs=inputs)
+        ctx = SelectionContext(
+            n_total=len(labels),
+            labeled=np.empty(0, dtype=np.int64),
+            candidates=np.arange(len(labels), dtype=np.int64),
+            rng=np.random.default_rng(seed),
+            num_classes=10,
+            inputs=inputs,
+        )
         covered.append(len(np.unique(labels[make_selector(name, params)(ctx, BUDGET).indices])))
     return float(np.mean(covered))
 
 
 def test_typiclust_and_probcover_cover_more_classes_than_random(
-        digits_inputs: tuple[ArrayInputs, np.ndarray]) -> None:
+    digits_inputs: tuple[ArrayInputs, np.ndarray],
+) -> None:
     inputs, labels = digits_inputs
     assert len(labels) == 1437
     random = mean_classes_covered("random", inputs, labels)

@@ -60,7 +60,9 @@ def test_radius_graph_matches_brute_force(chunk: int) -> None:
     for i in range(len(x)):
         assert set(graph.neighbours(i)) == set(np.flatnonzero(d[i] < 2.5)) | {i}
     many = graph.neighbours_of_many(np.array([3, 52, 3]))
-    assert sorted(many) == sorted([*graph.neighbours(3), *graph.neighbours(52), *graph.neighbours(3)])
+    assert sorted(many) == sorted(
+        [*graph.neighbours(3), *graph.neighbours(52), *graph.neighbours(3)]
+    )
 
 
 def test_nearest_other_label_and_purity_delta() -> None:
@@ -102,11 +104,13 @@ def test_round_robin_interleaves_groups() -> None:
 
 def test_kmeans_is_seeded_and_finds_blobs() -> None:
     rng = np.random.default_rng(0)
-    x = np.concatenate([rng.normal(c, 0.1, size=(40, 3)) for c in (0.0, 5.0, 10.0)]).astype(np.float32)
+    x = np.concatenate([rng.normal(c, 0.1, size=(40, 3)) for c in (0.0, 5.0, 10.0)]).astype(
+        np.float32
+    )
     a = kmeans(x, 3, np.random.default_rng(1))
     b = kmeans(x, 3, np.random.default_rng(1))
     np.testing.assert_array_equal(a.labels, b.labels)
-    assert len({tuple(np.unique(a.labels[i * 40:(i + 1) * 40])) for i in range(3)}) == 3
+    assert len({tuple(np.unique(a.labels[i * 40 : (i + 1) * 40])) for i in range(3)}) == 3
     mini = kmeans(x, 3, np.random.default_rng(1), minibatch=True)
     assert mini.algorithm == "minibatch-kmeans" and len(np.unique(mini.labels)) == 3
     assert kmeans(x[:2], 5, np.random.default_rng(0)).algorithm == "identity"

@@ -13,10 +13,20 @@ from alpool.selectors import Selection, make_selector
 from alpool.selectors.geometry import l2_normalize
 
 
-def select(name: str, blobs: Blobs, budget: int, params: dict[str, Any] | None = None, seed: int = 0,
-           labeled: Any = (), inputs: ArrayInputs | None = None, **kw: Any) -> Selection:
+def select(
+    name: str,
+    blobs: Blobs,
+    budget: int,
+    params: dict[str, Any] | None = None,
+    seed: int = 0,
+    labeled: Any = (),
+    inputs: ArrayInputs | None = None,
+    **kw: Any,
+) -> Selection:
     """Run ``name`` on ``blobs`` with the default toy inputs."""
-    ctx = context(blobs.n, blobs.num_classes, inputs or blob_inputs(blobs), labeled=labeled, seed=seed, **kw)
+    ctx = context(
+        blobs.n, blobs.num_classes, inputs or blob_inputs(blobs), labeled=labeled, seed=seed, **kw
+    )
     return make_selector(name, params)(ctx, budget)
 
 
@@ -24,11 +34,14 @@ def uneven_blobs(sizes: tuple[int, ...], spread: float = 0.03, seed: int = 0) ->
     """Return well-separated blobs of the given sizes around orthogonal unit directions."""
     rng = np.random.default_rng(seed)
     labels = np.repeat(np.arange(len(sizes)), sizes).astype(np.int64)
-    x = np.eye(8, dtype=np.float32)[labels] + spread * rng.normal(size=(len(labels), 8)).astype(np.float32)
+    x = np.eye(8, dtype=np.float32)[labels] + spread * rng.normal(size=(len(labels), 8)).astype(
+        np.float32
+    )
     return Blobs(x.astype(np.float32), labels, len(sizes))
 
 
-# --- coreset ---------------------------------------------------------------------------------------
+# --- coreset ---
+
 
 def with_outlier() -> Blobs:
     blobs = three_blobs()
@@ -57,12 +70,15 @@ def test_kcenter_uses_classifier_features_when_present() -> None:
     inputs = blob_inputs(blobs)
     inputs.embeddings_by_task = {}  # no pretrain embeddings: only the classifier can be used
     selection = select("coreset", blobs, 1, labeled=[0, 30, 60], inputs=inputs, classifier=clf)
-    assert selection.indices.tolist() == [blobs.n - 1] and selection.info["features"] == "classifier"
+    assert (
+        selection.indices.tolist() == [blobs.n - 1] and selection.info["features"] == "classifier"
+    )
     with pytest.raises(ConfigError, match="classifier"):
         select("coreset", blobs, 1, {"features": "classifier"}, labeled=[0])
 
 
-# --- typiclust -------------------------------------------------------------------------------------
+# --- typiclust ---
+
 
 def brute_typicality(x: np.ndarray, k: int, squared: bool = False) -> np.ndarray:
     d = np.linalg.norm(x[:, None] - x[None], axis=2)
@@ -89,7 +105,9 @@ def test_typiclust_prefers_clusters_without_labels() -> None:
 
 def test_typicality_is_euclidean_not_squared() -> None:
     angles = 0.5 * np.array([0.0, 0.1, 0.2, 0.3, 1.0, 1.05, 1.1, 2.0])
-    x = np.stack([np.sin(angles), np.cos(angles)], 1).astype(np.float32)  # one cluster on the circle
+    x = np.stack([np.sin(angles), np.cos(angles)], 1).astype(
+        np.float32
+    )  # one cluster on the circle
     k = len(x) // 2
     euclid, squared = brute_typicality(x, k).argmax(), brute_typicality(x, k, squared=True).argmax()
     assert euclid != squared  # the case tells the two apart
@@ -105,7 +123,8 @@ def test_typiclust_tiny_data_falls_back() -> None:
     assert selection.info["fallback_picks"] == 2 and len(set(selection.indices)) == 2
 
 
-# --- probcover -------------------------------------------------------------------------------------
+# --- probcover ---
+
 
 def test_probcover_covers_each_blob_before_repeating() -> None:
     blobs = uneven_blobs((40, 30, 20))
@@ -132,9 +151,13 @@ def test_probcover_purity_rule_separates_blobs() -> None:
     impure_with = (d < delta) & (blobs.labels[:, None] != blobs.labels[None])
 
     def purity(radius: float) -> float:
-        return float((~((d < radius) & (blobs.labels[:, None] != blobs.labels[None])).any(1)).mean())
+        return float(
+            (~((d < radius) & (blobs.labels[:, None] != blobs.labels[None])).any(1)).mean()
+        )
 
-    assert (~impure_with.any(1)).mean() >= 0.95 and purity(delta * 1.02) < 0.95  # the largest such delta
+    assert (~impure_with.any(1)).mean() >= 0.95 and purity(
+        delta * 1.02
+    ) < 0.95  # the largest such delta
     assert delta > max(d[np.ix_(blobs.labels == c, blobs.labels == c)].max() for c in range(3))
     assert sorted(blobs.labels[selection.indices]) == [0, 1, 2]
 
@@ -155,7 +178,8 @@ def test_probcover_refuses_a_huge_graph() -> None:
         select("probcover", three_blobs(), 3, {"delta": 3.0, "max_mean_degree": 10})
 
 
-# --- cluster-quota, round-robin, k-means centres ---------------------------------------------------
+# --- cluster-quota, round-robin, k-means centres ---
+
 
 def quota_inputs(blobs: Blobs, clusters: np.ndarray) -> ArrayInputs:
     inputs = blob_inputs(blobs)
@@ -201,7 +225,11 @@ def test_round_robin_takes_each_clusters_best_score_in_turn() -> None:
     score = inputs.scores_by_scorer["contrast-confidence"]
     selection = select("cluster-round-robin", blobs, 6, {"k": 3}, inputs=inputs)
     picks = selection.indices
-    assert sorted(blobs.labels[picks[:3]]) == [0, 1, 2] and sorted(blobs.labels[picks[3:]]) == [0, 1, 2]
+    assert sorted(blobs.labels[picks[:3]]) == [0, 1, 2] and sorted(blobs.labels[picks[3:]]) == [
+        0,
+        1,
+        2,
+    ]
     for c in range(3):
         members = np.flatnonzero(blobs.labels == c)
         best_two = members[np.argsort(-score[members])[:2]]
@@ -212,6 +240,7 @@ def test_round_robin_umap_without_umap_learn_says_how_to_install() -> None:
     pytest.importorskip("numpy")
     try:
         import umap  # noqa: F401
+
         pytest.skip("umap-learn is installed")
     except ModuleNotFoundError:
         pass
@@ -230,7 +259,8 @@ def test_kmeans_centers_picks_the_member_nearest_each_centroid() -> None:
         assert pick == members[np.argmin(np.linalg.norm(x[members] - centre, axis=1))]
 
 
-# --- ranked, random-covering, class-balanced -------------------------------------------------------
+# --- ranked, random-covering, class-balanced ---
+
 
 def test_ranked_takes_the_top_and_ascending_the_bottom() -> None:
     blobs = three_blobs()
@@ -257,17 +287,23 @@ def test_class_balanced_gives_equal_class_counts() -> None:
     for inner, params in [("random", {}), ("typiclust", {}), ("ranked", {"score": "vae-loss"})]:
         sel = select("class-balanced", blobs, 9, {"inner": inner, "inner_params": params})
         assert np.bincount(blobs.labels[sel.indices]).tolist() == [3, 3, 3]
-    uneven = select("class-balanced", blobs, 10, {"inner": "probcover", "inner_params": '{"delta": 0.5}'})
+    uneven = select(
+        "class-balanced", blobs, 10, {"inner": "probcover", "inner_params": '{"delta": 0.5}'}
+    )
     assert sorted(np.bincount(blobs.labels[uneven.indices])) == [3, 3, 4]
 
 
 def test_class_balanced_ranked_is_the_class_filtered_order() -> None:
     blobs = uneven_blobs((60, 20, 10))
     score = blob_inputs(blobs).scores_by_scorer["vae-loss"]
-    sel = select("class-balanced", blobs, 6, {"inner": "ranked", "inner_params": {"score": "vae-loss"}})
+    sel = select(
+        "class-balanced", blobs, 6, {"inner": "ranked", "inner_params": {"score": "vae-loss"}}
+    )
     for c in range(3):
         members = np.flatnonzero(blobs.labels == c)
-        assert set(sel.indices[blobs.labels[sel.indices] == c]) == set(members[np.argsort(-score[members])[:2]])
+        assert set(sel.indices[blobs.labels[sel.indices] == c]) == set(
+            members[np.argsort(-score[members])[:2]]
+        )
 
 
 def test_class_balanced_needs_what_its_inner_needs() -> None:

@@ -66,7 +66,7 @@ def init_pool(
 def histogram_table(manifest: StepManifest, classes: list[str]) -> Table:
     """Return the pool's class histogram as a small rich table."""
     title = f"pool {manifest.name}" + (" (oracle)" if manifest.oracle else "")
-    table = Table(title=title, show_edge=False)
+    table = Table(title=title, show_edge=False, min_width=len(title) + 2)
     table.add_column("class")
     table.add_column("images", justify="right")
     for label, count in zip(classes, manifest.summary["class_histogram"], strict=True):

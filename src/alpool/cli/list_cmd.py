@@ -8,12 +8,11 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from alpool.errors import UnknownNameError
 from alpool.registry import Registry
 
 
 def registries() -> dict[str, Registry]:
-    """Return the listable registries by kind."""
+    """Return the listable registries by kind (plural, as typed after ``alpool list``)."""
     from alpool.data import DATASETS
     from alpool.frameworks import FRAMEWORKS
     from alpool.models import MODELS
@@ -36,13 +35,14 @@ def list_entries(
 
     def body() -> None:
         found = registries()
-        if kind not in found:
-            raise UnknownNameError(Registry[object]("kind").unknown_message(kind).replace(
-                "(choices: )", f"(choices: {', '.join(found)})"))
+        kinds: Registry[Registry] = Registry("kind")
+        for plural, registry in found.items():
+            kinds.add(plural, registry, f"every registered {registry.kind}")
+        registry = kinds.get(kind)
         table = Table(title=kind, show_edge=False)
         table.add_column("name", style="bold")
         table.add_column("description")
-        for entry in found[kind].entries():
+        for entry in registry.entries():
             notes = []
             for flag in ("oracle",):
                 if getattr(entry.obj, flag, False) is True:

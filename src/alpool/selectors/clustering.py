@@ -19,7 +19,7 @@ from sklearn.cluster import KMeans, MiniBatchKMeans
 from sklearn.exceptions import ConvergenceWarning
 
 from alpool.selectors.common import seed_from
-from alpool.selectors.geometry import as_tensor, distances_to_point
+from alpool.selectors.geometry import as_tensor, distances_to_point, squared_norms
 
 FULL_KMEANS_WORK = 5_000_000  # n * k up to which full Lloyd k-means is affordable
 SEEDING_SAMPLE = 20_000  # points k-means++ seeding looks at (at least 20 per cluster)
@@ -42,12 +42,12 @@ class Clustering:
 
 
 def kmeanspp_init(x: np.ndarray, k: int, rng: np.random.Generator) -> np.ndarray:
-    """Return ``[k, d]`` initial centres by k-means++ D^2 sampling on a random subsample of ``x``."""
+    """Return ``[k, d]`` initial centres by k-means++ D^2 sampling on a subsample of ``x``."""
     n = len(x)
     sample = min(n, max(SEEDING_SAMPLE, 20 * k))
     rows = np.sort(rng.choice(n, size=sample, replace=False)) if sample < n else np.arange(n)
     xt = as_tensor(x[rows])  # [s, d]
-    x_sq = xt.pow(2).sum(1)
+    x_sq = squared_norms(xt)
     picks = [int(rng.integers(sample))]
     d2 = distances_to_point(xt, x_sq, xt[picks[0]]).pow_(2).double()  # [s]
     for _ in range(1, k):
@@ -64,11 +64,13 @@ def kmeanspp_init(x: np.ndarray, k: int, rng: np.random.Generator) -> np.ndarray
     return x[rows[np.asarray(picks)]].astype(np.float32)
 
 
-def kmeans(x: np.ndarray, k: int, rng: np.random.Generator, minibatch: bool | None = None) -> Clustering:
+def kmeans(x: np.ndarray, k: int, rng: np.random.Generator,
+           minibatch: bool | None = None) -> Clustering:
     """Cluster the rows of ``x`` into ``k`` groups with seeded k-means.
 
     Args:
-        x: ``[n, d]`` points, ``k <= n``.
+        x: ``[n, d]`` float32 points; full k-means shifts them by their mean and back in place, so
+            they may differ in the last bits afterwards.
         k: number of clusters.
         rng: generator of the seeding and of scikit-learn's ``random_state``.
         minibatch: force (True) or forbid (False) mini-batches; ``None`` chooses by size.
@@ -85,10 +87,13 @@ def kmeans(x: np.ndarray, k: int, rng: np.random.Generator, minibatch: bool | No
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)  # duplicate points give fewer clusters
         if use_minibatch:
-            model = MiniBatchKMeans(k, init=init, n_init=1, batch_size=MINIBATCH_SIZE, random_state=seed)
+            model = MiniBatchKMeans(k, init=init, n_init=1, batch_size=MINIBATCH_SIZE,
+                                    random_state=seed)
         else:
-            model = KMeans(k, init=init, n_init=1, random_state=seed)
+            # copy_x=False centres x in place and restores it: no second copy of the data.
+            model = KMeans(k, init=init, n_init=1, random_state=seed, copy_x=False)
         model.fit(x)
+    algorithm = "minibatch-kmeans" if use_minibatch else "kmeans"
     centers = model.cluster_centers_.astype(np.float32)
-    return Clustering(model.labels_.astype(np.int64), centers, "minibatch-kmeans" if use_minibatch else "kmeans")
+    return Clustering(model.labels_.astype(np.int64), centers, algorithm)
 

@@ -19,7 +19,14 @@ from alpool.selectors.base import (
     Selector,
 )
 from alpool.selectors.clustering import kmeans
-from alpool.selectors.common import embeddings_of, nan_scores, rank_top, scores_of, seed_from, spread_evenly
+from alpool.selectors.common import (
+    embeddings_of,
+    nan_scores,
+    rank_top,
+    scores_of,
+    seed_from,
+    spread_evenly,
+)
 from alpool.selectors.geometry import l2_normalize
 
 KMEANS = "kmeans"
@@ -34,11 +41,12 @@ class ClusterQuotaParams(Params):
     k: int | None = Field(None, gt=0, description="k-means clusters (default: number of classes)")
     normalize: bool = Field(True, description="L2-normalise the embeddings before k-means")
     remainder: Literal["redistribute", "drop"] = Field(
-        "redistribute", description="'redistribute' spreads the remainder and small clusters' shortfall; "
-        "'drop' is the original's floor(B/K) per cluster")
+        "redistribute", description="'redistribute' spreads the remainder and the shortfall of "
+        "small clusters; 'drop' is the original's floor(B/K) per cluster")
 
 
-@SELECTORS.register("cluster-quota", "equal quota per cluster (SCAN ids or k-means), random inside a cluster")
+@SELECTORS.register("cluster-quota", "equal quota per cluster (SCAN ids or k-means), random inside "
+                    "a cluster")
 class ClusterQuotaSelector(Selector):
     """Give every cluster an equal quota of the budget, drawn at random inside the cluster [IP].
 
@@ -49,9 +57,9 @@ class ClusterQuotaSelector(Selector):
     Fixes the original, which dropped the remainder (and skipped cluster 1 on CIFAR-100).
 
     ``remainder='drop'`` reproduces the original's quota exactly: ``min(B // K, size)`` per cluster
-    and nothing redistributed. A selection must hold exactly ``B`` images, so when that quota adds
-    up to fewer than ``B`` the selector refuses with a :class:`ConfigError` that names the budget the
-    original would really have labeled (pass that as ``--budget`` to reproduce it).
+    and nothing redistributed. A selection must hold exactly ``B`` images, so when that quota
+    adds up to fewer than ``B`` the selector refuses with a :class:`ConfigError` that names the
+    budget the original would really have labeled (pass that as ``--budget`` to reproduce it).
     """
 
     Params = ClusterQuotaParams
@@ -65,8 +73,9 @@ class ClusterQuotaSelector(Selector):
         counts = self._quota(sizes, budget, ctx.rng)
         picks = [ctx.rng.choice(np.flatnonzero(labels == c), size=n, replace=False)
                  for c, n in zip(ids, counts, strict=True) if n > 0]
-        info: dict[str, Any] = {"clusters": source, "n_clusters": len(ids), "quota": budget // len(ids),
-                                "remainder": self.params.remainder, "cluster_sizes": sizes.tolist(),
+        info: dict[str, Any] = {"clusters": source, "n_clusters": len(ids),
+                                "quota": budget // len(ids), "remainder": self.params.remainder,
+                                "cluster_sizes": sizes.tolist(),
                                 "picked_per_cluster": counts.tolist()}
         return Selection(ctx.candidates[np.concatenate(picks)].astype(np.int64),
                          nan_scores(len(ctx.candidates)), info)
@@ -74,25 +83,28 @@ class ClusterQuotaSelector(Selector):
     def _quota(self, sizes: np.ndarray, budget: int, rng: np.random.Generator) -> np.ndarray:
         if self.params.remainder == "redistribute":
             return spread_evenly(sizes, budget, rng)
-        counts = np.minimum(budget // len(sizes), sizes)
+        quota = budget // len(sizes)
+        counts = np.minimum(quota, sizes)
         if counts.sum() != budget:
-            raise ConfigError(f"cluster-quota with remainder=drop picks only {counts.sum()} of budget {budget} "
-                              f"({len(sizes)} clusters, quota {budget // len(sizes)}); pass --budget "
-                              f"{counts.sum()} to reproduce the original, or use remainder=redistribute")
+            raise ConfigError(
+                f"cluster-quota with remainder=drop picks only {counts.sum()} of budget {budget} "
+                f"({len(sizes)} clusters, quota {quota}); pass --budget {counts.sum()} to "
+                "reproduce the original, or use remainder=redistribute")
         return counts
 
 
 def cluster_ids(ctx: SelectionContext, params: ClusterQuotaParams) -> tuple[np.ndarray, str]:
     """Return the cluster id of every candidate ``[n_cand]`` and a label of where they came from."""
-    if params.clusters != KMEANS:
-        table = np.asarray(ctx.require_inputs(f"the cluster ids of {params.clusters!r}").clusters(params.clusters))
+    source = params.clusters
+    if source != KMEANS:
+        table = np.asarray(ctx.require_inputs(f"the cluster ids of {source!r}").clusters(source))
         if table.shape != (ctx.n_total,):
-            raise ConfigError(f"cluster ids of {params.clusters!r} have shape {table.shape}, expected "
-                              f"[{ctx.n_total}]; re-run `alpool pretrain --task {params.clusters}`")
-        return table[ctx.candidates].astype(np.int64), params.clusters
+            raise ConfigError(f"cluster ids of {source!r} have shape {table.shape}, expected "
+                              f"[{ctx.n_total}]; re-run `alpool pretrain --task {source}`")
+        return table[ctx.candidates].astype(np.int64), source
     x = embeddings_of(ctx, params.embeddings, ctx.candidates)  # [n_cand, D]
     k = min(params.k or ctx.num_classes, len(x))
-    result = kmeans(l2_normalize(x) if params.normalize else x, k, ctx.rng)
+    result = kmeans(l2_normalize(x, inplace=True) if params.normalize else x, k, ctx.rng)
     return result.labels, f"{result.algorithm}({params.embeddings}, k={k})"
 
 
@@ -113,13 +125,13 @@ class RoundRobinParams(Params):
         return None if isinstance(value, str) and value.lower() in {"", "none", "null"} else value
 
 
-@SELECTORS.register("cluster-round-robin", "k-means (K=30) clusters in seeded order, round-robin of each "
-                    "cluster's best score (default hard-to-contrast)")
+@SELECTORS.register("cluster-round-robin", "k-means (K=30) clusters in seeded order, round-robin "
+                    "of each cluster's best score (default hard-to-contrast)")
 class ClusterRoundRobinSelector(Selector):
-    """Cluster the candidates with k-means, order each cluster by a score, take clusters in turn [CS].
+    """Cluster the candidates by k-means, order each cluster by a score, take clusters in turn [CS].
 
-    The cluster order is a permutation drawn from ``ctx.rng``; in each round every cluster that still
-    has candidates gives its best remaining one. The default score ``contrast-confidence`` is
+    The cluster order is a permutation drawn from ``ctx.rng``; in each round every cluster that
+    still has candidates gives its best remaining one. The default score ``contrast-confidence`` is
     ``1 - confidence``, so the hardest-to-contrast image of a cluster comes first. The original
     clustered a 2-D UMAP projection; here that is ``projection='umap'`` and raw features are the
     default. Candidate scores are the ordering scores (NaN with ``score='none'``).
@@ -133,7 +145,7 @@ class ClusterRoundRobinSelector(Selector):
         """Cluster, order inside clusters, then interleave."""
         p = self.params
         x = embeddings_of(ctx, p.embeddings, ctx.candidates)  # [n_cand, D]
-        x = l2_normalize(x) if p.normalize else x
+        x = l2_normalize(x, inplace=True) if p.normalize else x
         if p.projection == "umap":
             x = umap_projection(x, ctx.rng)
         k = min(p.k, len(x))

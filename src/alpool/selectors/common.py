@@ -63,8 +63,8 @@ def scores_of(ctx: SelectionContext, scorer: str, indices: np.ndarray) -> np.nda
     """Return a scorer's scores at ``indices`` as ``[n]`` float64 (higher = pick first)."""
     table = np.asarray(ctx.require_inputs(f"the scores of scorer {scorer!r}").scores(scorer))
     if table.shape != (ctx.n_total,):
-        raise ConfigError(f"scores of {scorer!r} have shape {table.shape}, expected [{ctx.n_total}]; "
-                          f"re-run `alpool rank --scorer {scorer}`")
+        raise ConfigError(f"scores of {scorer!r} have shape {table.shape}, expected "
+                          f"[{ctx.n_total}]; re-run `alpool rank --scorer {scorer}`")
     return table[indices].astype(np.float64)
 
 
@@ -80,7 +80,7 @@ def seed_from(rng: np.random.Generator) -> int:
 
 
 def rank_top(priority: np.ndarray, budget: int, rng: np.random.Generator) -> np.ndarray:
-    """Return the positions of the ``budget`` highest priorities, ties broken by a seeded permutation.
+    """Return the positions of the ``budget`` highest priorities, ties broken by a permutation.
 
     Args:
         priority: ``[n]`` float, higher = pick first; NaN ranks last.

@@ -1,4 +1,4 @@
-"""Core-set (Sener & Savarese, ICLR 2018): greedy k-center on embeddings or classifier features."""
+"""Core-set (Sener & Savarese, ICLR 2018): greedy k-center on embeddings or model features."""
 
 from __future__ import annotations
 
@@ -12,21 +12,30 @@ from alpool.errors import ConfigError
 from alpool.params import Params
 from alpool.selectors.base import NEED_EMBEDDINGS, SELECTORS, Selection, SelectionContext, Selector
 from alpool.selectors.common import PointSet, embeddings_of, point_set
-from alpool.selectors.geometry import CHUNK_ELEMENTS, as_tensor, distances_to_point, l2_normalize, min_distances
+from alpool.selectors.geometry import (
+    CHUNK_ELEMENTS,
+    as_tensor,
+    distances_to_point,
+    l2_normalize,
+    min_distances,
+    squared_norms,
+)
 
 
 class CoresetParams(Params):
     """Options of coreset."""
 
     features: Literal["auto", "embeddings", "classifier"] = Field(
-        "auto", description="'classifier': the AL model's penultimate features; 'embeddings': a pretrain "
-        "task's; 'auto': the classifier's when there is one")
-    embeddings: str = Field("simclr", description="pretrain task whose embeddings to use without a classifier")
+        "auto", description="'classifier': the AL model's penultimate features; 'embeddings': a "
+        "pretrain task's; 'auto': the classifier's when there is one")
+    embeddings: str = Field("simclr", description="pretrain task whose embeddings to use without "
+                            "a classifier")
     normalize: bool = Field(False, description="L2-normalise the features first")
-    chunk_elements: int = Field(CHUNK_ELEMENTS, gt=0, description="distance entries computed per block")
+    chunk_elements: int = Field(CHUNK_ELEMENTS, gt=0, description="distance entries per block")
 
 
-@SELECTORS.register("coreset", "greedy k-center on embeddings or classifier features (initial pool or AL query)")
+@SELECTORS.register("coreset", "greedy k-center on embeddings or classifier features (initial "
+                    "pool or AL query)")
 class CoresetSelector(Selector):
     """Greedy k-center: repeatedly pick the candidate farthest from everything labeled or picked.
 
@@ -36,7 +45,7 @@ class CoresetSelector(Selector):
     (the original looped forever on an empty set).
 
     Features: as an AL query (``ctx.classifier`` set) ``features='auto'`` uses the classifier's
-    penultimate features, as at the time of the original method; at cold start it uses the
+    penultimate features, as the original method did; at cold start it uses the
     embeddings of ``--embeddings``. Candidate scores are the distances to the nearest labeled point
     before selection (NaN with an empty labeled set).
     """
@@ -60,19 +69,19 @@ class CoresetSelector(Selector):
         return Selection(ctx.candidates[picks].astype(np.int64), scores, info)
 
     def _features(self, ctx: SelectionContext, points: PointSet) -> tuple[np.ndarray, str]:
-        use_classifier = self.params.features == "classifier" or (
-            self.params.features == "auto" and ctx.classifier is not None)
-        if not use_classifier:
-            return embeddings_of(ctx, self.params.embeddings, points.indices), f"embeddings:{self.params.embeddings}"
+        mode, task = self.params.features, self.params.embeddings
+        if mode == "embeddings" or (mode == "auto" and ctx.classifier is None):
+            return embeddings_of(ctx, task, points.indices), f"embeddings:{task}"
         if ctx.classifier is None:
-            raise ConfigError("coreset features='classifier' needs a trained classifier: use it with "
-                              "`alpool al-run --query coreset`, or set features=embeddings")
+            raise ConfigError("coreset features='classifier' needs a trained classifier: use it "
+                              "with `alpool al-run --query coreset`, or set features=embeddings")
         feats = np.asarray(ctx.classifier.features(points.indices), dtype=np.float32)  # [n, D]
         return feats.reshape(len(points.indices), -1), "classifier"
 
 
-def k_center(x: np.ndarray, start: np.ndarray, budget: int, rng: np.random.Generator) -> tuple[np.ndarray, float]:
-    """Return ``budget`` greedy k-center picks among the rows of ``x`` and the final covering radius.
+def k_center(x: np.ndarray, start: np.ndarray, budget: int,
+             rng: np.random.Generator) -> tuple[np.ndarray, float]:
+    """Return ``budget`` greedy k-center picks among the rows of ``x`` and the covering radius.
 
     Args:
         x: ``[n, d]`` candidate features.
@@ -81,11 +90,12 @@ def k_center(x: np.ndarray, start: np.ndarray, budget: int, rng: np.random.Gener
         rng: generator of the first pick when nothing is labeled.
     """
     xt = as_tensor(x)
-    x_sq = xt.pow(2).sum(1)
+    x_sq = squared_norms(xt)
     dist = torch.from_numpy(np.minimum(start, np.finfo(np.float32).max).astype(np.float32))  # [n]
     picks: list[int] = []
+    random_first = bool(np.isinf(start).all())  # nothing labeled
     for _ in range(budget):
-        best = int(rng.integers(len(x))) if np.isinf(start).all() and not picks else int(torch.argmax(dist))
+        best = int(rng.integers(len(x))) if random_first and not picks else int(torch.argmax(dist))
         picks.append(best)
         dist = torch.minimum(dist, distances_to_point(xt, x_sq, xt[best]))
         dist[best] = -1.0  # never pick twice, whatever the rounding of a self-distance

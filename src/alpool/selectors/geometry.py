@@ -31,25 +31,35 @@ def as_tensor(x: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32))
 
 
-def l2_normalize(x: np.ndarray) -> np.ndarray:
-    """Return the rows of ``x`` scaled to unit Euclidean norm (zero rows stay zero)."""
-    norms = np.linalg.norm(x, axis=1, keepdims=True)  # [n, 1]
-    return (x / np.maximum(norms, 1e-12)).astype(np.float32)
+def l2_normalize(x: np.ndarray, inplace: bool = False) -> np.ndarray:
+    """Return the rows of ``x`` scaled to unit Euclidean norm (zero rows stay zero).
+
+    With ``inplace`` a float32 ``x`` is overwritten instead of copied (for arrays the caller owns).
+    """
+    out = x if inplace and x.dtype == np.float32 else np.array(x, dtype=np.float32)
+    norms = np.sqrt(np.einsum("ij,ij->i", out, out))[:, None]  # [n, 1], no [n, d] temporary
+    return np.divide(out, np.maximum(norms, 1e-12), out=out)
+
+
+def squared_norms(x: torch.Tensor) -> torch.Tensor:
+    """Return ``[n]`` the squared norms of the rows of ``x`` (no ``[n, d]`` temporary)."""
+    return torch.linalg.vector_norm(x, dim=1).square_()
 
 
 def row_blocks(n_rows: int, n_cols: int, chunk_elements: int = CHUNK_ELEMENTS) -> Iterator[slice]:
-    """Yield row slices covering ``range(n_rows)``, the last one partial, of about ``chunk_elements``."""
+    """Yield row slices covering ``range(n_rows)`` (the last one partial) of ~``chunk_elements``."""
     step = max(1, chunk_elements // max(1, n_cols))
     for start in range(0, n_rows, step):
         yield slice(start, min(start + step, n_rows))
 
 
-def squared_distances(a: torch.Tensor, b: torch.Tensor, b_sq: torch.Tensor | None = None) -> torch.Tensor:
-    """Return ``[r, m]`` squared Euclidean distances between rows of ``a`` ``[r, d]`` and ``b`` ``[m, d]``."""
+def squared_distances(a: torch.Tensor, b: torch.Tensor,
+                      b_sq: torch.Tensor | None = None) -> torch.Tensor:
+    """Return ``[r, m]`` squared Euclidean distances between the rows of ``a`` and of ``b``."""
     if b_sq is None:
-        b_sq = b.pow(2).sum(1)
+        b_sq = squared_norms(b)
     d2 = torch.addmm(b_sq.unsqueeze(0), a, b.T, alpha=-2.0)  # [r, m]
-    return d2.add_(a.pow(2).sum(1, keepdim=True)).clamp_min_(0.0)
+    return d2.add_(squared_norms(a).unsqueeze(1)).clamp_min_(0.0)
 
 
 def min_distances(x: np.ndarray, y: np.ndarray, chunk_elements: int = CHUNK_ELEMENTS) -> np.ndarray:
@@ -65,7 +75,7 @@ def min_distances(x: np.ndarray, y: np.ndarray, chunk_elements: int = CHUNK_ELEM
     y_step = max(1, min(len(yt), chunk_elements // 64))
     for ys in range(0, len(yt), y_step):
         yb = yt[ys:ys + y_step]
-        yb_sq = yb.pow(2).sum(1)
+        yb_sq = squared_norms(yb)
         for rows in row_blocks(len(xt), len(yb), chunk_elements):
             block = squared_distances(xt[rows], yb, yb_sq).min(1).values
             best[rows] = torch.minimum(best[rows], block)
@@ -74,12 +84,12 @@ def min_distances(x: np.ndarray, y: np.ndarray, chunk_elements: int = CHUNK_ELEM
 
 def distances_to_point(x: torch.Tensor, x_sq: torch.Tensor, point: torch.Tensor) -> torch.Tensor:
     """Return ``[n]`` Euclidean distances of the rows of ``x`` to one ``point`` ``[d]``."""
-    d2 = x_sq - 2.0 * (x @ point) + point.pow(2).sum()
+    d2 = x_sq - 2.0 * (x @ point) + point.dot(point)
     return d2.clamp_min_(0.0).sqrt_()
 
 
 def knn_mean_distance(x: np.ndarray, k: int, chunk_elements: int = CHUNK_ELEMENTS) -> np.ndarray:
-    """Return ``[n]`` the mean Euclidean (not squared) distance of each row to its ``k`` nearest others.
+    """Return ``[n]`` the mean Euclidean (not squared) distance of each row to its k nearest others.
 
     Args:
         x: ``[n, d]`` points; ``1 <= k < n``.
@@ -89,7 +99,7 @@ def knn_mean_distance(x: np.ndarray, k: int, chunk_elements: int = CHUNK_ELEMENT
     if not 1 <= k < len(x):
         raise ValueError(f"k={k} neighbours needs 1 <= k < {len(x)} points")
     xt = as_tensor(x)
-    x_sq = xt.pow(2).sum(1)
+    x_sq = squared_norms(xt)
     out = torch.empty(len(xt))
     for rows in row_blocks(len(xt), len(xt), chunk_elements):
         d2 = squared_distances(xt[rows], xt, x_sq)  # [r, n]
@@ -104,19 +114,21 @@ def nearest_other_label_distance(x: np.ndarray, labels: np.ndarray,
                                  chunk_elements: int = CHUNK_ELEMENTS) -> np.ndarray:
     """Return ``[n]`` the Euclidean distance of each row to the nearest row with another label."""
     xt = as_tensor(x)
-    x_sq = xt.pow(2).sum(1)
+    x_sq = squared_norms(xt)
     lab = torch.from_numpy(np.asarray(labels, dtype=np.int64))
     out = torch.empty(len(xt))
     for rows in row_blocks(len(xt), len(xt), chunk_elements):
         d2 = squared_distances(xt[rows], xt, x_sq)  # [r, n]
-        d2[lab[rows].unsqueeze(1) == lab.unsqueeze(0)] = float("inf")
+        d2.masked_fill_(lab[rows].unsqueeze(1) == lab.unsqueeze(0), float("inf"))
         out[rows] = d2.min(1).values.sqrt()
     return out.numpy().astype(np.float64)
 
 
 @dataclass(frozen=True)
 class Graph:
-    """A sparse directed graph in CSR form: the out-neighbours of ``i`` are ``indices[indptr[i]:indptr[i+1]]``.
+    """A sparse directed graph in CSR form.
+
+    The out-neighbours of node ``i`` are ``indices[indptr[i]:indptr[i + 1]]``.
 
     Attributes:
         indptr: int64 ``[n + 1]`` row offsets.
@@ -151,10 +163,12 @@ class Graph:
 
 def radius_graph(x: np.ndarray, radius: float, max_edges: int,
                  chunk_elements: int = CHUNK_ELEMENTS) -> Graph:
-    """Return the graph with an edge ``i -> j`` whenever ``||x_i - x_j|| < radius`` (self-loops included).
+    """Return the graph with an edge ``i -> j`` whenever ``||x_i - x_j|| < radius``, and ``i -> i``.
 
     Rows are processed in blocks, the last partial block included; only the edges are kept, as
-    int32 targets, so memory is linear in the number of points plus edges.
+    int32 targets, so memory is linear in the number of points plus edges. The targets go into one
+    growing buffer rather than a list of small arrays: small survivors between large temporaries
+    fragment the C heap, which cost ten times the graph's size in resident memory.
 
     Args:
         x: ``[n, d]`` points.
@@ -166,18 +180,31 @@ def radius_graph(x: np.ndarray, radius: float, max_edges: int,
         GraphTooLarge: the graph has more than ``max_edges`` edges.
     """
     xt = as_tensor(x)
-    x_sq = xt.pow(2).sum(1)
+    x_sq = squared_norms(xt)
     r2 = float(radius) ** 2
-    counts, targets, total = [], [], 0
+    indptr = np.zeros(len(xt) + 1, dtype=np.int64)
+    targets = np.empty(min(max_edges, 16 * len(xt) + 1024), dtype=np.int32)
+    total = 0
     for rows in row_blocks(len(xt), len(xt), chunk_elements):
         d2 = squared_distances(xt[rows], xt, x_sq)  # [r, n]
         local = torch.arange(rows.stop - rows.start)
         d2[local, local + rows.start] = 0.0  # a point always lies in its own ball
         mask = d2 < r2
-        counts.append(mask.sum(1).numpy())
-        targets.append(torch.nonzero(mask)[:, 1].to(torch.int32).numpy())
-        total += len(targets[-1])
-        if total > max_edges:
-            raise GraphTooLarge(total / rows.stop)
-    indptr = np.concatenate([[0], np.cumsum(np.concatenate(counts))]).astype(np.int64)
-    return Graph(indptr, np.concatenate(targets) if targets else np.empty(0, dtype=np.int32))
+        del d2
+        indptr[rows.start + 1:rows.stop + 1] = mask.sum(1).numpy()
+        found = torch.nonzero(mask)[:, 1].numpy()  # [e] int64, row-major order
+        if total + len(found) > max_edges:
+            raise GraphTooLarge((total + len(found)) / rows.stop)
+        if total + len(found) > len(targets):
+            targets = _grown(targets, total, min(max_edges, 2 * (total + len(found))))
+        targets[total:total + len(found)] = found
+        total += len(found)
+    np.cumsum(indptr, out=indptr)
+    return Graph(indptr, targets[:total].copy())
+
+
+def _grown(buffer: np.ndarray, used: int, capacity: int) -> np.ndarray:
+    """Return a larger buffer holding the first ``used`` entries of ``buffer``."""
+    bigger = np.empty(capacity, dtype=buffer.dtype)
+    bigger[:used] = buffer[:used]
+    return bigger

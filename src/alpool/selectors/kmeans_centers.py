@@ -37,7 +37,7 @@ class KMeansCentersSelector(Selector):
     def select(self, ctx: SelectionContext, budget: int) -> Selection:
         """Cluster into ``budget`` groups and return each group's most central member."""
         x = embeddings_of(ctx, self.params.embeddings, ctx.candidates)  # [n_cand, D]
-        x = l2_normalize(x) if self.params.normalize else x
+        x = l2_normalize(x, inplace=True) if self.params.normalize else x
         result = kmeans(x, budget, ctx.rng)
         dist = own_center_distance(x, result.centers, result.labels)  # [n_cand]
         order = np.lexsort((dist, result.labels))  # by cluster, nearest first
@@ -54,7 +54,7 @@ class KMeansCentersSelector(Selector):
 
 
 def own_center_distance(x: np.ndarray, centers: np.ndarray, labels: np.ndarray) -> np.ndarray:
-    """Return ``[n]`` the Euclidean distance of each row to the centre of its own cluster (chunked)."""
+    """Return ``[n]`` the Euclidean distance of each row to the centre of its own cluster."""
     xt, ct = as_tensor(x), as_tensor(centers)
     lab = torch.from_numpy(labels)
     out = torch.empty(len(xt))

@@ -25,34 +25,35 @@ from alpool.selectors.geometry import (
 class ProbCoverParams(Params):
     """Options of probcover."""
 
-    embeddings: str = Field("simclr", description="pretrain task whose (self-supervised) embeddings to use")
+    embeddings: str = Field("simclr", description="pretrain task whose (self-supervised) "
+                            "embeddings to use")
     delta: float | None = Field(None, gt=0, description="ball radius; default: the purity rule")
-    purity: float = Field(0.95, gt=0, le=1, description="share of pure balls the chosen delta must keep")
-    pseudo_classes: int | None = Field(None, gt=1, description="k-means pseudo-labels of the purity rule "
-                                       "(default: number of classes)")
-    max_mean_degree: float = Field(1000.0, gt=0, description="refuse graphs with more edges per point "
-                                   "than this (memory guard)")
-    chunk_elements: int = Field(CHUNK_ELEMENTS, gt=0, description="distance entries computed per block")
+    purity: float = Field(0.95, gt=0, le=1, description="share of pure balls delta must keep")
+    pseudo_classes: int | None = Field(None, gt=1, description="k-means pseudo-labels of the "
+                                       "purity rule (default: number of classes)")
+    max_mean_degree: float = Field(1000.0, gt=0, description="refuse graphs with more edges per "
+                                   "point than this (memory guard)")
+    chunk_elements: int = Field(CHUNK_ELEMENTS, gt=0, description="distance entries per block")
 
 
-@SELECTORS.register("probcover", "ProbCover: greedy max coverage of delta-balls, delta by the 95% purity rule "
-                    "(initial pool or AL query)")
+@SELECTORS.register("probcover", "ProbCover: greedy max coverage of delta-balls, delta by the 95% "
+                    "purity rule (initial pool or AL query)")
 class ProbCoverSelector(Selector):
     """Pick the candidates whose delta-balls cover the most still-uncovered points [PC].
 
     On L2-normalised embeddings of the labeled and candidate points, ``x -> y`` is an edge when
-    ``||x - y|| < delta``. Points covered by the labeled set are removed first; then ``B`` times the
-    candidate covering the most uncovered points is picked (ties: lowest position) and what it covers
-    is removed. Once everything is covered the remaining picks are uniform among the candidates
-    (``ctx.rng``); the reference code kept picking index 0.
+    ``||x - y|| < delta``. Points covered by the labeled set are removed first; then ``B`` times
+    the candidate covering the most uncovered points is picked (ties: lowest position) and what it
+    covers is removed. Once everything is covered the remaining picks are uniform among the
+    candidates (``ctx.rng``); the reference code kept picking index 0.
 
     ``delta`` defaults to the paper's purity rule, which the reference code never implemented (it
     hand-set 0.75 for CIFAR-10): the largest delta such that at least ``purity`` of the balls are
     pure with respect to k-means pseudo-labels with K = number of classes. A ball around ``x`` is
     pure iff no point with another pseudo-label lies closer than delta, i.e. iff
     ``delta <= d(x)``, the distance to the nearest point with another label. So purity(delta) is the
-    share of ``d(x) >= delta`` and the largest delta keeping ``purity`` is exactly the order statistic
-    ``sorted(d)[floor((1 - purity) * n)]``: no grid search needed.
+    share of ``d(x) >= delta`` and the largest delta keeping ``purity`` is exactly the order
+    statistic ``sorted(d)[floor((1 - purity) * n)]``: no grid search needed.
 
     The graph is built in row blocks, the last partial block included (the reference dropped it),
     and kept sparse (CSR, int32 targets); a graph with more than ``max_mean_degree * n`` edges is
@@ -69,18 +70,20 @@ class ProbCoverSelector(Selector):
         """Build the delta-ball graph and cover it greedily."""
         p = self.params
         points = point_set(ctx)
-        x = l2_normalize(embeddings_of(ctx, p.embeddings, points.indices))  # [n, D]
+        x = l2_normalize(embeddings_of(ctx, p.embeddings, points.indices), inplace=True)  # [n, D]
         info: dict[str, Any] = {}
         delta = p.delta
         if delta is None:
             k = min(p.pseudo_classes or ctx.num_classes, len(x))
-            delta, achieved = purity_delta(x, kmeans(x, k, ctx.rng).labels, p.purity, p.chunk_elements)
+            pseudo = kmeans(x, k, ctx.rng).labels  # [n]
+            delta, achieved = purity_delta(x, pseudo, p.purity, p.chunk_elements)
             info.update(delta_rule="purity", pseudo_classes=k, purity_achieved=achieved)
         else:
             info.update(delta_rule="given")
         graph = build_graph(x, delta, p.max_mean_degree, p.chunk_elements)
         picks, initial, stats = greedy_cover(graph, points, budget, ctx.rng)
-        info.update(delta=float(delta), n_edges=graph.n_edges, mean_degree=graph.n_edges / len(x), **stats)
+        info.update(delta=float(delta), n_edges=graph.n_edges,
+                    mean_degree=graph.n_edges / len(x), **stats)
         return Selection(points.indices[picks].astype(np.int64), initial, info)
 
 
@@ -97,11 +100,13 @@ def purity_delta(x: np.ndarray, pseudo: np.ndarray, purity: float,
     d = np.sort(nearest_other_label_distance(x, pseudo, chunk_elements))  # [n]
     m = min(int(np.floor((1.0 - purity) * len(d) + 1e-9)), len(d) - 1)
     delta = float(d[m])
-    if not np.isfinite(delta):  # a single pseudo-label: every ball is pure
-        delta = float(2.0)  # the diameter of the unit sphere
+    if not np.isfinite(delta):
+        raise ConfigError("probcover: the purity rule needs at least two pseudo-classes, but "
+                          "k-means found one; pass --param delta=VALUE")
     if delta <= 0.0:
-        raise ConfigError(f"probcover: the purity rule gives delta=0 ({(d == 0).mean():.0%} of points coincide "
-                          "with a point of another pseudo-label); pass --param delta=VALUE")
+        raise ConfigError(f"probcover: the purity rule gives delta=0 ({(d == 0).mean():.0%} of "
+                          "points coincide with a point of another pseudo-label); pass "
+                          "--param delta=VALUE")
     return delta, float((d >= delta).mean())
 
 

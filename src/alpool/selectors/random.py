@@ -33,7 +33,8 @@ class RandomCoveringParams(Params):
                            "random candidate per missing class plus a uniform fill")
 
 
-@SELECTORS.register("random-covering", "oracle: uniform random pool redrawn until every class is present")
+@SELECTORS.register("random-covering", "oracle: uniform random pool redrawn until every class is "
+                    "present")
 class RandomCoveringSelector(Selector):
     """Redraw uniform random pools with ``ctx.rng`` until the pool covers every class (oracle).
 
@@ -56,24 +57,27 @@ class RandomCoveringSelector(Selector):
         have = np.unique(labels_of(ctx, np.asarray(ctx.labeled, dtype=np.int64)))
         missing = np.setdiff1d(np.unique(cand_labels), have)
         if budget < len(missing):
-            raise ConfigError(f"random-covering: budget {budget} cannot cover the {len(missing)} missing "
-                              f"classes; use --budget {len(missing)} or more")
-        info = {"uncoverable": np.setdiff1d(np.arange(ctx.num_classes), np.union1d(have, cand_labels)).tolist()}
+            raise ConfigError(f"random-covering: budget {budget} cannot cover the {len(missing)} "
+                              f"missing classes; use --budget {len(missing)} or more")
+        present = np.union1d(have, cand_labels)
+        info = {"uncoverable": np.setdiff1d(np.arange(ctx.num_classes), present).tolist()}
         for tries in range(1, self.params.max_tries + 1):
             picks = ctx.rng.choice(len(ctx.candidates), size=budget, replace=False)
             if np.isin(missing, cand_labels[picks]).all():
                 return self._done(ctx, picks, {**info, "method": "rejection", "tries": tries})
         picks = one_per_class_fill(cand_labels, missing, budget, ctx.rng)
-        return self._done(ctx, picks, {**info, "method": "one-per-class-fill", "tries": self.params.max_tries})
+        info.update(method="one-per-class-fill", tries=self.params.max_tries)
+        return self._done(ctx, picks, info)
 
     @staticmethod
     def _done(ctx: SelectionContext, picks: np.ndarray, info: dict[str, object]) -> Selection:
-        return Selection(ctx.candidates[picks].astype(np.int64), nan_scores(len(ctx.candidates)), info)
+        scores = nan_scores(len(ctx.candidates))
+        return Selection(ctx.candidates[picks].astype(np.int64), scores, info)
 
 
 def one_per_class_fill(labels: np.ndarray, classes: np.ndarray, budget: int,
                        rng: np.random.Generator) -> np.ndarray:
-    """Return ``budget`` positions: one random position of each class in ``classes``, then uniform."""
+    """Return ``budget`` positions: one random position of each of ``classes``, then uniform."""
     first = np.array([rng.choice(np.flatnonzero(labels == c)) for c in classes], dtype=np.int64)
     rest = np.setdiff1d(np.arange(len(labels)), first)
     fill = rng.choice(rest, size=budget - len(first), replace=False)

@@ -13,11 +13,12 @@ from alpool.selectors.common import rank_top, scores_of
 class RankedParams(Params):
     """Options of ranked."""
 
-    score: str = Field(description="scorer whose scores order the candidates (run `alpool rank` first)")
+    score: str = Field(description="scorer whose scores order the candidates (`alpool rank`)")
     ascending: bool = Field(False, description="take the lowest scores instead (\"easy\" pools)")
 
 
-@SELECTORS.register("ranked", "the top-B candidates of a scorer's order (--score NAME, --param ascending=true)")
+@SELECTORS.register("ranked", "the top-B candidates of a scorer's order (--score NAME, --param "
+                    "ascending=true for the bottom)")
 class RankedSelector(Selector):
     """Take the ``budget`` candidates with the highest (or, ascending, lowest) scores.
 

@@ -17,14 +17,15 @@ from alpool.selectors.geometry import CHUNK_ELEMENTS, knn_mean_distance, l2_norm
 class TypiClustParams(Params):
     """Options of typiclust."""
 
-    embeddings: str = Field("simclr", description="pretrain task whose (self-supervised) embeddings to use")
-    max_clusters: int = Field(500, gt=0, description="upper bound on the number of k-means clusters")
-    min_cluster_size: int = Field(5, ge=0, description="only clusters with more points than this are used")
-    knn: int = Field(20, gt=0, description="neighbours of the typicality (at most half the cluster)")
+    embeddings: str = Field("simclr", description="pretrain task whose (self-supervised) "
+                            "embeddings to use")
+    max_clusters: int = Field(500, gt=0, description="upper bound on the number of clusters")
+    min_cluster_size: int = Field(5, ge=0, description="only clusters with more points are used")
+    knn: int = Field(20, gt=0, description="neighbours of the typicality (at most size // 2)")
 
 
-@SELECTORS.register("typiclust", "TypiClust: most typical point of the least-labeled k-means cluster "
-                    "(initial pool or AL query)")
+@SELECTORS.register("typiclust", "TypiClust: most typical point of the least-labeled k-means "
+                    "cluster (initial pool or AL query)")
 class TypiClustSelector(Selector):
     """Pick the most typical unlabeled point of the clusters with the fewest labeled points [TC].
 
@@ -52,22 +53,24 @@ class TypiClustSelector(Selector):
         """Cluster labeled and candidate points, then pick typical points cluster by cluster."""
         p = self.params
         points = point_set(ctx)
-        x = l2_normalize(embeddings_of(ctx, p.embeddings, points.indices))  # [n, D]
+        x = l2_normalize(embeddings_of(ctx, p.embeddings, points.indices), inplace=True)  # [n, D]
         k = min(points.n_labeled + budget, p.max_clusters, len(x))
         clustering = kmeans(x, k, ctx.rng)
         typical = typicality(x, clustering.labels, p.knn)  # [n]
-        picks, fallback = pick_typical(points, clustering.labels, typical, budget, p.min_cluster_size)
+        picks, fallback = pick_typical(points, clustering.labels, typical, budget,
+                                       p.min_cluster_size)
         sizes = np.bincount(clustering.labels, minlength=k)
         info: dict[str, Any] = {"n_clusters": k, "algorithm": clustering.algorithm,
                                 "clusters_used": int(len(np.unique(clustering.labels[picks]))),
                                 "large_clusters": int((sizes > p.min_cluster_size).sum()),
                                 "fallback_picks": fallback}
-        return Selection(points.indices[picks].astype(np.int64), typical[:points.n_candidates], info)
+        scores = typical[:points.n_candidates]
+        return Selection(points.indices[picks].astype(np.int64), scores, info)
 
 
 def typicality(x: np.ndarray, labels: np.ndarray, knn: int,
                chunk_elements: int = CHUNK_ELEMENTS) -> np.ndarray:
-    """Return ``[n]`` typicality ``1 / mean Euclidean distance`` to ``min(knn, size // 2)`` neighbours.
+    """Return ``[n]`` typicality, 1 / mean Euclidean distance to ``min(knn, size // 2)`` neighbours.
 
     Neighbours are searched inside each point's cluster only. Points of clusters of one point
     get NaN; coincident neighbours (mean distance 0) get ``inf``.
@@ -102,7 +105,7 @@ def pick_typical(points: PointSet, labels: np.ndarray, typical: np.ndarray, budg
     # Candidates of each cluster, most typical first (ties: lower position).
     key = np.nan_to_num(typical[cand], nan=0.0)
     ranked = cand[np.lexsort((cand, -key, labels[cand]))]
-    starts = np.searchsorted(labels[ranked], np.arange(k + 1))  # cluster c: ranked[starts[c]:starts[c+1]]
+    starts = np.searchsorted(labels[ranked], np.arange(k + 1))  # c: ranked[starts[c]:starts[c+1]]
     taken = np.zeros(k, dtype=np.int64)  # candidates already picked per cluster
     picks, fallback = [], 0
     for _ in range(budget):

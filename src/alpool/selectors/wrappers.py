@@ -12,16 +12,23 @@ from pydantic import Field, field_validator
 from alpool.errors import ConfigError
 from alpool.params import Params
 from alpool.params import Params as AnyParams
-from alpool.selectors.base import NEED_LABELS, SELECTORS, Selection, SelectionContext, Selector, make_selector
+from alpool.selectors.base import (
+    NEED_LABELS,
+    SELECTORS,
+    Selection,
+    SelectionContext,
+    Selector,
+    make_selector,
+)
 from alpool.selectors.common import jsonable, labels_of, spread_evenly
 
 
 class ClassBalancedParams(Params):
     """Options of class-balanced."""
 
-    inner: str = Field("random", description="the selector run inside every class (any registered name)")
-    inner_params: dict[str, Any] = Field(default_factory=dict, description="options of the inner selector "
-                                         "(a TOML table, or JSON text on the command line)")
+    inner: str = Field("random", description="the selector run inside every class (any name)")
+    inner_params: dict[str, Any] = Field(default_factory=dict, description="options of the "
+                                         "inner selector (a TOML table, or JSON text on the CLI)")
 
     @field_validator("inner_params", mode="before")
     @classmethod
@@ -30,13 +37,13 @@ class ClassBalancedParams(Params):
             try:
                 return json.loads(value) if value.strip() else {}
             except json.JSONDecodeError:
-                raise ValueError(f"not JSON: {value!r}; write e.g. inner_params='{{\"score\": \"vae-loss\"}}'") \
-                    from None
+                example = """inner_params='{"score": "vae-loss"}'"""
+                raise ValueError(f"not JSON: {value!r}; write e.g. {example}") from None
         return value
 
 
-@SELECTORS.register("class-balanced", "oracle: equal true-class counts, any --param inner=SELECTOR run "
-                    "inside each class")
+@SELECTORS.register("class-balanced", "oracle: equal true-class counts, any --param "
+                    "inner=SELECTOR run inside each class")
 class ClassBalancedSelector(Selector):
     """Enforce equal ground-truth class counts around any selector (the "label diversity" oracle).
 

@@ -1,0 +1,20 @@
+"""Pretext tasks (``alpool pretrain --task NAME``): vae, simclr, scan, proxy."""
+
+from alpool.pretext import vae  # noqa: F401  (registers)
+from alpool.pretext.base import (
+    TASKS,
+    PretextTask,
+    PretrainArtifacts,
+    PretrainContext,
+    PretrainOutput,
+    make_task,
+)
+
+__all__ = [
+    "TASKS",
+    "PretextTask",
+    "PretrainArtifacts",
+    "PretrainContext",
+    "PretrainOutput",
+    "make_task",
+]

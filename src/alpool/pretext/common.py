@@ -1,0 +1,75 @@
+"""Helpers shared by the pretext tasks: validation hold-out, resume checkpoints, weight copies."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from alpool.pretext.base import PretrainContext
+from alpool.seeding import numpy_rng
+
+RESUME_FILE = "checkpoint.pt"
+
+
+def holdout_split(
+    ctx: PretrainContext, fraction: float, key: str, min_pool: int = 40
+) -> tuple[np.ndarray, np.ndarray]:
+    """Return ``(train, val)`` train indices for a task's own early stopping.
+
+    Uses the run's validation indices ``ctx.val`` when there are any; otherwise holds out
+    ``fraction`` of ``ctx.pool`` (seeded by ``key``), or nothing for pools under ``min_pool``.
+    """
+    pool = np.asarray(ctx.pool, dtype=np.int64)
+    if len(ctx.val):
+        return pool, np.asarray(ctx.val, dtype=np.int64)
+    n_val = int(round(fraction * len(pool)))
+    if len(pool) < min_pool or n_val == 0:
+        return pool, np.empty(0, dtype=np.int64)
+    order = numpy_rng(ctx.seed, key, "holdout").permutation(len(pool))
+    return np.sort(pool[order[n_val:]]), np.sort(pool[order[:n_val]])
+
+
+def cpu_state(model: nn.Module) -> dict[str, torch.Tensor]:
+    """Return a detached CPU copy of ``model.state_dict()``."""
+    return {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
+
+
+def resume_key(task: str, params: Any, seed: int, n_train: int) -> dict[str, Any]:
+    """Return what a resume checkpoint must match to be reused (task, options, seed, data size)."""
+    return {
+        "task": task,
+        "params": params.model_dump(mode="json"),
+        "seed": seed,
+        "n_train": n_train,
+    }
+
+
+def load_resume(workdir: Path, key: dict[str, Any]) -> dict[str, Any] | None:
+    """Return the state in ``workdir/checkpoint.pt`` if it was made with ``key``, else ``None``."""
+    path = Path(workdir) / RESUME_FILE
+    if not path.exists():
+        return None
+    try:
+        state: dict[str, Any] = torch.load(path, map_location="cpu", weights_only=True)
+    except (RuntimeError, EOFError, OSError):  # a torn or foreign file: start over
+        return None
+    return state if state.get("key") == key else None
+
+
+def save_resume(workdir: Path, state: dict[str, Any]) -> None:
+    """Write ``state`` to ``workdir/checkpoint.pt`` atomically (temporary name, then rename)."""
+    path = Path(workdir) / RESUME_FILE
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{RESUME_FILE}.tmp")
+    torch.save(state, tmp)
+    os.replace(tmp, path)
+
+
+def generator_state(generator: torch.Generator) -> torch.Tensor:
+    """Return a copy of a generator's state (saveable)."""
+    return generator.get_state().clone()

@@ -1,0 +1,41 @@
+"""Scorers that read a per-image array written by a pretext task (no model is run at rank time)."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+import numpy as np
+from pydantic import Field
+
+from alpool.params import Params
+from alpool.scorers.base import SCORERS, Scorer, ScoringContext
+
+
+class ArrayScorer(Scorer):
+    """Return ``sign * array + offset`` of a pretext step's per-image array ``ARRAY``."""
+
+    ARRAY: ClassVar[str] = ""
+    SIGN: ClassVar[float] = 1.0
+    OFFSET: ClassVar[float] = 0.0
+
+    def score(self, ctx: ScoringContext) -> np.ndarray:
+        """Return ``[N]`` float64 scores read from ``pretrain/<task>/<ARRAY>.npy``."""
+        values = np.asarray(ctx.pretrain(self.params.task).array(self.ARRAY), dtype=np.float64)  # type: ignore[attr-defined]
+        return self.SIGN * values.reshape(-1) + self.OFFSET
+
+
+class VAETaskParams(Params):
+    """Options of scorers that read the ``vae`` step."""
+
+    task: str = Field("vae", description="pretrain step to read (its folder name)")
+
+
+@SCORERS.register(
+    "vae-loss", "VAE reconstruction + weighted KL per image (mean latent) [IP]; high = hard"
+)
+class VAELoss(ArrayScorer):
+    """The deterministic per-image VAE loss of the ``vae`` step."""
+
+    Params = VAETaskParams
+    requires = ("vae",)
+    ARRAY = "loss"

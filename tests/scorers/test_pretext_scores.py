@@ -1,0 +1,51 @@
+"""Scorers that read pretext arrays: vae-loss (and the task's end-to-end known answer)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from scorer_fakes import MemoryArtifacts, scoring_context
+
+from alpool.errors import MissingStepError
+from alpool.scorers import SCORERS, make_scorer
+from blob_data import make_blob_dataset
+
+
+def test_vae_loss_reads_the_loss_array() -> None:
+    data = make_blob_dataset()
+    loss = np.linspace(0, 1, data.n_train)
+    ctx = scoring_context(data, {"vae": MemoryArtifacts("vae", {"loss": loss.astype(np.float32)})})
+    scores = make_scorer("vae-loss").score(ctx)
+    assert scores.dtype == np.float64 and scores.shape == (data.n_train,)
+    np.testing.assert_allclose(scores, loss, rtol=1e-6)
+    assert SCORERS.get("vae-loss").requires == ("vae",)
+
+
+def test_vae_loss_follows_a_renamed_step() -> None:
+    data = make_blob_dataset()
+    ctx = scoring_context(
+        data, {"vae-small": MemoryArtifacts("vae-small", {"loss": np.arange(data.n_train)})}
+    )
+    np.testing.assert_array_equal(
+        make_scorer("vae-loss", {"task": "vae-small"}).score(ctx), np.arange(data.n_train)
+    )
+    with pytest.raises(MissingStepError):
+        make_scorer("vae-loss").score(ctx)
+
+
+def test_vae_loss_end_to_end_is_deterministic(tmp_path: Path) -> None:
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).parents[1] / "pretext"))
+    from pretext_fakes import make_context
+
+    from alpool.pretext import make_task
+
+    data = make_blob_dataset()
+    out = make_task("vae", {"epochs": 2, "latent_dim": 4}).run(make_context(data, tmp_path))
+    ctx = scoring_context(data, {"vae": MemoryArtifacts("vae", out.arrays, out.checkpoint)})
+    first, second = make_scorer("vae-loss").score(ctx), make_scorer("vae-loss").score(ctx)
+    np.testing.assert_array_equal(first, second)
+    assert first.std() > 0
