@@ -9,9 +9,10 @@ from typing import Any
 import numpy as np
 import torch
 
+from alpool import reporting
 from alpool.data.base import Dataset
 from alpool.errors import MissingStepError
-from alpool.pretext import PretrainContext, PretrainOutput
+from alpool.pretext import PretrainContext, PretrainOutput, make_task
 
 
 @dataclass
@@ -67,3 +68,43 @@ def make_context(
         workdir=workdir,
         upstream=upstream,
     )
+
+
+class Interrupted(Exception):
+    """Raised by :class:`StopAfter` to stand in for a kill."""
+
+
+class StopAfter(reporting.Reporter):
+    """A reporter that raises after ``epochs`` finished epochs (each epoch reports a status)."""
+
+    def __init__(self, epochs: int) -> None:
+        self.left = epochs
+        self.messages: list[str] = []
+
+    def advance(self, handle: object, amount: int = 1, status: str = "") -> None:
+        if status:
+            self.left -= 1
+            if self.left == 0:
+                raise Interrupted
+
+    def info(self, message: str) -> None:
+        self.messages.append(message)
+
+
+def interrupt_then_resume(task: str, params: dict[str, Any], ctx: PretrainContext,
+                          after: int) -> tuple[PretrainOutput, list[str]]:
+    """Run ``task``, interrupt it after ``after`` epochs, run it again; return the output and messages."""
+    stopper = StopAfter(after)
+    previous = reporting.set_reporter(stopper)
+    try:
+        try:
+            make_task(task, params).run(ctx)
+        except Interrupted:
+            pass
+        else:
+            raise AssertionError(f"{task} finished before epoch {after}")
+        assert (ctx.workdir / "checkpoint.pt").exists()
+        stopper.left = -1
+        return make_task(task, params).run(ctx), stopper.messages
+    finally:
+        reporting.set_reporter(previous)

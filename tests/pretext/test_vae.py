@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from pretext_fakes import make_context
+from pretext_fakes import interrupt_then_resume, make_context
 
 from alpool import reporting
 from alpool.data.base import Dataset
@@ -126,42 +126,12 @@ def test_best_validation_epoch_is_kept(tmp_path: Path) -> None:
     assert out.summary["best_val_loss"] == pytest.approx(min(vals))
 
 
-class _Interrupt(Exception):
-    pass
-
-
-class _StopAfter(reporting.Reporter):
-    """Raise after ``epochs`` finished epochs (the loop reports each epoch with a status)."""
-
-    def __init__(self, epochs: int) -> None:
-        self.left = epochs
-        self.messages: list[str] = []
-
-    def advance(self, handle: object, amount: int = 1, status: str = "") -> None:
-        if status:
-            self.left -= 1
-            if self.left == 0:
-                raise _Interrupt
-
-    def info(self, message: str) -> None:
-        self.messages.append(message)
-
-
 def test_resume_continues_the_epoch_count(tmp_path: Path) -> None:
     data = make_blob_dataset()
     params = {**FAST, "epochs": 5}
     straight = make_task("vae", params).run(make_context(data, tmp_path / "straight"))
-    stopper = _StopAfter(2)
-    previous = reporting.set_reporter(stopper)
-    try:
-        with pytest.raises(_Interrupt):
-            make_task("vae", params).run(make_context(data, tmp_path / "killed"))
-        assert (tmp_path / "killed" / "checkpoint.pt").exists()
-        stopper.left = -1
-        resumed = make_task("vae", params).run(make_context(data, tmp_path / "killed"))
-    finally:
-        reporting.set_reporter(previous)
-    assert any("resuming after epoch 2" in m for m in stopper.messages)
+    resumed, messages = interrupt_then_resume("vae", params, make_context(data, tmp_path / "killed"), after=2)
+    assert any("resuming after epoch 2" in m for m in messages)
     assert [row["epoch"] for row in resumed.history] == [0.0, 1.0, 2.0, 3.0, 4.0]
     np.testing.assert_allclose(resumed.arrays["loss"], straight.arrays["loss"], rtol=1e-6)
 

@@ -49,3 +49,25 @@ def test_vae_loss_end_to_end_is_deterministic(tmp_path: Path) -> None:
     first, second = make_scorer("vae-loss").score(ctx), make_scorer("vae-loss").score(ctx)
     np.testing.assert_array_equal(first, second)
     assert first.std() > 0
+
+
+@pytest.mark.parametrize(("scorer", "task", "array", "transform"), [
+    ("simclr-loss", "simclr", "loss", lambda a: a),
+    ("contrast-confidence", "simclr", "confidence", lambda a: 1 - a),
+    ("contrast-variability", "simclr", "variability", lambda a: a),
+    ("scan-confidence", "scan", "confidence", lambda a: a),
+])
+def test_array_scorers_read_their_task_and_array(scorer: str, task: str, array: str, transform) -> None:  # type: ignore[no-untyped-def]
+    data = make_blob_dataset()
+    values = np.random.default_rng(0).random(data.n_train)
+    ctx = scoring_context(data, {task: MemoryArtifacts(task, {array: values})})
+    np.testing.assert_allclose(make_scorer(scorer).score(ctx), transform(values))
+    assert SCORERS.get(scorer).requires == (task,)
+
+
+def test_hard_to_contrast_images_come_first() -> None:
+    """contrast-confidence is 1 - confidence: the lowest-confidence image gets the highest score."""
+    data = make_blob_dataset()
+    confidence = np.linspace(0.9, 0.1, data.n_train)
+    ctx = scoring_context(data, {"simclr": MemoryArtifacts("simclr", {"confidence": confidence})})
+    assert int(np.argmax(make_scorer("contrast-confidence").score(ctx))) == data.n_train - 1

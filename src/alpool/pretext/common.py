@@ -73,3 +73,25 @@ def save_resume(workdir: Path, state: dict[str, Any]) -> None:
 def generator_state(generator: torch.Generator) -> torch.Tensor:
     """Return a copy of a generator's state (saveable)."""
     return generator.get_state().clone()
+
+
+def snapshot(objects: dict[str, Any]) -> dict[str, Any]:
+    """Return the saveable state of modules, optimisers and generators, by name."""
+    out: dict[str, Any] = {}
+    for name, obj in objects.items():
+        if isinstance(obj, nn.Module):
+            out[name] = cpu_state(obj)
+        elif isinstance(obj, torch.Generator):
+            out[name] = generator_state(obj)
+        else:
+            out[name] = obj.state_dict()
+    return out
+
+
+def restore(objects: dict[str, Any], state: dict[str, Any]) -> None:
+    """Load what :func:`snapshot` saved back into the same objects."""
+    for name, obj in objects.items():
+        if isinstance(obj, torch.Generator):
+            obj.set_state(state[name])
+        else:
+            obj.load_state_dict(state[name])

@@ -39,3 +39,53 @@ class VAELoss(ArrayScorer):
     Params = VAETaskParams
     requires = ("vae",)
     ARRAY = "loss"
+
+
+class ContrastiveTaskParams(Params):
+    """Options of scorers that read a contrastive (``simclr``) step."""
+
+    task: str = Field("simclr", description="pretrain step to read (its folder name)")
+
+
+@SCORERS.register("simclr-loss", "fixed per-image NT-Xent of the simclr step (views vs shared negatives); high = hard")
+class SimCLRLoss(ArrayScorer):
+    """The per-image contrastive loss (the original's one-pair batch always gave 0)."""
+
+    Params = ContrastiveTaskParams
+    requires = ("simclr",)
+    ARRAY = "loss"
+
+
+@SCORERS.register("contrast-confidence", "1 - mean positive-view probability over simclr epochs [CS]; high = hard to contrast")
+class ContrastConfidence(ArrayScorer):
+    """Hard-to-contrast first: ``1 - confidence`` of the simclr training dynamics."""
+
+    Params = ContrastiveTaskParams
+    requires = ("simclr",)
+    ARRAY = "confidence"
+    SIGN = -1.0
+    OFFSET = 1.0
+
+
+@SCORERS.register("contrast-variability", "std over simclr epochs of the positive-view probability [CS]; high = ambiguous")
+class ContrastVariability(ArrayScorer):
+    """The variability of the simclr training dynamics."""
+
+    Params = ContrastiveTaskParams
+    requires = ("simclr",)
+    ARRAY = "variability"
+
+
+class ClusterTaskParams(Params):
+    """Options of scorers that read a clustering (``scan``) step."""
+
+    task: str = Field("scan", description="pretrain step to read (its folder name)")
+
+
+@SCORERS.register("scan-confidence", "max cluster probability of the scan step [SCAN]; high = confident member")
+class SCANConfidence(ArrayScorer):
+    """The confidence of each image's SCAN cluster assignment."""
+
+    Params = ClusterTaskParams
+    requires = ("scan",)
+    ARRAY = "confidence"
