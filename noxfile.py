@@ -37,6 +37,16 @@ def typecheck(session: nox.Session) -> None:
 
 @nox.session(venv_backend="none")
 def bench(session: nox.Session) -> None:
-    """Print the speed and memory benchmarks (selectors, pretext/scoring, training data path)."""
-    for script in ("bench_selectors.py", "bench_pretext.py", "bench_training.py"):
-        session.run("python", f"benchmarks/{script}", *session.posargs)
+    """Print the speed and memory benchmarks (selectors, pretext/scoring, training data path).
+
+    ``nox -s bench`` runs all three with their defaults; ``nox -s bench -- pretext --n 50000``
+    runs one (selectors, pretext or training) with its own flags.
+    """
+    scripts = ("selectors", "pretext", "training")
+    if session.posargs and session.posargs[0] in scripts:
+        session.run("python", f"benchmarks/bench_{session.posargs[0]}.py", *session.posargs[1:])
+        return
+    if session.posargs:
+        session.error(f"name the benchmark first ({', '.join(scripts)}), then its flags: nox -s bench -- pretext --help")
+    for script in scripts:
+        session.run("python", f"benchmarks/bench_{script}.py")

@@ -129,7 +129,8 @@ def test_unknown_names_suggest(args: list[str], needles: list[str], tmp_path: Pa
     (["al-run", "--query", "entropi"], ["did you mean 'entropy'"]),
     (["init-pool", "--strategy", "random", "--budget", "100000"], ["budget 100000", "lower --budget"]),
     (["init-pool", "--strategy", "random", "--budget", "0"], ["budget"]),
-    (["init-pool", "--strategy", "ranked", "--score", "simclr-loss", "--budget", "5"], ["alpool rank --scorer simclr-loss"]),
+    (["init-pool", "--strategy", "ranked", "--score", "simclr-loss", "--budget", "5"],
+     ["alpool rank --scorer simclr-loss"]),
     (["rank", "--scorer", "typicality", "--task", "simclr"], ["alpool pretrain --task simclr"]),
     (["al-run", "--query", "random", "--episodes", "1000", "--step-budget", "100"], ["lower --episodes"]),
 ])
@@ -163,7 +164,8 @@ def test_newer_schema_is_refused(chain: Path, tmp_path: Path) -> None:
     data = json.loads((run / "run.json").read_text())
     data["schema_version"] = SCHEMA_VERSION + 1
     (run / "run.json").write_text(json.dumps(data))
-    one_line_error(invoke("init-pool", "--strategy", "random", "--budget", "5", "--run-dir", str(run)), "upgrade alpool")
+    result = invoke("init-pool", "--strategy", "random", "--budget", "5", "--run-dir", str(run))
+    one_line_error(result, "upgrade alpool")
 
 
 def test_corrupt_manifest_and_npy(chain: Path, tmp_path: Path) -> None:

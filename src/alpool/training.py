@@ -11,7 +11,7 @@ import math
 from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import torch
@@ -41,7 +41,10 @@ def autocast(device: torch.device, enabled: bool = True) -> Any:
     return nullcontext()
 
 
-def prepare(model: nn.Module, device: torch.device) -> nn.Module:
+ModuleT = TypeVar("ModuleT", bound=nn.Module)
+
+
+def prepare(model: ModuleT, device: torch.device) -> ModuleT:
     """Move ``model`` to ``device`` (channels_last on CUDA)."""
     if device.type == "cuda":
         return model.to(device).to(memory_format=torch.channels_last)

@@ -8,7 +8,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from pretext_fakes import MemoryArtifacts, interrupt_then_resume, make_context
 
 from alpool.data import load_dataset
 from alpool.errors import ConfigError, MissingStepError
@@ -16,6 +15,7 @@ from alpool.pretext import make_task
 from alpool.pretext.neighbours import cluster_agreement, cosine_neighbours
 from alpool.pretext.scan import scan_loss
 from blob_data import make_blob_dataset
+from fake_steps import MemoryArtifacts, interrupt_then_resume, make_context
 
 SIMCLR = {"epochs": 2, "batch_size": 32, "hidden_dim": 32, "projection_dim": 16, "width": 8, "loss_negatives": 40}
 FAST = {"epochs": 3, "batch_size": 32, "neighbours": 5, "heads": 2}
@@ -63,7 +63,8 @@ def test_outputs_and_defaults(tmp_path: Path, simclr_step: MemoryArtifacts) -> N
     np.testing.assert_allclose(out.arrays["confidence"], out.arrays["proba"].max(axis=1), rtol=1e-6)
     assert {"nmi_eval_only", "acc_eval_only", "ari_eval_only"} <= set(out.summary)
     assert out.checkpoint["cluster_head"]["weight"].shape[0] == data.num_classes
-    four = make_task("scan", {**FAST, "clusters": 4}).run(make_context(data, tmp_path / "k4", steps={"simclr": simclr_step}))
+    steps = {"simclr": simclr_step}
+    four = make_task("scan", {**FAST, "clusters": 4}).run(make_context(data, tmp_path / "k4", steps=steps))
     assert four.arrays["proba"].shape == (n, 4)
 
 
@@ -85,7 +86,8 @@ def test_missing_simclr_and_too_many_neighbours_are_clear_errors(tmp_path: Path,
 def test_resume_gives_the_uninterrupted_result(tmp_path: Path, simclr_step: MemoryArtifacts) -> None:
     data = make_blob_dataset()
     straight = make_task("scan", FAST).run(make_context(data, tmp_path / "a", steps={"simclr": simclr_step}))
-    resumed, _ = interrupt_then_resume("scan", FAST, make_context(data, tmp_path / "b", steps={"simclr": simclr_step}), 2)
+    ctx = make_context(data, tmp_path / "b", steps={"simclr": simclr_step})
+    resumed, _ = interrupt_then_resume("scan", FAST, ctx, after=2)
     np.testing.assert_allclose(resumed.arrays["proba"], straight.arrays["proba"], rtol=1e-5, atol=1e-6)
 
 

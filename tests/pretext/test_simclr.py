@@ -7,7 +7,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from pretext_fakes import interrupt_then_resume, make_context
 
 from alpool.data import load_dataset
 from alpool.errors import ConfigError
@@ -16,6 +15,7 @@ from alpool.pretext import make_task
 from alpool.pretext.neighbours import knn_accuracy
 from alpool.pretext.simclr import RunningMoments
 from blob_data import make_blob_dataset
+from fake_steps import interrupt_then_resume, make_context
 
 FAST = {"epochs": 3, "batch_size": 32, "hidden_dim": 32, "projection_dim": 16, "width": 8, "loss_negatives": 40}
 
@@ -83,7 +83,8 @@ def test_options_are_validated() -> None:
 def test_digits_embeddings_and_scores_are_informative(tmp_path: Path) -> None:
     """The issue's figure: k-NN label accuracy far above chance, real spread of the scores."""
     data = load_dataset("digits")
-    out = make_task("simclr", {"epochs": 60, "batch_size": 256, "loss_negatives": 512}).run(make_context(data, tmp_path))
+    params = {"epochs": 60, "batch_size": 256, "loss_negatives": 512}
+    out = make_task("simclr", params).run(make_context(data, tmp_path))
     labels = data.train_y.numpy()
     assert knn_accuracy(out.arrays["embeddings"], labels) > 0.85  # chance: 0.1
     assert out.arrays["loss"].std() > 0.1 and out.arrays["confidence"].std() > 1e-3

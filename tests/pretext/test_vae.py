@@ -7,9 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from pretext_fakes import interrupt_then_resume, make_context
 
-from alpool import reporting
 from alpool.data.base import Dataset
 from alpool.errors import ConfigError
 from alpool.models.vae import (
@@ -23,6 +21,7 @@ from alpool.models.vae import (
 from alpool.pretext import TASKS, make_task
 from alpool.pretext.vae import score_images
 from blob_data import make_blob_dataset
+from fake_steps import interrupt_then_resume, make_context
 
 FAST = {"epochs": 4, "latent_dim": 8, "batch_size": 32}
 

@@ -6,11 +6,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from scorer_fakes import MemoryArtifacts, scoring_context
 
 from alpool.errors import MissingStepError
+from alpool.pretext import make_task
 from alpool.scorers import SCORERS, make_scorer
 from blob_data import make_blob_dataset
+from fake_steps import MemoryArtifacts, make_context, scoring_context
 
 
 def test_vae_loss_reads_the_loss_array() -> None:
@@ -36,13 +37,6 @@ def test_vae_loss_follows_a_renamed_step() -> None:
 
 
 def test_vae_loss_end_to_end_is_deterministic(tmp_path: Path) -> None:
-    import sys
-
-    sys.path.insert(0, str(Path(__file__).parents[1] / "pretext"))
-    from pretext_fakes import make_context
-
-    from alpool.pretext import make_task
-
     data = make_blob_dataset()
     out = make_task("vae", {"epochs": 2, "latent_dim": 4}).run(make_context(data, tmp_path))
     ctx = scoring_context(data, {"vae": MemoryArtifacts("vae", out.arrays, out.checkpoint)})

@@ -6,8 +6,8 @@ from collections.abc import Callable
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
-from torch import nn
 
+from alpool.models.base import ImageClassifier
 from alpool.registry import Registry
 
 
@@ -30,6 +30,7 @@ Builder = Callable[[ModelSpec], Any]
 MODELS: Registry[Builder] = Registry("model")
 
 
-def build_model(spec: ModelSpec) -> nn.Module:
+def build_model(spec: ModelSpec) -> ImageClassifier:
     """Build the network described by ``spec`` (weights freshly initialised)."""
-    return MODELS.get(spec.arch)(spec)
+    model: ImageClassifier = MODELS.get(spec.arch)(spec)
+    return model

@@ -1,6 +1,6 @@
 """Pretext tasks (``alpool pretrain --task NAME``): vae, simclr, scan, proxy."""
 
-from alpool.pretext import scan, simclr, vae  # noqa: F401  (registers)
+from alpool.pretext import proxy, scan, simclr, vae  # noqa: F401  (registers)
 from alpool.pretext.base import (
     TASKS,
     PretextTask,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -10,6 +11,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from alpool import reporting
 from alpool.pretext.base import PretrainContext
 from alpool.seeding import numpy_rng
 
@@ -95,3 +97,28 @@ def restore(objects: dict[str, Any], state: dict[str, Any]) -> None:
             obj.set_state(state[name])
         else:
             obj.load_state_dict(state[name])
+
+
+def run_epochs(name: str, workdir: Path, key: dict[str, Any], stateful: dict[str, Any], epochs: int,
+               one_epoch: Callable[[int, list[dict[str, Any]]], dict[str, Any]]) -> list[dict[str, Any]]:
+    """Run ``one_epoch(epoch, history)`` for every epoch not yet done; return the full history.
+
+    Resumes from ``workdir/checkpoint.pt`` when it was made with ``key`` (restoring ``stateful``:
+    modules, optimisers, generators, anything with ``state_dict``), and saves it after every
+    epoch, so a killed run continues where it stopped and ends as an uninterrupted one.
+    """
+    history: list[dict[str, Any]] = []
+    start = 0
+    state = load_resume(workdir, key)
+    if state is not None:
+        restore(stateful, state)
+        history, start = list(state["history"]), int(state["epoch"])
+        reporting.info(f"{name}: resuming after epoch {start}")
+    with reporting.task(f"pretrain {name}", epochs) as progress:
+        progress.advance(start)
+        for epoch in range(start, epochs):
+            record = one_epoch(epoch, history)
+            history.append({"epoch": float(epoch), **record})
+            save_resume(workdir, {"key": key, "epoch": epoch + 1, "history": history, **snapshot(stateful)})
+            progress.advance(status=f"loss {record['loss']:.3f}")
+    return history

@@ -27,7 +27,6 @@ from pydantic import Field
 from torch import nn
 from torch.nn import functional as F
 
-from alpool import reporting
 from alpool.data.augment import to_float
 from alpool.data.contrastive_augment import ContrastiveAugment, contrastive_views
 from alpool.errors import ConfigError, MissingStepError
@@ -35,7 +34,7 @@ from alpool.models.base import ImageClassifier
 from alpool.models.registry import ModelSpec, build_model
 from alpool.params import Params
 from alpool.pretext.base import TASKS, PretextTask, PretrainContext, PretrainOutput
-from alpool.pretext.common import cpu_state, load_resume, restore, resume_key, save_resume, snapshot
+from alpool.pretext.common import cpu_state, resume_key, run_epochs
 from alpool.pretext.neighbours import cluster_agreement, cosine_neighbours
 from alpool.seeding import torch_generator, torch_seeded
 from alpool.training import autocast, batches, eval_mode, prepare
@@ -126,7 +125,8 @@ class SCANTask(PretextTask):
                                          "bias": net.heads.bias.detach().view(p.heads, clusters)[head].cpu()},
                         "clusters": clusters, "source": p.task},
             history=history,
-            summary={"clusters": clusters, "head": head, "cluster_sizes": np.bincount(cluster, minlength=clusters).tolist(),
+            summary={"clusters": clusters, "head": head,
+                     "cluster_sizes": np.bincount(cluster, minlength=clusters).tolist(),
                      "mean_confidence": float(proba.max(axis=1).mean()),
                      **{f"{name}_eval_only": value for name, value in agreement.items()}},
         )
@@ -148,25 +148,14 @@ class _Trainer:
     def fit(self, images: torch.Tensor, neighbours: torch.Tensor) -> tuple[list[dict[str, Any]], int]:
         """Train; return the history and the index of the kept head."""
         stateful = {"net": self.net, "optimizer": self.optimizer, "generator": self.generator}
-        history: list[dict[str, Any]] = []
-        start = 0
-        state = load_resume(self.ctx.workdir, self.key)
-        if state is not None:
-            restore(stateful, state)
-            history, start = list(state["history"]), int(state["epoch"])
-            reporting.info(f"scan: resuming after epoch {start}")
-        total = self.p.epochs + self.p.self_label_epochs
-        with reporting.task("pretrain scan", total) as progress:
-            progress.advance(start)
-            for epoch in range(start, total):
-                if epoch < self.p.epochs:
-                    record = self._scan_epoch(images, neighbours)
-                else:
-                    record = self._self_label_epoch(images, self._best_head(history))
-                history.append({"epoch": float(epoch), **record})
-                save_resume(self.ctx.workdir, {"key": self.key, "epoch": epoch + 1, "history": history,
-                                               **snapshot(stateful)})
-                progress.advance(status=f"loss {record['loss']:.3f}")
+
+        def one_epoch(epoch: int, history: list[dict[str, Any]]) -> dict[str, Any]:
+            if epoch < self.p.epochs:
+                return self._scan_epoch(images, neighbours)
+            return self._self_label_epoch(images, self._best_head(history))
+
+        history = run_epochs("scan", self.ctx.workdir, self.key, stateful,
+                             self.p.epochs + self.p.self_label_epochs, one_epoch)
         return history, self._best_head(history)
 
     def _best_head(self, history: list[dict[str, Any]]) -> int:

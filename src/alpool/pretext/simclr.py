@@ -34,7 +34,6 @@ from pydantic import Field
 from torch import nn
 from torch.nn import functional as F
 
-from alpool import reporting
 from alpool.data.augment import to_float
 from alpool.data.base import Dataset
 from alpool.data.contrastive_augment import ContrastiveAugment, contrastive_views
@@ -42,7 +41,7 @@ from alpool.models.base import ImageClassifier
 from alpool.models.registry import ModelSpec, build_model
 from alpool.params import Params
 from alpool.pretext.base import TASKS, PretextTask, PretrainContext, PretrainOutput
-from alpool.pretext.common import cpu_state, load_resume, restore, resume_key, save_resume, snapshot
+from alpool.pretext.common import cpu_state, resume_key, run_epochs
 from alpool.pretext.contrastive import nt_xent, per_image_nt_xent, positive_probability
 from alpool.pretext.neighbours import knn_accuracy
 from alpool.seeding import numpy_rng, torch_generator, torch_seeded
@@ -63,6 +62,8 @@ class SimCLRParams(Params):
     hidden_dim: int = Field(512, gt=0, description="projection head hidden size")
     projection_dim: int = Field(128, gt=0, description="projection size")
     dynamics_temperature: float = Field(0.1, gt=0, description="tau_c of the positive probability [CS]")
+    crop_min_scale: float = Field(0.2, gt=0, le=1,
+                                  description="smallest crop area fraction (0.2; larger for tiny images)")
     loss_views: int = Field(4, ge=2, description="views per image in the per-image loss")
     loss_negatives: int = Field(4096, gt=0, description="shared negatives of the per-image loss")
     eval_batch_size: int = Field(1024, gt=0)
@@ -92,6 +93,11 @@ def encoder_spec(dataset: Dataset, arch: str | None, width: int | None) -> Model
     mean, std = dataset.channel_stats()
     return ModelSpec(arch=arch or ("resnet18" if h >= 32 else "small-cnn"), in_channels=c, image_size=h,
                      num_classes=dataset.num_classes, mean=mean, std=std, width=width)
+
+
+def augmentation(p: SimCLRParams) -> ContrastiveAugment:
+    """Return the SimCLR augmentation with the task's crop scale."""
+    return ContrastiveAugment(crop_scale=(p.crop_min_scale, 1.0))
 
 
 @TASKS.register("simclr", "contrastive SimCLR [IP, SCAN]; embeddings, per-image loss, confidence/variability [CS]")
@@ -161,29 +167,16 @@ class _Trainer:
         self.optimizer = torch.optim.SGD(net.parameters(), lr=p.lr, momentum=p.momentum, weight_decay=p.weight_decay)
         self.generator = torch_generator(ctx.seed, "simclr", "batches")
         self.key = resume_key("simclr", p, ctx.seed, ctx.dataset.n_train)
-        self.augment = ContrastiveAugment()
+        self.augment = augmentation(p)
 
     def fit(self, images: torch.Tensor) -> tuple[list[dict[str, float]], RunningMoments]:
         """Train for ``epochs``; return the history and the per-image dynamics."""
         n = len(images)
         dynamics = RunningMoments(n)
         stateful = {"net": self.net, "optimizer": self.optimizer, "generator": self.generator, "dynamics": dynamics}
-        history: list[dict[str, float]] = []
-        start = 0
-        state = load_resume(self.ctx.workdir, self.key)
-        if state is not None:
-            restore(stateful, state)
-            history, start = list(state["history"]), int(state["epoch"])
-            reporting.info(f"simclr: resuming after epoch {start}")
         steps_per_epoch = len(batches(n, self.p.batch_size, None))
-        with reporting.task("pretrain simclr", self.p.epochs) as progress:
-            progress.advance(start)
-            for epoch in range(start, self.p.epochs):
-                record = self._epoch(images, epoch * steps_per_epoch, steps_per_epoch, dynamics)
-                history.append({"epoch": float(epoch), **record})
-                save_resume(self.ctx.workdir, {"key": self.key, "epoch": epoch + 1, "history": history,
-                                               **snapshot(stateful)})
-                progress.advance(status=f"loss {record['loss']:.3f}")
+        history = run_epochs("simclr", self.ctx.workdir, self.key, stateful, self.p.epochs,
+                             lambda epoch, _: self._epoch(images, epoch * steps_per_epoch, steps_per_epoch, dynamics))
         return history, dynamics
 
     def _epoch(self, images: torch.Tensor, step: int, steps_per_epoch: int,
@@ -235,7 +228,7 @@ def per_image_loss(net: SimCLRNet, images: torch.Tensor, p: SimCLRParams, seed: 
     n = len(images)
     device = next(net.parameters()).device
     generator = torch_generator(seed, "simclr", "loss-views")
-    augment = ContrastiveAugment()
+    augment = augmentation(p)
     negative_ids = np.sort(numpy_rng(seed, "simclr", "negatives").choice(n, min(p.loss_negatives, n), replace=False))
     negative_idx = torch.from_numpy(negative_ids)
     out = np.empty(n, dtype=np.float64)

@@ -1,18 +1,50 @@
-"""Scorers that read a per-image array written by a pretext task (no model is run at rank time)."""
+"""Scorers that read a per-image array written by a pretext task (no model is run at rank time).
+
+Each is one row of :data:`ARRAY_SCORES`: the step it reads by default (``task`` option), the
+array, and ``score = sign * array + offset``. Add a row to add a scorer.
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import ClassVar
 
 import numpy as np
-from pydantic import Field
+from pydantic import Field, create_model
 
 from alpool.params import Params
 from alpool.scorers.base import SCORERS, Scorer, ScoringContext
 
 
+@dataclass(frozen=True)
+class ArrayScore:
+    """A scorer that is ``sign * <task>/<array>.npy + offset``."""
+
+    name: str
+    task: str
+    array: str
+    description: str
+    sign: float = 1.0
+    offset: float = 0.0
+
+
+ARRAY_SCORES = (
+    ArrayScore("vae-loss", "vae", "loss",
+               "VAE reconstruction + weighted KL per image (mean latent) [IP]; high = hard"),
+    ArrayScore("simclr-loss", "simclr", "loss",
+               "fixed per-image NT-Xent of the simclr step (views vs shared negatives); high = hard"),
+    ArrayScore("contrast-confidence", "simclr", "confidence",
+               "1 - mean positive-view probability over simclr epochs [CS]; high = hard to contrast",
+               sign=-1.0, offset=1.0),
+    ArrayScore("contrast-variability", "simclr", "variability",
+               "std over simclr epochs of the positive-view probability [CS]; high = ambiguous"),
+    ArrayScore("scan-confidence", "scan", "confidence",
+               "max cluster probability of the scan step [SCAN]; high = confident member"),
+)
+
+
 class ArrayScorer(Scorer):
-    """Return ``sign * array + offset`` of a pretext step's per-image array ``ARRAY``."""
+    """Return ``SIGN * array + OFFSET`` of a pretext step's per-image array ``ARRAY``."""
 
     ARRAY: ClassVar[str] = ""
     SIGN: ClassVar[float] = 1.0
@@ -24,68 +56,14 @@ class ArrayScorer(Scorer):
         return self.SIGN * values.reshape(-1) + self.OFFSET
 
 
-class VAETaskParams(Params):
-    """Options of scorers that read the ``vae`` step."""
-
-    task: str = Field("vae", description="pretrain step to read (its folder name)")
-
-
-@SCORERS.register(
-    "vae-loss", "VAE reconstruction + weighted KL per image (mean latent) [IP]; high = hard"
-)
-class VAELoss(ArrayScorer):
-    """The deterministic per-image VAE loss of the ``vae`` step."""
-
-    Params = VAETaskParams
-    requires = ("vae",)
-    ARRAY = "loss"
+def array_scorer(spec: ArrayScore) -> type[ArrayScorer]:
+    """Build the scorer class of one :class:`ArrayScore` row."""
+    params = create_model(f"{spec.task.title()}TaskParams", __base__=Params,
+                          task=(str, Field(spec.task, description="pretrain step to read (its folder name)")))
+    namespace = {"Params": params, "requires": (spec.task,), "ARRAY": spec.array, "SIGN": spec.sign,
+                 "OFFSET": spec.offset, "__doc__": spec.description}
+    return type(spec.name.title().replace("-", ""), (ArrayScorer,), namespace)
 
 
-class ContrastiveTaskParams(Params):
-    """Options of scorers that read a contrastive (``simclr``) step."""
-
-    task: str = Field("simclr", description="pretrain step to read (its folder name)")
-
-
-@SCORERS.register("simclr-loss", "fixed per-image NT-Xent of the simclr step (views vs shared negatives); high = hard")
-class SimCLRLoss(ArrayScorer):
-    """The per-image contrastive loss (the original's one-pair batch always gave 0)."""
-
-    Params = ContrastiveTaskParams
-    requires = ("simclr",)
-    ARRAY = "loss"
-
-
-@SCORERS.register("contrast-confidence", "1 - mean positive-view probability over simclr epochs [CS]; high = hard to contrast")
-class ContrastConfidence(ArrayScorer):
-    """Hard-to-contrast first: ``1 - confidence`` of the simclr training dynamics."""
-
-    Params = ContrastiveTaskParams
-    requires = ("simclr",)
-    ARRAY = "confidence"
-    SIGN = -1.0
-    OFFSET = 1.0
-
-
-@SCORERS.register("contrast-variability", "std over simclr epochs of the positive-view probability [CS]; high = ambiguous")
-class ContrastVariability(ArrayScorer):
-    """The variability of the simclr training dynamics."""
-
-    Params = ContrastiveTaskParams
-    requires = ("simclr",)
-    ARRAY = "variability"
-
-
-class ClusterTaskParams(Params):
-    """Options of scorers that read a clustering (``scan``) step."""
-
-    task: str = Field("scan", description="pretrain step to read (its folder name)")
-
-
-@SCORERS.register("scan-confidence", "max cluster probability of the scan step [SCAN]; high = confident member")
-class SCANConfidence(ArrayScorer):
-    """The confidence of each image's SCAN cluster assignment."""
-
-    Params = ClusterTaskParams
-    requires = ("scan",)
-    ARRAY = "confidence"
+for _spec in ARRAY_SCORES:
+    SCORERS.add(_spec.name, array_scorer(_spec), _spec.description)

@@ -16,6 +16,7 @@ from alpool.data import load_dataset
 from alpool.pretext import PretrainContext, make_task
 from alpool.rundir import RunDir, StepManifest, StepWriter, atomic_write_bytes
 from alpool.stages.context import Upstream, dataset_record, split_pool
+from alpool.stages.step_figures import loss_curve_png
 from alpool.training import resolve_device
 
 RESUME_KEYS = ("task", "dataset", "params", "seed")
@@ -72,3 +73,6 @@ def _write_outputs(w: StepWriter, arrays: dict[str, np.ndarray], checkpoint: dic
     atomic_write_bytes(w.path / "model.pt", buffer.getvalue())
     w.add_output("model.pt")
     w.write_text("history.csv", pd.DataFrame(history).to_csv(index=False))
+    curve = loss_curve_png(history, f"pretrain {w.path.name}")
+    if curve is not None:
+        w.write_bytes("loss.png", curve)

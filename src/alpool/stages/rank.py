@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 from pathlib import Path
 
 import numpy as np
@@ -12,6 +11,7 @@ from alpool.errors import ConfigError
 from alpool.rundir import StepManifest
 from alpool.scorers import ScoringContext, make_scorer
 from alpool.stages.context import Upstream, open_run
+from alpool.stages.step_figures import histogram_png
 from alpool.training import resolve_device
 
 
@@ -31,13 +31,14 @@ def run(config: RankConfig, run_dir: Path, data_dir: Path | None = None) -> Step
     device = resolve_device(config.device)
     with ctx.run.writing("scores", config.step_name, config.model_dump(mode="json"), config.force) as w:
         upstream = Upstream(ctx.run, w)
-        raw = np.asarray(scorer.score(ScoringContext(ctx.dataset, device, config.seed, upstream.pretrain)), dtype=np.float64)
+        scoring = ScoringContext(ctx.dataset, device, config.seed, upstream.pretrain)
+        raw = np.asarray(scorer.score(scoring), dtype=np.float64)
         if raw.shape != (ctx.dataset.n_train,) or not np.isfinite(raw).all():
             raise RuntimeError(f"scorer {config.scorer!r} returned {raw.shape} with non-finite values")
         scores = -raw if config.ascending else raw
         w.save_array("scores.npy", scores)
         w.save_array("sorted_idx.npy", sorted_indices(scores))
-        w.write_bytes("histogram.png", _histogram_png(raw, config.scorer))
+        w.write_bytes("histogram.png", histogram_png(raw, config.scorer))
         summary = {
             "scorer": config.scorer,
             "ascending": config.ascending,
@@ -51,19 +52,3 @@ def run(config: RankConfig, run_dir: Path, data_dir: Path | None = None) -> Step
             raise ConfigError(f"scorer {config.scorer!r} gave every image the same score {raw[0]}; "
                               "its pretrain step learned nothing: train it longer")
         return w.finish(summary, oracle=upstream.oracle)
-
-
-def _histogram_png(scores: np.ndarray, name: str) -> bytes:
-    """Render a histogram of the scores."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    from matplotlib.figure import Figure
-
-    fig = Figure(figsize=(5, 3.2), dpi=150, layout="constrained")
-    ax = fig.add_subplot()
-    ax.hist(scores, bins=min(60, max(10, len(scores) // 20)), color="#4c72b0")
-    ax.set(xlabel=f"{name} score", ylabel="images", title=f"{name}: {len(scores)} train images")
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png")
-    return buffer.getvalue()

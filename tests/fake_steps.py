@@ -1,7 +1,8 @@
-"""In-memory stand-ins for finished pretrain steps and a context builder for task tests."""
+"""In-memory finished pretrain steps, and pretext / scoring contexts over them (shared by test folders)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -13,6 +14,7 @@ from alpool import reporting
 from alpool.data.base import Dataset
 from alpool.errors import MissingStepError
 from alpool.pretext import PretrainContext, PretrainOutput, make_task
+from alpool.scorers import ScoringContext
 
 
 @dataclass
@@ -25,7 +27,9 @@ class MemoryArtifacts:
     info: dict[str, Any] = field(default_factory=dict)
 
     def array(self, name: str) -> np.ndarray:
-        """Return an array by name."""
+        """Return an array by name (like a real step, a missing one is a MissingStepError)."""
+        if name not in self.arrays:
+            raise MissingStepError(f"step pretrain/{self.name} has no array {name!r}")
         return self.arrays[name]
 
     def checkpoint(self) -> dict[str, Any]:
@@ -42,6 +46,22 @@ class MemoryArtifacts:
         return MemoryArtifacts(name, out.arrays, out.checkpoint, out.summary)
 
 
+def _serving(steps: dict[str, MemoryArtifacts]) -> Callable[[str], MemoryArtifacts]:
+    """Return a lookup of finished steps by name that fails like the real run directory."""
+
+    def lookup(task: str) -> MemoryArtifacts:
+        if task not in steps:
+            raise MissingStepError(f"no pretrain step {task!r}; run alpool pretrain --task {task}")
+        return steps[task]
+
+    return lookup
+
+
+def scoring_context(dataset: Dataset, steps: dict[str, MemoryArtifacts], seed: int = 0) -> ScoringContext:
+    """Return a CPU scoring context that serves ``steps`` by name."""
+    return ScoringContext(dataset=dataset, device=torch.device("cpu"), seed=seed, pretrain=_serving(steps))
+
+
 def make_context(
     dataset: Dataset,
     workdir: Path,
@@ -54,11 +74,7 @@ def make_context(
     pool = np.setdiff1d(np.arange(dataset.n_train), val).astype(np.int64)
     steps = steps or {}
 
-    def upstream(task: str) -> MemoryArtifacts:
-        if task not in steps:
-            raise MissingStepError(f"no pretrain step {task!r}; run alpool pretrain --task {task}")
-        return steps[task]
-
+    upstream = _serving(steps)
     return PretrainContext(
         dataset=dataset,
         pool=pool,
