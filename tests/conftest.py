@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import pytest
-from blob_data import make_blob_dataset
 
 from alpool.data.base import Dataset
+from blob_data import make_blob_dataset
 
 
 @pytest.fixture
