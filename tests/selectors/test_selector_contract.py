@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+import torch
 from selector_inputs import blob_classifier, blob_inputs, context, three_blobs
 
 from alpool.errors import ConfigError
@@ -131,3 +132,25 @@ def test_missing_inputs_name_the_step() -> None:
     ctx = context(BLOBS.n, 3, blob_inputs(BLOBS))
     with pytest.raises(Exception, match="vae"):
         selector(ctx, 3)
+
+
+def restricted_inputs(rows: np.ndarray) -> Any:
+    """Return the toy inputs of only ``rows`` (re-indexed 0..len(rows)-1)."""
+    inputs = blob_inputs(BLOBS)
+    inputs.embeddings_by_task = {k: v[rows] for k, v in inputs.embeddings_by_task.items()}
+    inputs.scores_by_scorer = {k: v[rows] for k, v in inputs.scores_by_scorer.items()}
+    inputs.clusters_by_source = {k: v[rows] for k, v in inputs.clusters_by_source.items()}
+    inputs.true_labels = BLOBS.labels[rows]
+    assert inputs.train_images is not None
+    inputs.train_images = inputs.train_images[torch.from_numpy(rows)]
+    return inputs
+
+
+@pytest.mark.parametrize("name", [n for n in SELECTORS.names() if NEED_CLASSIFIER not in SELECTORS.get(n).needs])
+def test_picks_are_dataset_indices(name: str) -> None:
+    """Candidates scattered over the train split give the picks of the same points stored alone."""
+    rows = np.arange(1, BLOBS.n, 2)  # the odd dataset indices: a position is never its index
+    selector = make_selector(name, PARAMS.get(name, {}))
+    ctx = context(BLOBS.n, 3, blob_inputs(BLOBS), exclude=np.arange(0, BLOBS.n, 2), seed=4)
+    alone = context(len(rows), 3, restricted_inputs(rows), seed=4)
+    np.testing.assert_array_equal(selector(ctx, BUDGET).indices, rows[selector(alone, BUDGET).indices])

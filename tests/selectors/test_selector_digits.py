@@ -6,6 +6,13 @@ self-supervised embedding it clusters the digits without seeing a label. Measure
 0-9: random 6.2, typiclust 8.7, probcover 9.8 classes on average. (On 30-dimensional PCA of the
 pixels typiclust still reaches 8.4, but ProbCover's purity rule picks a small delta there and
 covers only 6.6, close to random: PCA of pixels is not a clustered embedding.)
+
+Real SimCLR embeddings (``alpool pretrain --task simclr digits --epochs 100``, small CNN, seed 0;
+5-NN accuracy of the embedding 0.89), seeds 0-9, B = 10, all 1,437 train images: random 6.2,
+typiclust 9.3, probcover 7.5, coreset 7.7, kmeans-centers 8.8 classes. ProbCover's 95% purity rule
+gives delta 0.20 there (mean degree 4.5, 12% of the points covered by 10 balls), so it acts like
+a density pick; a given delta of 0.3-0.4 covers 9.0. On the 40-epoch VAE's embeddings (5-NN 0.76)
+typiclust reaches 7.1 and probcover 4.8: the embedding, not the selector, limits both.
 """
 
 from __future__ import annotations

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pytest
+import torch
+from selector_inputs import blob_inputs, context, three_blobs
 
+from alpool.selectors import geometry, make_selector
 from alpool.selectors.clustering import kmeans
 from alpool.selectors.clusters import round_robin
 from alpool.selectors.common import rank_top, spread_evenly
@@ -114,3 +119,26 @@ def test_kmeans_is_seeded_and_finds_blobs() -> None:
     mini = kmeans(x, 3, np.random.default_rng(1), minibatch=True)
     assert mini.algorithm == "minibatch-kmeans" and len(np.unique(mini.labels)) == 3
     assert kmeans(x[:2], 5, np.random.default_rng(0)).algorithm == "identity"
+
+
+@pytest.mark.parametrize("name", ["typiclust", "probcover", "coreset"])
+def test_selectors_only_build_bounded_distance_blocks(name: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Memory linear in N: every distance block stays within ``chunk_elements``, same picks."""
+    blobs = three_blobs(n_per_blob=60)  # 180 points, clusters of 60
+    chunk = 7 * blobs.n  # 7 rows of all points: far below N x N, and 7 does not divide 180
+    blocks: list[int] = []
+    real = geometry.squared_distances
+
+    def recording(a: torch.Tensor, b: torch.Tensor, b_sq: torch.Tensor | None = None) -> torch.Tensor:
+        out = real(a, b, b_sq)
+        blocks.append(out.numel())
+        return out
+
+    def pick(params: dict[str, Any]) -> np.ndarray:
+        ctx = context(blobs.n, 3, blob_inputs(blobs), labeled=[0, 61], seed=0)
+        return make_selector(name, params)(ctx, 3).indices
+
+    monkeypatch.setattr(geometry, "squared_distances", recording)
+    chunked = pick({"chunk_elements": chunk})
+    assert blocks and max(blocks) <= chunk < blobs.n**2
+    np.testing.assert_array_equal(chunked, pick({}))

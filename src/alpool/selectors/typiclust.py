@@ -22,6 +22,7 @@ class TypiClustParams(Params):
     max_clusters: int = Field(500, gt=0, description="upper bound on the number of clusters")
     min_cluster_size: int = Field(5, ge=0, description="only clusters with more points are used")
     knn: int = Field(20, gt=0, description="neighbours of the typicality (at most size // 2)")
+    chunk_elements: int = Field(CHUNK_ELEMENTS, gt=0, description="distance entries per block")
 
 
 @SELECTORS.register("typiclust", "TypiClust: most typical point of the least-labeled k-means "
@@ -36,6 +37,13 @@ class TypiClustSelector(Selector):
     and count it as labeled. Typicality is ``1 / mean distance`` to the ``k = min(knn, size // 2)``
     nearest neighbours inside the cluster, with the *Euclidean* distance: the reference code used
     squared distances, which changes the order (fixed here).
+
+    Typicality is computed once per selection over every point of the cluster, labeled ones
+    included, and a cluster's next pick is its next most typical candidate: a point picked in this
+    selection stays in its cluster's density estimate, exactly as points labeled in earlier rounds
+    do (a decision of alpool; it keeps one definition of a cluster for the whole selection).
+    Memory: k-means is scikit-learn's (mini-batches for large ``n * k``) and the k-NN
+    distances are computed per cluster in row blocks of ``chunk_elements``; nothing is ``N x N``.
 
     Fallback (tiny data, or budgets close to the number of candidates): when no cluster of more
     than ``min_cluster_size`` points has a candidate left, the size rule is dropped for the pick and
@@ -56,7 +64,7 @@ class TypiClustSelector(Selector):
         x = l2_normalize(embeddings_of(ctx, p.embeddings, points.indices), inplace=True)  # [n, D]
         k = min(points.n_labeled + budget, p.max_clusters, len(x))
         clustering = kmeans(x, k, ctx.rng)
-        typical = typicality(x, clustering.labels, p.knn)  # [n]
+        typical = typicality(x, clustering.labels, p.knn, p.chunk_elements)  # [n]
         picks, fallback = pick_typical(points, clustering.labels, typical, budget,
                                        p.min_cluster_size)
         sizes = np.bincount(clustering.labels, minlength=k)

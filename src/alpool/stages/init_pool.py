@@ -36,10 +36,12 @@ def pool_budget(config: InitPoolConfig, pool_size: int) -> int:
 
 
 def default_name(config: InitPoolConfig, budget: int) -> str:
-    """Return the pool folder name: ``<strategy>[-<score>]-<budget>`` (``-r<ratio>`` for ratios)."""
+    """Return the pool folder name: ``<strategy>[-<score>][-easy]-<budget>`` (``-r<ratio>`` for ratios)."""
     label = config.strategy
     if "score" in config.params:
         label += f"-{config.params['score']}"
+    if getattr(make_selector(config.strategy, config.params).params, "ascending", False):
+        label += "-easy"  # the bottom of the order must not collide with the top's folder
     size = f"r{config.budget_ratio:g}" if config.budget_ratio is not None else str(budget)
     return f"{label}-{size}"
 
