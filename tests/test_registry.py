@@ -51,3 +51,11 @@ def test_double_registration_is_a_bug() -> None:
     reg = make()
     with pytest.raises(ValueError):
         reg.add("entropy", 3, "again")
+
+
+def test_a_missing_required_option_names_it_and_how_to_give_it() -> None:
+    from alpool.errors import ConfigError
+    from alpool.selectors import make_selector
+
+    with pytest.raises(ConfigError, match=r"needs option 'score': give --param score=VALUE"):
+        make_selector("ranked", {})

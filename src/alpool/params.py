@@ -28,6 +28,10 @@ def build_params(model: type[P], values: dict[str, Any], owner: str) -> P:
         valid = ", ".join(model.model_fields) or "none"
         if first["type"] == "extra_forbidden":
             raise ConfigError(f"{owner} has no option {key!r} (its options: {valid})") from None
+        if first["type"] == "missing":
+            flag = key.replace("_", "-")
+            raise ConfigError(f"{owner} needs option {key!r}: give --param {key}=VALUE "
+                              f"(or --{flag} VALUE where the command has that flag)") from None
         raise ConfigError(f"{owner} option {key}={first.get('input')!r}: {first['msg']} (its options: {valid})") from None
 
 

@@ -141,3 +141,12 @@ def test_vae_options_are_validated() -> None:
         make_task("vae", {"epochs": 0})
     with pytest.raises(ConfigError, match="no option 'epoch'"):
         make_task("vae", {"epoch": 3})
+
+
+def test_linear_probes_rebuild_the_latent_mean_encoder(tmp_path: Path) -> None:
+    from alpool.frameworks.linear_probe import embed_split
+
+    data = make_blob_dataset()
+    out = make_task("vae", FAST).run(make_context(data, tmp_path))
+    embedded = embed_split(out.checkpoint, data.train_x, torch.device("cpu"), "vae")
+    np.testing.assert_allclose(embedded, out.arrays["embeddings"], rtol=1e-4, atol=1e-5)

@@ -71,16 +71,41 @@ class _Features(nn.Module):
         return self.model.features(x)  # type: ignore[operator,no-any-return]
 
 
+class _VAEMean(nn.Module):
+    """A VAE's latent mean as an encoder (what the ``vae`` task stores as its embeddings)."""
+
+    def __init__(self, vae: nn.Module) -> None:
+        super().__init__()
+        self.vae = vae
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Return ``mu`` ``[n, latent]`` of float images in [0, 1] (the VAE reads [-1, 1])."""
+        mu, _ = self.vae.encode(x * 2 - 1)  # type: ignore[operator]
+        return mu  # type: ignore[no-any-return]
+
+
+def _vae_mean_encoder(checkpoint: dict[str, Any], task: str) -> Encoder:
+    from alpool.models.vae import build_vae
+
+    vae = build_vae(checkpoint["spec"])
+    vae.load_state_dict(checkpoint["state_dict"])
+    return _VAEMean(vae).eval()
+
+
 def build_encoder(checkpoint: dict[str, Any], task: str) -> Encoder:
     """Rebuild a pretext encoder from a pretrain checkpoint.
 
-    Supported layout (simclr, proxy): ``spec`` (a :class:`~alpool.models.ModelSpec` as a dict) and
-    ``backbone`` (the state_dict of ``build_model(spec).backbone``); the embedding is
-    ``model.features(x)``, i.e. the backbone on normalised images.
+    Layouts, by the checkpoint's ``encoder`` entry:
+    - ``backbone`` (the default; simclr, scan, proxy): ``spec`` (a :class:`~alpool.models.ModelSpec`
+      as a dict) and ``backbone`` (the state_dict of ``build_model(spec).backbone``); the embedding
+      is ``model.features(x)``, i.e. the backbone on normalised images;
+    - ``vae-mean`` (vae): the VAE's ``spec`` and ``state_dict``; the embedding is the latent mean.
 
     Raises:
         ConfigError: the checkpoint has no rebuildable encoder.
     """
+    if checkpoint.get("encoder") == "vae-mean":
+        return _vae_mean_encoder(checkpoint, task)
     if "spec" not in checkpoint or "backbone" not in checkpoint:
         have = ", ".join(sorted(checkpoint)) or "nothing"
         raise ConfigError(

@@ -107,6 +107,7 @@ class VAETask(PretextTask):
             checkpoint={
                 "spec": spec.to_dict(),
                 "state_dict": cpu_state(model),
+                "encoder": "vae-mean",  # linear probes rebuild the latent-mean encoder
                 "kl_weight": kl_weight,
                 "best_epoch": best_epoch,
             },
