@@ -47,6 +47,7 @@ def bench(session: nox.Session) -> None:
         session.run("python", f"benchmarks/bench_{session.posargs[0]}.py", *session.posargs[1:])
         return
     if session.posargs:
-        session.error(f"name the benchmark first ({', '.join(scripts)}), then its flags: nox -s bench -- pretext --help")
+        session.error(f"name the benchmark first ({', '.join(scripts)}), then its flags: "
+                      "nox -s bench -- pretext --help")
     for script in scripts:
         session.run("python", f"benchmarks/bench_{script}.py")

@@ -64,7 +64,8 @@ class ModelClassifier:
             for t in range(passes):
                 parts = []
                 for idx in batches(len(x), self.train.eval_batch_size, None):
-                    xb = crop_flip(to_float(x[idx].to(self.device)), generator, self.train.crop_padding, self.train.flip)
+                    xb = to_float(x[idx].to(self.device))
+                    xb = crop_flip(xb, generator, self.train.crop_padding, self.train.flip)
                     with autocast(self.device):
                         parts.append(F.softmax(self.model(xb).float(), dim=1).cpu())
                 out[t] = torch.cat(parts).double().numpy()

@@ -32,7 +32,8 @@ def build_params(model: type[P], values: dict[str, Any], owner: str) -> P:
             flag = key.replace("_", "-")
             raise ConfigError(f"{owner} needs option {key!r}: give --param {key}=VALUE "
                               f"(or --{flag} VALUE where the command has that flag)") from None
-        raise ConfigError(f"{owner} option {key}={first.get('input')!r}: {first['msg']} (its options: {valid})") from None
+        raise ConfigError(f"{owner} option {key}={first.get('input')!r}: {first['msg']} "
+                          f"(its options: {valid})") from None
 
 
 def validation_message(exc: ValidationError, owner: str) -> str:

@@ -526,7 +526,8 @@ class RunDir:
         with file_lock(self.root / ".run.lock", f"run {self.root}"):
             manifest = self.manifest()
             steps = [s for s in manifest.steps if (s.kind, s.name) != (step.kind, step.name)]
-            atomic_write_text(self.manifest_path, manifest.model_copy(update={"steps": steps}).model_dump_json(indent=2))
+            updated = manifest.model_copy(update={"steps": steps})
+            atomic_write_text(self.manifest_path, updated.model_dump_json(indent=2))
 
 
 def check_recorded_inputs(step: StepDir, writer_inputs: dict[str, str]) -> None:

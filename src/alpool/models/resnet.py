@@ -34,7 +34,8 @@ class ResNet18Backbone(nn.Module):
 
     def __init__(self, in_channels: int, width: int = 64) -> None:
         super().__init__()
-        self.stem = nn.Sequential(nn.Conv2d(in_channels, width, 3, 1, 1, bias=False), nn.BatchNorm2d(width), nn.ReLU(inplace=True))
+        self.stem = nn.Sequential(nn.Conv2d(in_channels, width, 3, 1, 1, bias=False), nn.BatchNorm2d(width),
+                                  nn.ReLU(inplace=True))
         stages: list[nn.Module] = []
         c_in = width
         for i, stride in enumerate((1, 2, 2, 2)):
