@@ -103,6 +103,8 @@ class ALRunConfig(Frozen):
     episodes: int = Field(5, ge=0)
     step_budget: int = Field(10, ge=1)
     trials: int = Field(3, ge=1)
+    candidates: int | None = Field(None, ge=1, description="queries score a seeded random subset of this "
+                                   "many unlabeled images per episode; None = all")
     framework: str = "supervised"
     framework_params: dict[str, Any] = Field(default_factory=dict)
     train: TrainConfig = Field(default_factory=lambda: TrainConfig())
@@ -170,6 +172,7 @@ class PresetAL(Frozen):
     episodes: int = Field(5, ge=0)
     step_budget: int = Field(10, ge=1)
     trials: int = Field(3, ge=1)
+    candidates: int | None = Field(None, ge=1)
     framework: str = "supervised"
     framework_params: dict[str, Any] = Field(default_factory=dict)
     train: TrainConfig = Field(default_factory=lambda: TrainConfig())

@@ -6,6 +6,12 @@ next one; empty in the last episode) and ``metrics.json``, written last. An epis
 ``metrics.json`` is finished: a resumed run reads it instead of recomputing it. Every random choice
 of a (trial, episode) derives from the experiment seed, so a resumed run ends with exactly the
 results of an uninterrupted one.
+
+Candidate subset (``--candidates C``): scoring all unlabeled images each episode is what makes
+expensive queries slow (BALD runs 25 forward passes per image), so, as is common practice (e.g.
+Yoo & Kweon, CVPR 2019, score a random 10,000 of CIFAR-10's unlabeled images per cycle), a query may
+be given only a random subset of C unlabeled images, drawn per (trial, episode) from the experiment
+seed, the same rule for every query. ``None`` (the default) gives every unlabeled image.
 """
 
 from __future__ import annotations
@@ -126,9 +132,12 @@ def _run_episode(job: TrialJob, config: ALRunConfig, ctx: RunContext, inputs: Ru
     started = time.time()
     queried = np.empty(0, dtype=np.int64)
     info: dict[str, Any] = {}
+    candidates = np.empty(0, dtype=np.int64)
     if episode < config.episodes:
+        candidates = candidate_subset(unlabeled, config.candidates,
+                                      numpy_rng(config.seed, "trial", job.trial, "episode", episode, "candidates"))
         selection = selector(SelectionContext(
-            n_total=ctx.dataset.n_train, labeled=labeled, candidates=unlabeled,
+            n_total=ctx.dataset.n_train, labeled=labeled, candidates=candidates,
             rng=numpy_rng(config.seed, "trial", job.trial, "episode", episode, "query"),
             num_classes=ctx.dataset.num_classes, inputs=inputs, classifier=trained.classifier,
             device=str(device),
@@ -142,7 +151,7 @@ def _run_episode(job: TrialJob, config: ALRunConfig, ctx: RunContext, inputs: Ru
         "test_accuracy": metrics["accuracy"], "test_macro_auc": metrics["macro_auc"],
         "val_accuracy": trained.val_accuracy, "per_class_accuracy": metrics["per_class_accuracy"],
         "n_classes_covered": int(len(np.unique(labels[labeled]))),
-        "n_queried": int(len(queried)), "seconds_train": round(seconds_train, 3),
+        "n_queried": int(len(queried)), "n_candidates": int(len(candidates)), "seconds_train": round(seconds_train, 3),
         "seconds_query": round(seconds_query, 3), "seconds": round(seconds_train + seconds_query, 3),
         "train_info": trained.info, "query_info": info,
     }
@@ -154,6 +163,22 @@ def _run_episode(job: TrialJob, config: ALRunConfig, ctx: RunContext, inputs: Ru
         atomic_write_bytes(folder / "model.pt", buffer.getvalue())
     atomic_write_text(folder / "metrics.json", json.dumps(row, indent=2, default=_to_builtin))
     return row, queried, trained.state
+
+
+def candidate_subset(unlabeled: np.ndarray, size: int | None, rng: np.random.Generator) -> np.ndarray:
+    """Return the indices a query may pick from: all ``unlabeled``, or ``size`` of them drawn with ``rng``.
+
+    Args:
+        unlabeled: int64 ``[U]`` unlabeled dataset indices.
+        size: subset size; ``None`` or ``>= U`` keeps every index.
+        rng: generator of the draw (derived from seed, trial and episode).
+
+    Returns:
+        int64 sorted dataset indices ``[min(size, U)]``.
+    """
+    if size is None or size >= len(unlabeled):
+        return unlabeled
+    return np.sort(rng.choice(unlabeled, size=size, replace=False)).astype(np.int64)
 
 
 def _load_state(folder: Path) -> dict[str, torch.Tensor] | None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from typing import Annotated
 
 import typer
@@ -22,7 +21,6 @@ from alpool.cli.common import (
     run_command,
 )
 from alpool.config import ALRunConfig, TrainConfig
-from alpool.errors import ConfigError
 from alpool.frameworks import FRAMEWORKS
 from alpool.models import MODELS
 from alpool.selectors import SELECTORS
@@ -34,11 +32,16 @@ def al_run(
     episodes: Annotated[int, typer.Option("--episodes", "-e", help="Query rounds after the initial training (0: train once).")] = 5,
     step_budget: Annotated[int, typer.Option("--step-budget", "-b", help="Images labeled per round.")] = 10,
     trials: Annotated[int, typer.Option("--trials", help="Independent seeds per pool and query.")] = 3,
+    candidates: Annotated[int | None, typer.Option(
+        "--candidates", help="Queries score a seeded random subset of this many unlabeled images per "
+        "episode (default: all; e.g. 2000 makes bald affordable on 60,000 images).")] = None,
     framework: Annotated[str, typer.Option("--framework", help=f"How labels are used: {FRAMEWORKS.choices_help()}.")] = "supervised",
     framework_param: Annotated[list[str] | None, typer.Option("--framework-param", help="Framework option KEY=VALUE.")] = None,
+    embeddings: Annotated[str | None, typer.Option("--embeddings", help="linear-probe: the pretrain task whose embeddings are probed (e.g. simclr).")] = None,
+    init: Annotated[str | None, typer.Option("--init", help="supervised / semi-supervised: start from this pretrain task's backbone (e.g. simclr).")] = None,
     arch: Annotated[str, typer.Option("--arch", help=f"Classifier: {MODELS.choices_help()}.")] = "small-cnn",
     epochs: Annotated[int, typer.Option("--epochs", help="Training epochs per episode.")] = 30,
-    train_json: Annotated[str | None, typer.Option("--train", help='More training settings as JSON, e.g. \'{"lr": 0.05}\'.')] = None,
+    train_setting: Annotated[list[str] | None, typer.Option("--train", help="Training setting KEY=VALUE (repeatable), e.g. --train lr=0.05 --train flip=false.")] = None,
     param: ParamOpt = None,
     warm_start: Annotated[bool, typer.Option("--warm-start", help="Keep the previous episode's weights.")] = False,
     workers: Annotated[int, typer.Option("--workers", help="Run trials in this many processes.")] = 1,
@@ -58,10 +61,11 @@ def al_run(
         target = resolve_run_dir(run_dir)
         queries = query or ["random"]
         extra = params(param)
-        train = TrainConfig(**{"arch": arch, "epochs": epochs, **_json(train_json)})
+        train = TrainConfig(**{"arch": arch, "epochs": epochs, **params(train_setting)})
         config = ALRunConfig(pools=pool or [], queries=queries, query_params={q: extra for q in queries} if extra else {},
-                             episodes=episodes, step_budget=step_budget, trials=trials, framework=framework,
-                             framework_params=params(framework_param), train=train, warm_start=warm_start,
+                             episodes=episodes, step_budget=step_budget, trials=trials, candidates=candidates,
+                             framework=framework,
+                             framework_params=params(framework_param, embeddings=embeddings, init=init), train=train, warm_start=warm_start,
                              name=name, seed=seed, workers=workers, device=device, force=force)  # type: ignore[arg-type]
         manifest = stage.run(config, target, data_dir)
         final = manifest.summary["final_accuracy"]
@@ -71,14 +75,3 @@ def al_run(
 
     run_command(body, quiet, debug)
 
-
-def _json(text: str | None) -> dict:
-    if not text:
-        return {}
-    try:
-        value = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise ConfigError(f"--train {text!r} is not JSON ({exc.msg}); write e.g. --train '{{\"lr\": 0.05}}'") from None
-    if not isinstance(value, dict):
-        raise ConfigError(f"--train {text!r} must be a JSON object")
-    return value

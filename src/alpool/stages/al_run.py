@@ -22,7 +22,7 @@ from alpool.stages.context import open_run
 RESULT_COLUMNS = [
     "experiment", "pool", "init_strategy", "query", "framework", "embeddings", "init", "trial", "episode", "n_labeled",
     "test_accuracy", "test_macro_auc", "val_accuracy", "n_classes_covered", "seconds",
-    "seconds_train", "seconds_query", "oracle",
+    "seconds_train", "seconds_query", "n_candidates", "oracle",
 ]
 NOT_RESUME_KEYS = ("force", "workers", "device")
 
@@ -79,7 +79,8 @@ def _pools(run: RunDir, config: ALRunConfig) -> list[str]:
     if not config.pools:
         names = [s.name for s in run.finished("pools")]
         if not names:
-            raise MissingStepError(f"{run.root} has no finished pool; run `alpool init-pool --strategy random --budget B` first")
+            raise MissingStepError(f"{run.root} has no finished pool; "
+                                   "run `alpool init-pool --strategy random --budget B` first")
         return names
     for pool in config.pools:
         run.step("pools", pool).manifest()
@@ -90,6 +91,9 @@ def _check_grid(config: ALRunConfig, run: RunDir, pools: list[str], pool_size: i
     """Refuse unknown queries/frameworks and budgets that exceed the pool, before any training."""
     for query in config.queries:
         make_selector(query, config.query_params.get(query, {}))
+    if config.candidates is not None and config.candidates < config.step_budget:
+        raise ConfigError(f"--candidates {config.candidates} is smaller than --step-budget {config.step_budget}; "
+                          "give at least as many candidates as images labeled per round")
     unknown = set(config.query_params) - set(config.queries)
     if unknown:
         raise ConfigError(f"query options given for {sorted(unknown)}, which are not in --query {config.queries}")
@@ -113,7 +117,8 @@ def _check_resume(w: StepWriter, record: dict[str, Any]) -> None:
             diff = sorted(k for k in set(recorded) | set(wanted) if recorded.get(k) != wanted.get(k))
             first = diff[0]
             raise StaleInputError(
-                f"experiment {w.step.label} was started with {first}={recorded.get(first)!r}, now {wanted.get(first)!r}; "
+                f"experiment {w.step.label} was started with {first}={recorded.get(first)!r}, "
+                f"now {wanted.get(first)!r}; "
                 "run the same command to resume, or pass --force to start over (or use another --name)"
             )
     w.write_json("config.json", wanted)
@@ -140,6 +145,7 @@ def _finish(w: StepWriter, run: RunDir, results: list[TrialResult]) -> StepManif
         "alc": alcs,
         "final_accuracy": {"|".join(k): v for k, v in last.groupby(["pool", "query"])["test_accuracy"].mean().items()},
         "jobs": len(results),
+        "candidates": config.candidates,
         "queries_oracle": sorted(q for q in set(table["query"]) if SELECTORS.get(q).oracle),
     }
     oracle = any(m.oracle for m in pool_info.values()) or bool(summary["queries_oracle"])
