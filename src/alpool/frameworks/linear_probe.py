@@ -104,7 +104,8 @@ def build_encoder(checkpoint: dict[str, Any], task: str) -> Encoder:
     Raises:
         ConfigError: the checkpoint has no rebuildable encoder.
     """
-    if checkpoint.get("encoder") == "vae-mean":
+    stored = checkpoint.get("spec")
+    if checkpoint.get("encoder") == "vae-mean" or (isinstance(stored, dict) and "latent_dim" in stored):  # older vae
         return _vae_mean_encoder(checkpoint, task)
     if "spec" not in checkpoint or "backbone" not in checkpoint:
         have = ", ".join(sorted(checkpoint)) or "nothing"
