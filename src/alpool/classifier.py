@@ -11,6 +11,7 @@ from torch.nn import functional as F
 
 from alpool.config import TrainConfig
 from alpool.data.augment import crop_flip, to_float
+from alpool.models.base import ImageClassifier
 from alpool.training import autocast, batches, embed, eval_mode, predict_logits
 
 
@@ -44,12 +45,26 @@ class ModelClassifier:
 
     @torch.no_grad()
     def mc_predict_proba(self, indices: np.ndarray, passes: int, generator: torch.Generator) -> np.ndarray:
-        """Return ``[passes, n, K]`` with dropout on and BatchNorm in eval mode (MC dropout)."""
+        """Return ``[passes, n, K]`` with dropout on and BatchNorm in eval mode (MC dropout).
+
+        When the only dropout is the one before the head (alpool's classifiers), the backbone is
+        deterministic in eval mode, so its features are computed once and only dropout + head
+        are repeated: the same dropout masks and results as full passes, ``passes`` times cheaper.
+        """
         x = self._x(indices)
         seed = int(torch.randint(0, 2**62, (1,), generator=generator))
         out = np.empty((passes, len(x), self.num_classes))
         with torch.random.fork_rng(devices=[self.device.index or 0] if self.device.type == "cuda" else []):
             torch.manual_seed(seed)
+            model = self.model
+            if isinstance(model, ImageClassifier) and _dropout_only_before_head(model):
+                features = torch.from_numpy(embed(model, x, self.device, self.train.eval_batch_size))
+                with eval_mode(model, dropout=True):
+                    for t in range(passes):
+                        parts = [model.head(model.dropout(features[idx].to(self.device))).float().softmax(dim=1).cpu()
+                                 for idx in batches(len(features), self.train.eval_batch_size, None)]
+                        out[t] = torch.cat(parts).double().numpy()
+                return out
             for t in range(passes):
                 logits = predict_logits(self.model, x, self.device, self.train.eval_batch_size, dropout=True)
                 out[t] = F.softmax(logits, dim=1).double().numpy()
@@ -96,3 +111,8 @@ class ModelClassifier:
             logits = predict_logits(model, self._x(indices), self.device, self.train.eval_batch_size)
             outs.append(F.softmax(logits, dim=1).double().numpy())
         return np.stack(outs)
+
+
+def _dropout_only_before_head(model: ImageClassifier) -> bool:
+    """Return whether the classifier's backbone has no dropout layer (only the one before the head)."""
+    return not any(isinstance(m, nn.modules.dropout._DropoutNd) for m in model.backbone.modules())

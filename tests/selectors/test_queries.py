@@ -271,6 +271,18 @@ def test_mc_dropout_varies_predictions_and_keeps_batchnorm_in_eval(trained: Any)
     np.testing.assert_array_equal(mc, again)
 
 
+def test_mc_dropout_shortcut_equals_full_passes(trained: Any, monkeypatch: Any) -> None:
+    """Features once + dropout/head per pass (the shortcut) draws the same masks as full passes."""
+    import alpool.classifier as classifier
+
+    _, clf = trained
+    idx = np.arange(0, 30)
+    fast = clf.mc_predict_proba(idx, 20, torch.Generator().manual_seed(1))
+    monkeypatch.setattr(classifier, "_dropout_only_before_head", lambda model: False)
+    full = clf.mc_predict_proba(idx, 20, torch.Generator().manual_seed(1))
+    np.testing.assert_allclose(fast, full, rtol=1e-5, atol=1e-6)
+
+
 def test_bald_and_consistency_rank_differently_from_entropy(trained: Any) -> None:
     ctx = real_context(trained, 0)
     ent = run("entropy", ctx, 5).candidate_scores
