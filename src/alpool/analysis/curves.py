@@ -55,10 +55,14 @@ def plot_learning_curves(ax: Axes, data: pd.DataFrame, metric: str, log_x: bool 
     arms = sorted(data["arm"].unique())
     queries = sorted(data["query"].unique())
     colors = dict(zip(arms, color_cycle(len(arms)), strict=True))
+    sizes = np.unique(data["n_labeled"].to_numpy(dtype=float))
+    labels = sorted(data["label"].unique())
     for label, line in data.groupby("label", sort=True):
         arm, query = line["arm"].iloc[0], line["query"].iloc[0]
         q = queries.index(query)
         x = line["n_labeled"].to_numpy(dtype=float)
+        if len(sizes) == 1:  # one label count (the cold bench): spread the arms so their bars do not overlap
+            x = x + (labels.index(label) - (len(labels) - 1) / 2) * 0.08 * max(sizes[0], 1) / max(len(labels), 1)
         mean = line["mean"].to_numpy(dtype=float)
         std = np.nan_to_num(line["std"].to_numpy(dtype=float))
         ax.plot(x, mean, color=colors[arm], linestyle=LINESTYLES[q % len(LINESTYLES)],
@@ -70,6 +74,9 @@ def plot_learning_curves(ax: Axes, data: pd.DataFrame, metric: str, log_x: bool 
             ax.errorbar(x, mean, yerr=std, color=colors[arm], capsize=3, linewidth=1.2)
     if log_x:
         ax.set_xscale("log")
+    if len(sizes) == 1:
+        ax.set_xticks(sizes, [f"{int(sizes[0])}"])
+        ax.set_xlim(sizes[0] * 0.85, sizes[0] * 1.15)
     ax.set_xlabel("labeled images (count)")
     ax.set_ylabel(f"{metric_label(metric)} (mean ± std)")
     ax.grid(alpha=0.3)
