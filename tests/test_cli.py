@@ -183,3 +183,13 @@ def test_pretrain_refuses_another_dataset_in_the_same_run(chain: Path, tmp_path:
     data["dataset"]["fingerprint"] = "0" * 64
     (run / "run.json").write_text(json.dumps(data))
     one_line_error(invoke("rank", "--scorer", "vae-loss", "--force", "--run-dir", str(run)), "fingerprint 000000000000")
+
+
+def test_a_second_pretrain_without_dataset_joins_the_previous_run(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.chdir(tmp_path)
+    run = tmp_path / "elsewhere"
+    assert invoke("pretrain", "--task", "vae", "digits", "--run-dir", str(run), *FAST_VAE, "-q").exit_code == 0
+    result = invoke("pretrain", "--task", "vae", "--name", "vae-again", *FAST_VAE, "-q")
+    assert result.exit_code == 0, result.output
+    assert (run / "pretrain" / "vae-again" / "manifest.json").exists()
+    assert not (tmp_path / "runs").exists()

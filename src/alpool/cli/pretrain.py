@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -23,10 +24,11 @@ from alpool.cli.common import (
 from alpool.config import PretrainConfig
 from alpool.data import DATASETS
 from alpool.pretext import TASKS
+from alpool.rundir import RunDir, last_run
 
 
 def pretrain(
-    dataset: Annotated[str, typer.Argument(help=f"Dataset: {DATASETS.choices_help()} (imagefolder:PATH, cifar10-lt:RATIO).")] = "digits",
+    dataset: Annotated[str | None, typer.Argument(help=f"Dataset: {DATASETS.choices_help()} (imagefolder:PATH, cifar10-lt:RATIO). Default: the dataset of --run-dir or of the previous command's run, else digits.")] = None,
     task: Annotated[str, typer.Option("--task", "-t", help=f"Pretext task: {TASKS.choices_help()}.")] = "vae",
     epochs: Annotated[int | None, typer.Option("--epochs", help="Training epochs (task default otherwise).")] = None,
     param: ParamOpt = None,
@@ -42,13 +44,27 @@ def pretrain(
     """
     from alpool.stages import pretrain as stage
 
-    target = run_dir or default_run_dir(dataset)
-
     def body() -> None:
-        config = PretrainConfig(task=task, dataset=dataset, data_dir=data_dir, download=download,
+        target, spec, recorded_dir = _target(dataset, run_dir)
+        config = PretrainConfig(task=task, dataset=spec, data_dir=data_dir or recorded_dir, download=download,
                                 params=params(param, epochs=epochs), name=name, seed=seed, device=device,  # type: ignore[arg-type]
                                 force=force, val_fraction=val_fraction)
         manifest = stage.run(config, target)
         done(f"pretrained {task} in {manifest.seconds:.0f}s", target, target / "pretrain" / config.step_name)
 
     run_command(body, quiet, debug)
+
+
+def _target(dataset: str | None, run_dir: Path | None) -> tuple[Path, str, Path | None]:
+    """Return the run directory, dataset spec and data folder: a second task joins its run.
+
+    With a dataset: ``--run-dir`` or ``runs/<dataset>``. Without one: ``--run-dir`` (or the
+    previous command's run) and the dataset recorded there; with neither, digits in runs/digits.
+    """
+    if dataset is not None:
+        return run_dir or default_run_dir(dataset), dataset, None
+    target = run_dir or last_run()
+    if target is not None and RunDir(target).exists():
+        recorded = RunDir(target).manifest().dataset
+        return target, recorded.spec, Path(recorded.data_dir) if recorded.data_dir else None
+    return target or default_run_dir("digits"), "digits", None
