@@ -9,21 +9,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from alpool.atomic_files import atomic_save_array, file_lock, load_array
 from alpool.errors import CorruptFileError, LockedError, MissingStepError, SchemaError, StaleInputError, StepExistsError
-from alpool.rundir import (
-    SCHEMA_VERSION,
-    DatasetRecord,
-    RunDir,
-    RunManifest,
-    StepManifest,
-    atomic_save_array,
-    file_lock,
-    last_run,
-    load_array,
-    migrate,
-    read_model,
-    remember_run,
-)
+from alpool.manifests import SCHEMA_VERSION, DatasetRecord, RunManifest, StepManifest, migrate, read_model
+from alpool.rundir import RunDir, last_run, remember_run
 
 
 def record(fingerprint: str = "abc") -> DatasetRecord:

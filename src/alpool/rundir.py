@@ -1,4 +1,4 @@
-"""The run directory: layout, manifests, atomic writes, hashing, locking and migrations.
+"""The run directory: layout, steps, writers, and the pointer to the last run.
 
 Layout (DESIGN.md section 2)::
 
@@ -10,41 +10,51 @@ A step folder without a ``manifest.json`` is unfinished: it is resumed or redone
 another step. A finished step is only redone with ``force=True``; the old manifest is removed first
 so that a crash leaves an unfinished step, not a finished one with mixed files (the decision: work
 in place, so resumable steps such as ``al-run`` keep their finished episodes).
+
+The manifests and their migrations live in :mod:`alpool.manifests`; atomic writes, hashes and
+locks in :mod:`alpool.atomic_files`.
 """
 
 from __future__ import annotations
 
-import fcntl
-import hashlib
-import io
 import json
-import os
-import platform
 import shutil
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from alpool import __version__
-from alpool.errors import (
-    CorruptFileError,
-    LockedError,
-    MissingStepError,
-    SchemaError,
-    StaleInputError,
-    StepExistsError,
+from alpool.atomic_files import (
+    atomic_save_array,
+    atomic_write_bytes,
+    atomic_write_text,
+    file_lock,
+    load_array,
+    sha256_file,
+)
+from alpool.errors import CorruptFileError, MissingStepError, StaleInputError, StepExistsError
+from alpool.manifests import (
+    SCHEMA_VERSION,
+    STEP_KINDS,
+    DatasetRecord,
+    RunManifest,
+    StepKind,
+    StepManifest,
+    StepRef,
+    now_iso,
+    read_model,
 )
 
-SCHEMA_VERSION = 1
-StepKind = Literal["pretrain", "scores", "pools", "al", "analysis"]
-STEP_KINDS: tuple[str, ...] = ("pretrain", "scores", "pools", "al", "analysis")
+# The manifest types are part of this module's interface (steps return and read them).
+__all__ = [
+    "SCHEMA_VERSION", "STEP_KINDS", "DatasetRecord", "RunDir", "RunManifest", "StepDir", "StepKind",
+    "StepManifest", "StepWriter", "check_recorded_inputs", "last_run", "remember_run",
+]
+
 COMMAND_OF_KIND = {
     "pretrain": "alpool pretrain --task {name} DATASET",
     "scores": "alpool rank --scorer {name}",
@@ -53,208 +63,6 @@ COMMAND_OF_KIND = {
     "analysis": "alpool analyze ...",
 }
 POINTER = Path(".alpool") / "last-run"
-
-
-def now_iso() -> str:
-    """Return the current UTC time as ISO 8601."""
-    return datetime.now(UTC).isoformat(timespec="seconds")
-
-
-def sha256_file(path: Path, chunk: int = 1 << 22) -> str:
-    """Return the hex sha256 of a file."""
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        while block := handle.read(chunk):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def environment() -> dict[str, str]:
-    """Describe the software and hardware a step ran on."""
-    import torch
-
-    env = {
-        "python": platform.python_version(),
-        "platform": platform.platform(),
-        "numpy": np.__version__,
-        "torch": torch.__version__,
-        "cuda": str(torch.cuda.is_available()),
-    }
-    if torch.cuda.is_available():
-        env["gpu"] = torch.cuda.get_device_name(0)
-    return env
-
-
-class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-class DatasetRecord(_Model):
-    """What the run directory remembers of its dataset."""
-
-    spec: str
-    fingerprint: str
-    n_train: int
-    n_test: int
-    n_classes: int
-    image_shape: tuple[int, int, int]
-    classes: list[str]
-    data_dir: str | None = None
-
-
-class StepRef(_Model):
-    """An entry of the run's steps index."""
-
-    kind: str
-    name: str
-    finished_at: str
-
-
-class RunManifest(_Model):
-    """``run.json``: the run directory's identity."""
-
-    schema_version: int = SCHEMA_VERSION
-    alpool_version: str = __version__
-    kind: Literal["run"] = "run"
-    dataset: DatasetRecord
-    seed: int
-    val_fraction: float = Field(0.1, ge=0, lt=1)
-    created_at: str = Field(default_factory=now_iso)
-    steps: list[StepRef] = Field(default_factory=list)
-
-
-class StepManifest(_Model):
-    """``<kind>/<name>/manifest.json``: a finished step."""
-
-    schema_version: int = SCHEMA_VERSION
-    alpool_version: str = __version__
-    kind: StepKind
-    name: str
-    status: Literal["complete"] = "complete"
-    config: dict[str, Any]
-    dataset_fingerprint: str
-    inputs: dict[str, str] = Field(default_factory=dict)
-    outputs: dict[str, str] = Field(default_factory=dict)
-    oracle: bool = False
-    started_at: str
-    finished_at: str = Field(default_factory=now_iso)
-    seconds: float
-    environment: dict[str, str] = Field(default_factory=environment)
-    summary: dict[str, Any] = Field(default_factory=dict)
-
-
-# -- migrations -------------------------------------------------------------------------------
-
-Migration = Callable[[dict[str, Any]], dict[str, Any]]
-MIGRATIONS: dict[int, Migration] = {}
-"""``MIGRATIONS[v]`` turns a manifest dict of schema ``v`` into schema ``v + 1``."""
-
-
-def migration(from_version: int) -> Callable[[Migration], Migration]:
-    """Register a named function that migrates manifests from ``from_version``."""
-
-    def decorator(func: Migration) -> Migration:
-        MIGRATIONS[from_version] = func
-        return func
-
-    return decorator
-
-
-@migration(0)
-def _v0_add_schema_fields(data: dict[str, Any]) -> dict[str, Any]:
-    """Schema 0 (pre-release) had no ``alpool_version``; version 1 requires it."""
-    data = dict(data)
-    data.setdefault("alpool_version", "0.0.0")
-    return data
-
-
-def migrate(data: dict[str, Any], path: Path) -> dict[str, Any]:
-    """Bring a manifest dict up to :data:`SCHEMA_VERSION` or refuse a newer one."""
-    version = data.get("schema_version", 0)
-    if not isinstance(version, int):
-        raise SchemaError(f"{path}: schema_version {version!r} is not an integer; the file is corrupt")
-    if version > SCHEMA_VERSION:
-        raise SchemaError(
-            f"{path} has schema version {version}, newer than this alpool's {SCHEMA_VERSION} "
-            f"(alpool {__version__}); upgrade alpool to read it"
-        )
-    while version < SCHEMA_VERSION:
-        if version not in MIGRATIONS:
-            raise SchemaError(f"{path}: no migration from schema version {version}; redo the step")
-        data = MIGRATIONS[version](data)
-        version += 1
-        data["schema_version"] = version
-    return data
-
-
-def read_model(path: Path, model: type[_Model]) -> Any:
-    """Read, migrate and validate a JSON manifest."""
-    try:
-        data = json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError) as exc:
-        raise CorruptFileError(f"{path} is not valid JSON ({exc}); remove the folder and redo the step") from None
-    if not isinstance(data, dict):
-        raise CorruptFileError(f"{path} is not a JSON object; remove the folder and redo the step")
-    data = migrate(data, path)
-    try:
-        return model.model_validate(data)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(map(str, first["loc"]))
-        raise SchemaError(f"{path}: field {where!r}: {first['msg']}; remove the folder and redo the step") from None
-
-
-# -- atomic writes ----------------------------------------------------------------------------
-
-
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write ``data`` to a temporary name beside ``path`` and rename it into place."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    with tmp.open("wb") as handle:
-        handle.write(data)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(tmp, path)
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    """Write text atomically."""
-    atomic_write_bytes(path, text.encode())
-
-
-def atomic_save_array(path: Path, array: np.ndarray) -> None:
-    """Save a ``.npy`` file atomically (no pickled objects)."""
-    buffer = io.BytesIO()
-    np.save(buffer, np.ascontiguousarray(array), allow_pickle=False)
-    atomic_write_bytes(path, buffer.getvalue())
-
-
-def load_array(path: Path) -> np.ndarray:
-    """Load a ``.npy`` file or raise a clear error."""
-    if not path.exists():
-        raise CorruptFileError(f"{path} is missing; redo the step that writes it")
-    try:
-        return np.load(path, allow_pickle=False)
-    except (OSError, ValueError, EOFError) as exc:
-        raise CorruptFileError(f"{path} is not a readable .npy file ({exc}); redo the step with --force") from None
-
-
-@contextmanager
-def file_lock(path: Path, what: str) -> Iterator[None]:
-    """Hold an exclusive, non-blocking lock on ``path`` or raise :class:`LockedError`."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("a") as handle:
-        try:
-            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise LockedError(
-                f"{what} is being written by another alpool process (lock {path}); wait for it to finish"
-            ) from None
-        try:
-            yield
-        finally:
-            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
 
 
 # -- steps ------------------------------------------------------------------------------------

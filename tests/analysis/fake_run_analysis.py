@@ -19,7 +19,9 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 
-from alpool.rundir import DatasetRecord, RunDir, atomic_save_array, atomic_write_text
+from alpool.atomic_files import atomic_save_array, atomic_write_text
+from alpool.manifests import DatasetRecord
+from alpool.rundir import RunDir
 
 RESULT_COLUMNS = [
     "experiment", "pool", "init_strategy", "query", "framework", "trial", "episode", "n_labeled",

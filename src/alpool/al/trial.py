@@ -26,9 +26,9 @@ from typing import Any
 import numpy as np
 import torch
 
+from alpool.atomic_files import atomic_save_array, atomic_write_bytes, atomic_write_text, load_array, sha256_file
 from alpool.config import ALRunConfig
 from alpool.frameworks import EpisodeData, make_framework
-from alpool.rundir import atomic_save_array, atomic_write_bytes, atomic_write_text, load_array, sha256_file
 from alpool.seeding import derive_seed, numpy_rng
 from alpool.selectors import SelectionContext, make_selector
 from alpool.stages.context import RunContext, RunInputs, Upstream, open_run

@@ -26,8 +26,9 @@ from alpool.analysis.optional_sections import (
 )
 from alpool.analysis.report import Section, move_details, render_html, render_markdown
 from alpool.analysis.sections import experiments_section, overview_section, results_section
+from alpool.atomic_files import atomic_write_bytes, atomic_write_text
 from alpool.errors import ConfigError
-from alpool.rundir import RunDir, atomic_write_bytes, atomic_write_text
+from alpool.rundir import RunDir
 
 
 @dataclass

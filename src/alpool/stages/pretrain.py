@@ -11,10 +11,11 @@ import pandas as pd
 import torch
 
 from alpool import reporting
+from alpool.atomic_files import atomic_write_bytes
 from alpool.config import PretrainConfig
 from alpool.data import load_dataset
 from alpool.pretext import PretrainContext, make_task
-from alpool.rundir import RunDir, StepManifest, StepWriter, atomic_write_bytes
+from alpool.rundir import RunDir, StepManifest, StepWriter
 from alpool.stages.context import Upstream, dataset_record, split_pool
 from alpool.stages.step_figures import loss_curve_png
 from alpool.training import resolve_device
