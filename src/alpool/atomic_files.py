@@ -72,3 +72,29 @@ def file_lock(path: Path, what: str) -> Iterator[None]:
             yield
         finally:
             fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+
+
+def save_state(path: Path, state: dict) -> None:
+    """Write a torch-saveable ``state`` to ``path`` atomically (temporary name, then rename)."""
+    import torch
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    torch.save(state, tmp)
+    os.replace(tmp, path)
+
+
+def load_state(path: Path, key: dict) -> dict | None:
+    """Return the state saved at ``path`` if its ``key`` entry equals ``key``; else ``None``.
+
+    A missing, torn or foreign file gives ``None``: the caller starts over.
+    """
+    import torch
+
+    if not path.exists():
+        return None
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except (RuntimeError, EOFError, OSError):
+        return None
+    return state if isinstance(state, dict) and state.get("key") == key else None

@@ -11,6 +11,7 @@ import math
 from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, TypeVar
 
 import numpy as np
@@ -19,6 +20,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from alpool import reporting
+from alpool.atomic_files import load_state, save_state
 from alpool.config import TrainConfig
 from alpool.data.augment import crop_flip, to_float
 from alpool.errors import ConfigError
@@ -84,13 +86,23 @@ class FitResult:
     steps: int = 0
 
 
+@dataclass(frozen=True)
+class ResumeFile:
+    """Where :func:`fit` keeps a per-epoch checkpoint, and what it must match to be reused."""
+
+    path: Path
+    key: dict[str, Any]
+
+
 def fit(model: nn.Module, x: torch.Tensor, y: torch.Tensor, cfg: TrainConfig, seed: int,
         device: torch.device, val: tuple[torch.Tensor, torch.Tensor] | None = None,
-        description: str = "train") -> FitResult:
+        description: str = "train", resume: ResumeFile | None = None) -> FitResult:
     """Train ``model`` on uint8 images ``x`` ``[n, C, H, W]`` and labels ``y`` ``[n]``.
 
     Keeps the weights of the epoch with the best validation accuracy when ``val`` is given (ties:
     the later epoch), else the last. Randomness (order, augmentation, dropout) comes from ``seed``.
+    With ``resume``, a checkpoint is written after every epoch and a matching one is continued
+    from (random states included), so an interrupted fit ends as an uninterrupted one.
     """
     if len(x) == 0:
         raise ConfigError("cannot train on an empty labeled set; give a budget of at least 1")
@@ -101,9 +113,22 @@ def fit(model: nn.Module, x: torch.Tensor, y: torch.Tensor, cfg: TrainConfig, se
     steps_per_epoch = len(batches(len(x), cfg.batch_size, None))
     epochs = max(cfg.epochs, math.ceil(cfg.min_steps / steps_per_epoch))
     total = epochs * steps_per_epoch
-    result, best_state, step = FitResult(), None, 0
+    result, best_state, step, start = FitResult(), None, 0, 0
     with torch_seeded(seed, "dropout"), reporting.task(description, epochs) as progress:
-        for epoch in range(epochs):
+        state = load_state(resume.path, resume.key) if resume is not None else None
+        if state is not None:
+            model.load_state_dict(state["model"])
+            optimizer.load_state_dict(state["optimizer"])
+            generator.set_state(state["generator"])
+            torch.set_rng_state(state["rng"])
+            if device.type == "cuda":
+                torch.cuda.set_rng_state(state["cuda_rng"], device)
+            best_state, step, start = state["best_state"], int(state["step"]), int(state["epoch"])
+            result.history, result.best_epoch = list(state["history"]), int(state["best_epoch"])
+            result.best_val_accuracy = float(state["best_val_accuracy"])
+            reporting.info(f"{description}: resuming after epoch {start}")
+            progress.advance(start)
+        for epoch in range(start, epochs):
             model.train()
             losses = []
             for idx in batches(len(x), cfg.batch_size, generator):
@@ -125,6 +150,13 @@ def fit(model: nn.Module, x: torch.Tensor, y: torch.Tensor, cfg: TrainConfig, se
                     result.best_val_accuracy, result.best_epoch = record["val_accuracy"], epoch
                     best_state = copy.deepcopy(model.state_dict())
             result.history.append(record)
+            if resume is not None:
+                save_state(resume.path, {
+                    "key": resume.key, "epoch": epoch + 1, "step": step, "model": model.state_dict(),
+                    "optimizer": optimizer.state_dict(), "generator": generator.get_state(),
+                    "rng": torch.get_rng_state(), "best_state": best_state, "history": result.history,
+                    "best_epoch": result.best_epoch, "best_val_accuracy": result.best_val_accuracy,
+                    **({"cuda_rng": torch.cuda.get_rng_state(device)} if device.type == "cuda" else {})})
             progress.advance(status=f"loss {record['train_loss']:.3f}")
     if best_state is not None:
         model.load_state_dict(best_state)

@@ -17,7 +17,7 @@ from alpool.pretext import TASKS, make_task
 from alpool.pretext.proxy import split_test
 from alpool.stages import pretrain, rank
 from blob_data import make_blob_dataset
-from fake_steps import make_context
+from fake_steps import interrupt_then_resume, make_context
 
 FAST = {"epochs": 6, "batch_size": 16, "lr": 0.05, "crop_padding": 1}
 
@@ -90,3 +90,12 @@ def test_pretrain_and_rank_mark_the_proxy_chain_as_oracle(tmp_path: Path) -> Non
     assert step["oracle"] is True and scores["oracle"] is True
     assert {"embeddings.npy", "proba.npy", "model.pt"} <= set(step["outputs"])
     assert len(np.load(root / "scores" / "entropy" / "scores.npy")) == 1437
+
+
+def test_an_interrupted_proxy_resumes_to_the_uninterrupted_result(tmp_path: Path) -> None:
+    data = make_blob_dataset()
+    params = {"epochs": 4, "batch_size": 16, "width": 8}
+    straight = make_task("proxy", params).run(make_context(data, tmp_path / "straight"))
+    resumed, messages = interrupt_then_resume("proxy", params, make_context(data, tmp_path / "killed"), after=2)
+    assert any("resuming after epoch 2" in m for m in messages)
+    np.testing.assert_allclose(resumed.arrays["proba"], straight.arrays["proba"], rtol=1e-5, atol=1e-6)

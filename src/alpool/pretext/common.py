@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -12,6 +11,7 @@ import torch
 from torch import nn
 
 from alpool import reporting
+from alpool.atomic_files import load_state, save_state
 from alpool.pretext.base import PretrainContext
 from alpool.seeding import numpy_rng
 
@@ -53,23 +53,12 @@ def resume_key(task: str, params: Any, seed: int, n_train: int) -> dict[str, Any
 
 def load_resume(workdir: Path, key: dict[str, Any]) -> dict[str, Any] | None:
     """Return the state in ``workdir/checkpoint.pt`` if it was made with ``key``, else ``None``."""
-    path = Path(workdir) / RESUME_FILE
-    if not path.exists():
-        return None
-    try:
-        state: dict[str, Any] = torch.load(path, map_location="cpu", weights_only=True)
-    except (RuntimeError, EOFError, OSError):  # a torn or foreign file: start over
-        return None
-    return state if state.get("key") == key else None
+    return load_state(Path(workdir) / RESUME_FILE, key)
 
 
 def save_resume(workdir: Path, state: dict[str, Any]) -> None:
     """Write ``state`` to ``workdir/checkpoint.pt`` atomically (temporary name, then rename)."""
-    path = Path(workdir) / RESUME_FILE
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{RESUME_FILE}.tmp")
-    torch.save(state, tmp)
-    os.replace(tmp, path)
+    save_state(Path(workdir) / RESUME_FILE, state)
 
 
 def generator_state(generator: torch.Generator) -> torch.Tensor:

@@ -23,8 +23,8 @@ Summary: ``holdout_accuracy`` (test-split hold-out, best epoch) and ``train_accu
 (accuracy on the train split: it reads the pool's labels, so it is an oracle figure, reported
 only to show how good the proxy's view of the pool is, never a result).
 
-Resume: ``fit`` has no mid-training checkpoint, so a killed proxy restarts from scratch. This is
-accepted because the proxy is short (a small CNN on the test split: minutes on one GPU).
+Resume: ``fit`` keeps ``checkpoint.pt`` in the step folder after every epoch (weights, optimiser,
+random states, best weights), so a killed proxy continues where it stopped.
 """
 
 from __future__ import annotations
@@ -40,9 +40,9 @@ from alpool.data.base import Dataset
 from alpool.models import ModelSpec, build_model
 from alpool.params import Params
 from alpool.pretext.base import TASKS, PretextTask, PretrainContext, PretrainOutput
-from alpool.pretext.common import cpu_state
+from alpool.pretext.common import RESUME_FILE, cpu_state, resume_key
 from alpool.seeding import derive_seed, numpy_rng, torch_seeded
-from alpool.training import embed, fit, predict_proba
+from alpool.training import ResumeFile, embed, fit, predict_proba
 
 
 class ProxyParams(Params, TrainConfig):
@@ -97,8 +97,9 @@ class ProxyTask(PretextTask):
             model = build_model(spec)
         fit_t, hold_t = torch.as_tensor(fit_idx), torch.as_tensor(hold_idx)
         val = (ds.test_x[hold_t], ds.test_y[hold_t]) if len(hold_idx) else None
+        resume = ResumeFile(ctx.workdir / RESUME_FILE, resume_key("proxy", self.params, ctx.seed, ds.n_train))
         result = fit(model, ds.test_x[fit_t], ds.test_y[fit_t], cfg, derive_seed(ctx.seed, "proxy"),
-                     ctx.device, val=val, description="pretrain proxy (test split)")
+                     ctx.device, val=val, description="pretrain proxy (test split)", resume=resume)
         embeddings = embed(model, ds.train_x, ctx.device, cfg.eval_batch_size)  # [N, D] float32
         proba = predict_proba(model, ds.train_x, ctx.device, cfg.eval_batch_size)  # [N, C] float64
         train_accuracy = float((proba.argmax(1) == ds.train_y.numpy()).mean())
