@@ -75,13 +75,12 @@ def file_lock(path: Path, what: str) -> Iterator[None]:
 
 
 def save_state(path: Path, state: dict) -> None:
-    """Write a torch-saveable ``state`` to ``path`` atomically (temporary name, then rename)."""
+    """Write a torch-saveable ``state`` to ``path`` atomically (see :func:`atomic_write_bytes`)."""
     import torch
 
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    torch.save(state, tmp)
-    os.replace(tmp, path)
+    buffer = io.BytesIO()
+    torch.save(state, buffer)
+    atomic_write_bytes(path, buffer.getvalue())
 
 
 def load_state(path: Path, key: dict) -> dict | None:

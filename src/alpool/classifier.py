@@ -58,10 +58,10 @@ class ModelClassifier:
             torch.manual_seed(seed)
             model = self.model
             if isinstance(model, ImageClassifier) and _dropout_only_before_head(model):
-                features = torch.from_numpy(embed(model, x, self.device, self.train.eval_batch_size))
+                features = torch.from_numpy(embed(model, x, self.device, self.train.eval_batch_size)).to(self.device)
                 with eval_mode(model, dropout=True):
                     for t in range(passes):
-                        parts = [model.head(model.dropout(features[idx].to(self.device))).float().softmax(dim=1).cpu()
+                        parts = [model.head(model.dropout(features[idx.to(self.device)])).float().softmax(dim=1).cpu()
                                  for idx in batches(len(features), self.train.eval_batch_size, None)]
                         out[t] = torch.cat(parts).double().numpy()
                 return out

@@ -9,7 +9,7 @@ from pydantic import Field
 
 from alpool.classifier import ModelClassifier
 from alpool.frameworks.base import FRAMEWORKS, EpisodeData, Framework, TrainedModel
-from alpool.models import ModelSpec, build_model
+from alpool.models import ModelSpec, build_model, spec_for
 from alpool.params import Params
 from alpool.seeding import derive_seed, torch_seeded
 from alpool.training import FitResult, fit, predict_proba
@@ -23,11 +23,8 @@ class SupervisedParams(Params):
 
 def model_spec(data: EpisodeData) -> ModelSpec:
     """Return the classifier spec for the episode's dataset and training config."""
-    mean, std = data.dataset.channel_stats()
-    c, h, _ = data.dataset.image_shape
     cfg = data.train
-    return ModelSpec(arch=cfg.arch, in_channels=c, image_size=h, num_classes=data.dataset.num_classes,
-                     mean=mean, std=std, dropout=cfg.dropout, width=cfg.width)
+    return spec_for(data.dataset, cfg.arch, cfg.width, cfg.dropout)
 
 
 def load_backbone(model: torch.nn.Module, checkpoint: dict, task: str) -> None:

@@ -2,6 +2,6 @@
 
 from alpool.models import resnet, small_cnn  # noqa: F401  (register)
 from alpool.models.base import ImageClassifier, Normalize
-from alpool.models.registry import MODELS, ModelSpec, build_model
+from alpool.models.registry import MODELS, ModelSpec, build_model, spec_for
 
-__all__ = ["MODELS", "ImageClassifier", "ModelSpec", "Normalize", "build_model"]
+__all__ = ["MODELS", "ImageClassifier", "ModelSpec", "Normalize", "build_model", "spec_for"]

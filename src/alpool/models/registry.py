@@ -7,6 +7,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from alpool.data.base import Dataset
 from alpool.models.base import ImageClassifier
 from alpool.registry import Registry
 
@@ -34,3 +35,12 @@ def build_model(spec: ModelSpec) -> ImageClassifier:
     """Build the network described by ``spec`` (weights freshly initialised)."""
     model: ImageClassifier = MODELS.get(spec.arch)(spec)
     return model
+
+
+def spec_for(dataset: Dataset, arch: str, width: int | None = None, dropout: float = 0.5) -> ModelSpec:
+    """Return the spec of ``arch`` for ``dataset``: its image shape, classes and train-split
+    channel statistics (what every classifier and encoder of a run is normalised by)."""
+    c, h, _ = dataset.image_shape
+    mean, std = dataset.channel_stats()
+    return ModelSpec(arch=arch, in_channels=c, image_size=h, num_classes=dataset.num_classes,
+                     mean=mean, std=std, dropout=dropout, width=width)

@@ -37,7 +37,7 @@ from pydantic import Field
 
 from alpool.config import TrainConfig
 from alpool.data.base import Dataset
-from alpool.models import ModelSpec, build_model
+from alpool.models import ModelSpec, build_model, spec_for
 from alpool.params import Params
 from alpool.pretext.base import TASKS, PretextTask, PretrainContext, PretrainOutput
 from alpool.pretext.common import RESUME_FILE, cpu_state, resume_key
@@ -59,10 +59,7 @@ class ProxyParams(Params, TrainConfig):
 
 def proxy_spec(dataset: Dataset, cfg: TrainConfig) -> ModelSpec:
     """Return the classifier spec (normalised by the train split's channel statistics)."""
-    c, h, _ = dataset.image_shape
-    mean, std = dataset.channel_stats()
-    return ModelSpec(arch=cfg.arch, in_channels=c, image_size=h, num_classes=dataset.num_classes,
-                     mean=mean, std=std, dropout=cfg.dropout, width=cfg.width)
+    return spec_for(dataset, cfg.arch, cfg.width, cfg.dropout)
 
 
 def split_test(n_test: int, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:

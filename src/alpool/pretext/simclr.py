@@ -38,7 +38,7 @@ from alpool.data.augment import to_float
 from alpool.data.base import Dataset
 from alpool.data.contrastive_augment import ContrastiveAugment, contrastive_views
 from alpool.models.base import ImageClassifier
-from alpool.models.registry import ModelSpec, build_model
+from alpool.models.registry import ModelSpec, build_model, spec_for
 from alpool.params import Params
 from alpool.pretext.base import TASKS, PretextTask, PretrainContext, PretrainOutput
 from alpool.pretext.common import cpu_state, resume_key, run_epochs
@@ -89,10 +89,7 @@ class SimCLRNet(nn.Module):
 
 def encoder_spec(dataset: Dataset, arch: str | None, width: int | None) -> ModelSpec:
     """Return the spec of the encoder for ``dataset`` (what linear probes and ``--init`` rebuild)."""
-    c, h, _ = dataset.image_shape
-    mean, std = dataset.channel_stats()
-    return ModelSpec(arch=arch or ("resnet18" if h >= 32 else "small-cnn"), in_channels=c, image_size=h,
-                     num_classes=dataset.num_classes, mean=mean, std=std, width=width)
+    return spec_for(dataset, arch or ("resnet18" if dataset.image_shape[1] >= 32 else "small-cnn"), width)
 
 
 def augmentation(p: SimCLRParams) -> ContrastiveAugment:

@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import io
 import json
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import torch
 
 from alpool import reporting
-from alpool.atomic_files import atomic_write_bytes
+from alpool.atomic_files import save_state
 from alpool.config import PretrainConfig
 from alpool.data import load_dataset
 from alpool.pretext import PretrainContext, make_task
@@ -69,9 +67,7 @@ def _write_outputs(w: StepWriter, arrays: dict[str, np.ndarray], checkpoint: dic
         if array.shape[0] != n_train:
             raise RuntimeError(f"array {name!r} has {array.shape[0]} rows, expected {n_train}")
         w.save_array(f"{name}.npy", array)
-    buffer = io.BytesIO()
-    torch.save(checkpoint, buffer)
-    atomic_write_bytes(w.path / "model.pt", buffer.getvalue())
+    save_state(w.path / "model.pt", checkpoint)
     w.add_output("model.pt")
     w.write_text("history.csv", pd.DataFrame(history).to_csv(index=False))
     curve = loss_curve_png(history, f"pretrain {w.path.name}")
