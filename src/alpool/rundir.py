@@ -37,6 +37,7 @@ from alpool.atomic_files import (
     sha256_file,
 )
 from alpool.errors import CorruptFileError, MissingStepError, StaleInputError, StepExistsError
+from alpool.jsonify import json_default
 from alpool.manifests import (
     SCHEMA_VERSION,
     STEP_KINDS,
@@ -174,7 +175,7 @@ class StepWriter:
 
     def write_json(self, relative: str, data: Any) -> Path:
         """Write an output JSON file atomically."""
-        return self.write_text(relative, json.dumps(data, indent=2, sort_keys=True, default=_json_default))
+        return self.write_text(relative, json.dumps(data, indent=2, sort_keys=True, default=json_default))
 
     def write_bytes(self, relative: str, data: bytes) -> Path:
         """Write an output binary file atomically."""
@@ -197,30 +198,18 @@ class StepWriter:
         manifest = StepManifest(
             kind=self.step.kind,  # type: ignore[arg-type]
             name=self.step.name,
-            config=json.loads(json.dumps(self.config, default=_json_default)),
+            config=json.loads(json.dumps(self.config, default=json_default)),
             dataset_fingerprint=self.step.run.manifest().dataset.fingerprint,
             inputs=dict(sorted(self.inputs.items())),
             outputs=outputs,
             oracle=oracle,
             started_at=self.started_at,
             seconds=round(time.time() - self.started, 3),
-            summary=json.loads(json.dumps(summary or {}, default=_json_default)),
+            summary=json.loads(json.dumps(summary or {}, default=json_default)),
         )
         atomic_write_text(self.step.manifest_path, manifest.model_dump_json(indent=2))
         self.step.run.record_step(self.step)
         return manifest
-
-
-def _json_default(value: Any) -> Any:
-    if isinstance(value, np.integer):
-        return int(value)
-    if isinstance(value, np.floating):
-        return float(value)
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    if isinstance(value, Path):
-        return str(value)
-    raise TypeError(f"cannot write {type(value).__name__} to JSON")
 
 
 # -- the run ----------------------------------------------------------------------------------

@@ -9,18 +9,20 @@ import pytest
 import torch
 from selector_inputs import blob_inputs, context, three_blobs
 
-from alpool.selectors import geometry, make_selector
-from alpool.selectors.clustering import kmeans
-from alpool.selectors.clusters import round_robin
-from alpool.selectors.common import rank_top, spread_evenly
-from alpool.selectors.geometry import (
+from alpool.ops import distances, graph, purity
+from alpool.ops.distances import (
     knn_mean_distance,
     min_distances,
     nearest_other_label_distance,
-    radius_graph,
     row_blocks,
 )
-from alpool.selectors.probcover import purity_delta
+from alpool.ops.graph import radius_graph
+from alpool.ops.kmeans import kmeans
+from alpool.ops.purity import purity_delta
+from alpool.ops.ranking import rank_top
+from alpool.selectors import make_selector
+from alpool.selectors.cluster_selectors import round_robin
+from alpool.selectors.common import spread_evenly
 
 
 def points(n: int = 53, d: int = 5, seed: int = 0) -> np.ndarray:
@@ -116,8 +118,8 @@ def test_kmeans_is_seeded_and_finds_blobs() -> None:
     b = kmeans(x, 3, np.random.default_rng(1))
     np.testing.assert_array_equal(a.labels, b.labels)
     assert len({tuple(np.unique(a.labels[i * 40 : (i + 1) * 40])) for i in range(3)}) == 3
-    mini = kmeans(x, 3, np.random.default_rng(1), minibatch=True)
-    assert mini.algorithm == "minibatch-kmeans" and len(np.unique(mini.labels)) == 3
+    restarts = kmeans(x, 3, np.random.default_rng(1), n_init=3)
+    assert restarts.algorithm == "kmeans" and len(np.unique(restarts.labels)) == 3
     assert kmeans(x[:2], 5, np.random.default_rng(0)).algorithm == "identity"
 
 
@@ -127,7 +129,7 @@ def test_selectors_only_build_bounded_distance_blocks(name: str, monkeypatch: py
     blobs = three_blobs(n_per_blob=60)  # 180 points, clusters of 60
     chunk = 7 * blobs.n  # 7 rows of all points: far below N x N, and 7 does not divide 180
     blocks: list[int] = []
-    real = geometry.squared_distances
+    real = distances.squared_distances
 
     def recording(a: torch.Tensor, b: torch.Tensor, b_sq: torch.Tensor | None = None) -> torch.Tensor:
         out = real(a, b, b_sq)
@@ -138,7 +140,8 @@ def test_selectors_only_build_bounded_distance_blocks(name: str, monkeypatch: py
         ctx = context(blobs.n, 3, blob_inputs(blobs), labeled=[0, 61], seed=0)
         return make_selector(name, params)(ctx, 3).indices
 
-    monkeypatch.setattr(geometry, "squared_distances", recording)
+    for module in (distances, graph, purity):  # every module that computes distance blocks
+        monkeypatch.setattr(module, "squared_distances", recording)
     chunked = pick({"chunk_elements": chunk})
     assert blocks and max(blocks) <= chunk < blobs.n**2
     np.testing.assert_array_equal(chunked, pick({}))

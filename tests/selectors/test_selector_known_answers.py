@@ -10,7 +10,7 @@ from selector_inputs import ArrayInputs, Blobs, blob_classifier, blob_inputs, co
 
 from alpool.errors import ConfigError
 from alpool.selectors import Selection, make_selector
-from alpool.selectors.geometry import l2_normalize
+from alpool.ops.distances import l2_normalize
 
 
 def select(

@@ -29,6 +29,7 @@ import torch
 from alpool.atomic_files import atomic_save_array, atomic_write_bytes, atomic_write_text, load_array, sha256_file
 from alpool.config import ALRunConfig
 from alpool.frameworks import EpisodeData, make_framework
+from alpool.jsonify import json_default_or_str
 from alpool.seeding import derive_seed, numpy_rng
 from alpool.selectors import SelectionContext, make_selector
 from alpool.stages.context import RunContext, RunInputs, Upstream, open_run
@@ -161,7 +162,7 @@ def _run_episode(job: TrialJob, config: ALRunConfig, ctx: RunContext, inputs: Ru
         buffer = io.BytesIO()
         torch.save(trained.state, buffer)
         atomic_write_bytes(folder / "model.pt", buffer.getvalue())
-    atomic_write_text(folder / "metrics.json", json.dumps(row, indent=2, default=_to_builtin))
+    atomic_write_text(folder / "metrics.json", json.dumps(row, indent=2, default=json_default_or_str))
     return row, queried, trained.state
 
 
@@ -184,11 +185,3 @@ def candidate_subset(unlabeled: np.ndarray, size: int | None, rng: np.random.Gen
 def _load_state(folder: Path) -> dict[str, torch.Tensor] | None:
     path = folder / "model.pt"
     return torch.load(path, map_location="cpu", weights_only=True) if path.exists() else None
-
-
-def _to_builtin(value: Any) -> Any:
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    return str(value)

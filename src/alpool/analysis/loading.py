@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from alpool.errors import ConfigError, CorruptFileError
+from alpool.naming import pool_label
 from alpool.rundir import STEP_KINDS, RunDir, StepDir
 
 METRICS = ("test_accuracy", "test_macro_auc", "val_accuracy")
@@ -121,14 +122,6 @@ def load_results(experiments: list[list[StepDir]], labels: list[str]) -> pd.Data
     for column in ("pool", "init_strategy", "query", "framework"):
         table[column] = table[column].astype(str)
     return table
-
-
-def pool_label(summary: dict[str, Any]) -> str:
-    """Return how a pool was made, e.g. ``ranked(vae-loss)`` (as in ``results.csv``)."""
-    strategy = str(summary.get("strategy", "?"))
-    params = summary.get("params") or {}
-    detail = params.get("score") or params.get("inner")
-    return f"{strategy}({detail})" if detail else strategy
 
 
 def class_entropy(histogram: np.ndarray) -> float:

@@ -40,10 +40,10 @@ from alpool.classifier import ModelClassifier
 from alpool.config import TrainConfig
 from alpool.errors import ConfigError, CorruptFileError
 from alpool.models import ModelSpec, build_model
+from alpool.ops.distances import min_distances
 from alpool.params import Params
 from alpool.scorers.base import SCORERS, Scorer, ScoringContext
 from alpool.seeding import torch_generator, torch_seeded
-from alpool.selectors.geometry import min_distances
 from alpool.selectors.uncertainty_queries import in_chunks
 from alpool.selectors.vaal import VAE, VAALParams, discriminator, labeled_probability, train_vaal
 from alpool.training import embed, prepare

@@ -7,7 +7,7 @@ Unlike the typiclust selector, neighbours are searched in the whole train split,
 cluster. The distance is Euclidean, not squared (the reference code squared it, which changes the
 order).
 
-Computation: :func:`alpool.selectors.geometry.knn_mean_distance` (the helper the typiclust
+Computation: :func:`alpool.ops.distances.knn_mean_distance` (the helper the typiclust
 selector uses) in row blocks of ``chunk_rows x N`` distances and a top-k per block, so memory is
 linear in N; nothing ``N x N`` is built. It works in float32: float64 embeddings are accepted and
 centred (mean accumulated in float64, subtracted) before the cast, which leaves distances unchanged but keeps
@@ -25,9 +25,9 @@ import numpy as np
 from pydantic import Field
 
 from alpool.errors import ConfigError
+from alpool.ops.distances import CHUNK_ELEMENTS, knn_mean_distance, l2_normalize
 from alpool.params import Params
 from alpool.scorers.base import SCORERS, Scorer, ScoringContext
-from alpool.selectors.geometry import CHUNK_ELEMENTS, knn_mean_distance, l2_normalize
 
 RELATIVE_EPS = 1e-6  # eps = RELATIVE_EPS x median mean-kNN distance
 ABSOLUTE_EPS = 1e-12  # used when the median mean-kNN distance is 0

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from alpool.selectors import (  # noqa: F401  (each module registers its selectors)
     badge,
-    clusters,
+    cluster_selectors,
     coreset,
     kmeans_centers,
     probcover,

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, ClassVar, Protocol
 
 import numpy as np
@@ -80,6 +81,10 @@ class Inputs(Protocol):
 
     def images(self) -> torch.Tensor:
         """Return the train images ``[N, C, H, W]`` uint8."""
+        ...
+
+    def cache_dir(self, name: str) -> Path | None:
+        """Return a folder for results keyed by their inputs' content hash (``None``: no cache)."""
         ...
 
 

@@ -1,4 +1,4 @@
-"""Small pieces shared by the initial-pool selectors: point sets, inputs, ranking and quotas.
+"""Small pieces shared by the initial-pool selectors: point sets, inputs and quotas.
 
 Positions vs indices: a selector works on a :class:`PointSet`, the candidates followed by the
 labeled points, so that position ``i < n_candidates`` is ``ctx.candidates[i]`` and per-candidate
@@ -8,7 +8,6 @@ arrays line up with ``ctx.candidates`` without any lookup. Only dataset indices 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 
@@ -79,23 +78,6 @@ def seed_from(rng: np.random.Generator) -> int:
     return int(rng.integers(SEED_HIGH))
 
 
-def rank_top(priority: np.ndarray, budget: int, rng: np.random.Generator) -> np.ndarray:
-    """Return the positions of the ``budget`` highest priorities, ties broken by a permutation.
-
-    Args:
-        priority: ``[n]`` float, higher = pick first; NaN ranks last.
-        budget: how many positions to return.
-        rng: generator of the tie-breaking permutation.
-
-    Returns:
-        int64 ``[budget]`` positions, best first.
-    """
-    perm = rng.permutation(len(priority))  # [n]
-    keyed = np.where(np.isnan(priority[perm]), -np.inf, priority[perm])
-    order = perm[np.argsort(-keyed, kind="stable")]
-    return order[:budget].astype(np.int64)
-
-
 def spread_evenly(capacity: np.ndarray, budget: int, rng: np.random.Generator) -> np.ndarray:
     """Split ``budget`` over groups as evenly as their capacities allow.
 
@@ -131,16 +113,3 @@ def spread_evenly(capacity: np.ndarray, budget: int, rng: np.random.Generator) -
 def nan_scores(n: int) -> np.ndarray:
     """Return ``[n]`` NaN scores for methods without a per-candidate score."""
     return np.full(n, np.nan)
-
-
-def jsonable(value: Any) -> Any:
-    """Turn numpy scalars and arrays inside ``value`` into plain Python for manifests."""
-    if isinstance(value, dict):
-        return {str(k): jsonable(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [jsonable(v) for v in value]
-    if isinstance(value, np.ndarray):
-        return jsonable(value.tolist())
-    if isinstance(value, np.generic):
-        return value.item()
-    return value

@@ -5,21 +5,14 @@ from __future__ import annotations
 from typing import Any, Literal
 
 import numpy as np
-import torch
 from pydantic import Field
 
 from alpool.errors import ConfigError
+from alpool.ops.distances import CHUNK_ELEMENTS, l2_normalize, min_distances
+from alpool.ops.kcenter import k_center
 from alpool.params import Params
 from alpool.selectors.base import NEED_EMBEDDINGS, SELECTORS, Selection, SelectionContext, Selector
 from alpool.selectors.common import PointSet, embeddings_of, point_set
-from alpool.selectors.geometry import (
-    CHUNK_ELEMENTS,
-    as_tensor,
-    distances_to_point,
-    l2_normalize,
-    min_distances,
-    squared_norms,
-)
 
 
 class CoresetParams(Params):
@@ -60,8 +53,8 @@ class CoresetSelector(Selector):
         x, source = self._features(ctx, points)  # [n, D]
         x = l2_normalize(x) if self.params.normalize else x
         nc = points.n_candidates
-        start = min_distances(x[:nc], x[nc:], self.params.chunk_elements)  # [nc], inf if L is empty
-        picks, radius = k_center(x[:nc], start, budget, ctx.rng)
+        start = min_distances(x[:nc], x[nc:], self.params.chunk_elements, ctx.device)  # [nc], inf if L is empty
+        picks, radius = k_center(x[:nc], start, budget, ctx.rng, ctx.device)
         scores = np.where(np.isfinite(start), start, np.nan)
         info: dict[str, Any] = {"features": source, "random_first_pick": points.n_labeled == 0,
                                 "radius_before": float(start.max()) if points.n_labeled else None,
@@ -77,28 +70,3 @@ class CoresetSelector(Selector):
                               "with `alpool al-run --query coreset`, or set features=embeddings")
         feats = np.asarray(ctx.classifier.features(points.indices), dtype=np.float32)  # [n, D]
         return feats.reshape(len(points.indices), -1), "classifier"
-
-
-def k_center(x: np.ndarray, start: np.ndarray, budget: int,
-             rng: np.random.Generator) -> tuple[np.ndarray, float]:
-    """Return ``budget`` greedy k-center picks among the rows of ``x`` and the covering radius.
-
-    Args:
-        x: ``[n, d]`` candidate features.
-        start: ``[n]`` distance of each candidate to the nearest labeled point (``inf`` if none).
-        budget: number of picks.
-        rng: generator of the first pick when nothing is labeled.
-    """
-    xt = as_tensor(x)
-    x_sq = squared_norms(xt)
-    dist = torch.from_numpy(np.minimum(start, np.finfo(np.float32).max).astype(np.float32))  # [n]
-    picks: list[int] = []
-    random_first = bool(np.isinf(start).all())  # nothing labeled
-    for _ in range(budget):
-        best = int(rng.integers(len(x))) if random_first and not picks else int(torch.argmax(dist))
-        picks.append(best)
-        dist = torch.minimum(dist, distances_to_point(xt, x_sq, xt[best]))
-        dist[best] = -1.0  # never pick twice, whatever the rounding of a self-distance
-    open_ = dist >= 0
-    radius = float(dist[open_].max()) if bool(open_.any()) else 0.0
-    return np.asarray(picks, dtype=np.int64), radius

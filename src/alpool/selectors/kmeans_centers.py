@@ -6,11 +6,12 @@ import numpy as np
 import torch
 from pydantic import Field
 
+from alpool.ops.device import as_tensor
+from alpool.ops.distances import l2_normalize, row_blocks
+from alpool.ops.kmeans import kmeans
 from alpool.params import Params
 from alpool.selectors.base import NEED_EMBEDDINGS, SELECTORS, Selection, SelectionContext, Selector
-from alpool.selectors.clustering import kmeans
 from alpool.selectors.common import embeddings_of
-from alpool.selectors.geometry import as_tensor, l2_normalize, row_blocks
 
 
 class KMeansCentersParams(Params):
@@ -38,8 +39,8 @@ class KMeansCentersSelector(Selector):
         """Cluster into ``budget`` groups and return each group's most central member."""
         x = embeddings_of(ctx, self.params.embeddings, ctx.candidates)  # [n_cand, D]
         x = l2_normalize(x, inplace=True) if self.params.normalize else x
-        result = kmeans(x, budget, ctx.rng)
-        dist = own_center_distance(x, result.centers, result.labels)  # [n_cand]
+        result = kmeans(x, budget, ctx.rng, ctx.device)
+        dist = own_center_distance(x, result.centers, result.labels, ctx.device)  # [n_cand]
         order = np.lexsort((dist, result.labels))  # by cluster, nearest first
         first = np.unique(result.labels[order], return_index=True)[1]
         picks = order[first]
@@ -53,11 +54,12 @@ class KMeansCentersSelector(Selector):
         return Selection(ctx.candidates[picks].astype(np.int64), -dist, info)
 
 
-def own_center_distance(x: np.ndarray, centers: np.ndarray, labels: np.ndarray) -> np.ndarray:
+def own_center_distance(x: np.ndarray, centers: np.ndarray, labels: np.ndarray,
+                        device: str = "cpu") -> np.ndarray:
     """Return ``[n]`` the Euclidean distance of each row to the centre of its own cluster."""
-    xt, ct = as_tensor(x), as_tensor(centers)
-    lab = torch.from_numpy(labels)
-    out = torch.empty(len(xt))
+    xt, ct = as_tensor(x, device), as_tensor(centers, device)
+    lab = torch.from_numpy(labels).to(xt.device)
+    out = torch.empty(len(xt), device=xt.device)
     for rows in row_blocks(len(xt), xt.shape[1]):
         out[rows] = (xt[rows] - ct[lab[rows]]).norm(dim=1)
-    return out.numpy().astype(np.float64)
+    return out.cpu().numpy().astype(np.float64)

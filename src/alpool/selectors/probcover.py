@@ -7,19 +7,18 @@ from typing import Any
 import numpy as np
 from pydantic import Field
 
+from alpool import reporting
 from alpool.errors import ConfigError
+from alpool.ops.distances import CHUNK_ELEMENTS, l2_normalize
+from alpool.ops.graph import Graph, GraphTooLarge, cover, radius_graph
+from alpool.ops.kmeans import kmeans
+from alpool.ops.purity import purity_graph
 from alpool.params import Params
 from alpool.selectors.base import NEED_EMBEDDINGS, SELECTORS, Selection, SelectionContext, Selector
-from alpool.selectors.clustering import kmeans
 from alpool.selectors.common import PointSet, embeddings_of, point_set
-from alpool.selectors.geometry import (
-    CHUNK_ELEMENTS,
-    Graph,
-    GraphTooLarge,
-    l2_normalize,
-    nearest_other_label_distance,
-    radius_graph,
-)
+from alpool.selectors.graph_cache import GraphCache
+
+DEFAULT_PSEUDO_CLASSES = 10  # pseudo-labels of the purity rule when the dataset has no classes
 
 
 class ProbCoverParams(Params):
@@ -30,7 +29,15 @@ class ProbCoverParams(Params):
     delta: float | None = Field(None, gt=0, description="ball radius; default: the purity rule")
     purity: float = Field(0.95, gt=0, le=1, description="share of pure balls delta must keep")
     pseudo_classes: int | None = Field(None, gt=1, description="k-means pseudo-labels of the "
-                                       "purity rule (default: number of classes)")
+                                       "purity rule (default: number of classes, 10 without labels)")
+    kmeans_inits: int = Field(10, gt=0, description="k-means restarts of the pseudo-labels (lowest "
+                              "inertia kept)")
+    pseudo_seed: int = Field(0, description="seed of the pseudo-label k-means: the radius belongs "
+                             "to the embedding, not to one pool draw")
+    min_coverage: float = Field(0.25, ge=0, le=1, description="warn when the balls of the budget "
+                                "cover less than this share of the points")
+    cache: bool = Field(True, description="keep the radius and graph in <run>/cache/probcover/ "
+                        "keyed by the embeddings' hash, so further pools reuse them")
     max_mean_degree: float = Field(1000.0, gt=0, description="refuse graphs with more edges per "
                                    "point than this (memory guard)")
     chunk_elements: int = Field(CHUNK_ELEMENTS, gt=0, description="distance entries per block")
@@ -49,11 +56,15 @@ class ProbCoverSelector(Selector):
 
     ``delta`` defaults to the paper's purity rule, which the reference code never implemented (it
     hand-set 0.75 for CIFAR-10): the largest delta such that at least ``purity`` of the balls are
-    pure with respect to k-means pseudo-labels with K = number of classes. A ball around ``x`` is
-    pure iff no point with another pseudo-label lies closer than delta, i.e. iff
-    ``delta <= d(x)``, the distance to the nearest point with another label. So purity(delta) is the
-    share of ``d(x) >= delta`` and the largest delta keeping ``purity`` is exactly the order
-    statistic ``sorted(d)[floor((1 - purity) * n)]``: no grid search needed.
+    pure with respect to k-means pseudo-labels (:mod:`alpool.ops.purity`: one shared distance pass
+    for the radius and the graph, float64 near the radius, so the purity reached is exact). The
+    pseudo-labels come from ``kmeans_inits`` k-means restarts seeded by ``pseudo_seed``, with
+    K = ``pseudo_classes`` (default: the number of classes; 10 for a dataset without labels).
+
+    The coverage the radius reaches at the budget is recorded (``info['coverage']``) and a one-line
+    warning is printed when it is below ``min_coverage``: a radius so small that the balls cover
+    little gives pools no better than random; pass ``--param delta=...`` or lower ``purity``.
+    The radius and graph are cached per (embeddings, radius) under ``<run>/cache/probcover/``.
 
     The graph is built in row blocks, the last partial block included (the reference dropped it),
     and kept sparse (CSR, int32 targets); a graph with more than ``max_mean_degree * n`` edges is
@@ -71,61 +82,95 @@ class ProbCoverSelector(Selector):
         p = self.params
         points = point_set(ctx)
         x = l2_normalize(embeddings_of(ctx, p.embeddings, points.indices), inplace=True)  # [n, D]
-        info: dict[str, Any] = {}
-        delta = p.delta
-        if delta is None:
-            k = min(p.pseudo_classes or ctx.num_classes, len(x))
-            pseudo = kmeans(x, k, ctx.rng).labels  # [n]
-            delta, achieved = purity_delta(x, pseudo, p.purity, p.chunk_elements)
-            info.update(delta_rule="purity", pseudo_classes=k, purity_achieved=achieved)
-        else:
-            info.update(delta_rule="given")
-        graph = build_graph(x, delta, p.max_mean_degree, p.chunk_elements)
+        cache = GraphCache.open(ctx, "probcover", x) if p.cache else GraphCache(None, "")
+        delta, graph, info = radius_and_graph(x, p, ctx, cache)
         picks, initial, stats = greedy_cover(graph, points, budget, ctx.rng)
-        info.update(delta=float(delta), n_edges=graph.n_edges,
-                    mean_degree=graph.n_edges / len(x), **stats)
+        info.update(delta=float(delta), n_edges=graph.n_edges, mean_degree=graph.n_edges / len(x),
+                    **stats)
+        warn_low_coverage("probcover", info, budget, p.min_coverage)
         return Selection(points.indices[picks].astype(np.int64), initial, info)
 
 
-def purity_delta(x: np.ndarray, pseudo: np.ndarray, purity: float,
-                 chunk_elements: int = CHUNK_ELEMENTS) -> tuple[float, float]:
-    """Return the largest delta whose balls are at least ``purity`` pure, and the purity it reaches.
+def pseudo_class_count(p: ProbCoverParams, num_classes: int, n: int) -> tuple[int, str]:
+    """Return K of the pseudo-labels and where it came from."""
+    if p.pseudo_classes is not None:
+        return min(p.pseudo_classes, n), "param"
+    if num_classes >= 2:
+        return min(num_classes, n), "classes"
+    return min(DEFAULT_PSEUDO_CLASSES, n), "default"
 
-    Args:
-        x: ``[n, d]`` points.
-        pseudo: ``[n]`` pseudo-labels.
-        purity: required share of pure balls.
-        chunk_elements: entries per distance block.
-    """
-    d = np.sort(nearest_other_label_distance(x, pseudo, chunk_elements))  # [n]
-    m = min(int(np.floor((1.0 - purity) * len(d) + 1e-9)), len(d) - 1)
-    delta = float(d[m])
-    if not np.isfinite(delta):
+
+def radius_and_graph(x: np.ndarray, p: ProbCoverParams, ctx: SelectionContext,
+                     cache: GraphCache) -> tuple[float, Graph, dict[str, Any]]:
+    """Return delta (given, cached or by the purity rule), its graph, and what was done."""
+    max_edges = int(p.max_mean_degree * len(x))
+    if p.delta is not None:
+        delta, info, graph = p.delta, {"delta_rule": "given"}, None
+    else:
+        k, source = pseudo_class_count(p, ctx.num_classes, len(x))
+        key = f"purity={p.purity!r},k={k},inits={p.kmeans_inits},seed={p.pseudo_seed}"
+        found = cache.load_json(key)
+        info = {"delta_rule": "purity", "pseudo_classes": k, "pseudo_classes_from": source}
+        if found is not None:
+            delta, graph = float(found["delta"]), None
+            info.update(purity_achieved=found["purity_achieved"], radius_cache="hit")
+        else:
+            delta, graph, achieved = _purity_search(x, p, k, ctx.device, max_edges)
+            cache.save_json(key, {"delta": delta, "purity_achieved": achieved})
+            info.update(purity_achieved=achieved, radius_cache="miss" if cache.folder else "off")
+    loaded = cache.load_graph(delta) if graph is None else None
+    info["graph_cache"] = "hit" if loaded is not None else ("miss" if cache.folder else "off")
+    graph = graph or loaded or build_graph(x, delta, p.max_mean_degree, p.chunk_elements, ctx.device)
+    if loaded is None:
+        cache.save_graph(delta, graph)
+    return float(delta), graph, info
+
+
+def _purity_search(x: np.ndarray, p: ProbCoverParams, k: int, device: str,
+                   max_edges: int) -> tuple[float, Graph, float]:
+    """Return the purity radius, its graph and the purity reached (one distance pass)."""
+    pseudo = kmeans(x, k, np.random.default_rng(p.pseudo_seed), device, n_init=p.kmeans_inits).labels
+    if len(np.unique(pseudo)) < 2:
         raise ConfigError("probcover: the purity rule needs at least two pseudo-classes, but "
                           "k-means found one; pass --param delta=VALUE")
-    if delta <= 0.0:
-        raise ConfigError(f"probcover: the purity rule gives delta=0 ({(d == 0).mean():.0%} of "
-                          "points coincide with a point of another pseudo-label); pass "
-                          "--param delta=VALUE")
-    return delta, float((d >= delta).mean())
+    try:
+        result = purity_graph(x, pseudo, p.purity, max_edges, p.chunk_elements, device)
+    except GraphTooLarge as exc:
+        raise _too_large(float("nan"), exc.edges_per_point, p.max_mean_degree) from None
+    if result.graph is None:
+        raise ConfigError(f"probcover: the purity rule gives delta={result.delta:g} (points coincide "
+                          "with a point of another pseudo-label); pass --param delta=VALUE")
+    return result.delta, result.graph, result.achieved
 
 
-def build_graph(x: np.ndarray, delta: float, max_mean_degree: float, chunk_elements: int) -> Graph:
+def build_graph(x: np.ndarray, delta: float, max_mean_degree: float, chunk_elements: int,
+                device: str = "cpu") -> Graph:
     """Return the delta-ball graph or a :class:`ConfigError` when it is too large."""
     try:
-        return radius_graph(x, delta, int(max_mean_degree * len(x)), chunk_elements)
+        return radius_graph(x, delta, int(max_mean_degree * len(x)), chunk_elements, device)
     except GraphTooLarge as exc:
-        raise ConfigError(f"probcover graph with delta={delta:.4g} has a mean degree above "
-                          f"{exc.edges_per_point:.0f} (limit max_mean_degree={max_mean_degree:g}); "
-                          "lower --param delta=... or raise --param max_mean_degree=...") from None
+        raise _too_large(delta, exc.edges_per_point, max_mean_degree) from None
+
+
+def _too_large(delta: float, degree: float, limit: float) -> ConfigError:
+    return ConfigError(f"probcover graph with delta={delta:.4g} has a mean degree above {degree:.0f} "
+                       f"(limit max_mean_degree={limit:g}); lower --param delta=... or raise "
+                       "--param max_mean_degree=...")
+
+
+def warn_low_coverage(name: str, info: dict[str, Any], budget: int, min_coverage: float) -> None:
+    """Print one line when the balls of the budget cover less than ``min_coverage`` of the points."""
+    coverage = float(info["coverage"])
+    info["low_coverage"] = coverage < min_coverage
+    if info["low_coverage"]:
+        reporting.info(f"warning: {name} delta={info['delta']:.3g} covers only {coverage:.0%} of "
+                       f"the points with {budget} picks (min_coverage={min_coverage:g}); a larger "
+                       "--param delta=... or a lower --param purity=... covers more")
 
 
 def greedy_cover(graph: Graph, points: PointSet, budget: int,
                  rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
     """Pick ``budget`` candidates greedily by uncovered out-degree.
-
-    The graph is symmetric (distances are), so the points covering ``y`` are ``y``'s neighbours and
-    one pick costs the degrees of what it newly covers.
 
     Returns:
         The picked positions in order, the candidates' uncovered degree before the first pick
@@ -134,7 +179,7 @@ def greedy_cover(graph: Graph, points: PointSet, budget: int,
     n = len(points.indices)
     covered = np.zeros(n, dtype=bool)
     degree = graph.degrees().astype(np.int64)  # [n] uncovered points each one covers
-    _cover(graph, np.arange(points.n_candidates, n), covered, degree)
+    cover(graph, np.arange(points.n_candidates, n), covered, degree)
     initial = degree[:points.n_candidates].astype(np.float64)
     covered_by_labeled = float(covered.mean())
     open_ = np.ones(points.n_candidates, dtype=bool)  # candidates not picked yet
@@ -147,17 +192,7 @@ def greedy_cover(graph: Graph, points: PointSet, budget: int,
             random_picks += 1
         picks.append(best)
         open_[best] = False
-        _cover(graph, np.array([best]), covered, degree)
+        cover(graph, np.array([best]), covered, degree)
     stats = {"covered_by_labeled": covered_by_labeled, "coverage": float(covered.mean()),
              "random_picks": random_picks}
     return np.asarray(picks, dtype=np.int64), initial, stats
-
-
-def _cover(graph: Graph, sources: np.ndarray, covered: np.ndarray, degree: np.ndarray) -> None:
-    """Mark everything ``sources`` reach as covered and lower the degrees of what covered it."""
-    reached = np.unique(graph.neighbours_of_many(sources))
-    new = reached[~covered[reached]]
-    if len(new) == 0:
-        return
-    covered[new] = True
-    np.subtract.at(degree, graph.neighbours_of_many(new), 1)

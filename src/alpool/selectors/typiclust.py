@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 from pydantic import Field
 
+from alpool.ops.device import Device
+from alpool.ops.distances import CHUNK_ELEMENTS, knn_mean_distance, l2_normalize
+from alpool.ops.kmeans import kmeans
 from alpool.params import Params
 from alpool.selectors.base import NEED_EMBEDDINGS, SELECTORS, Selection, SelectionContext, Selector
-from alpool.selectors.clustering import kmeans
 from alpool.selectors.common import PointSet, embeddings_of, point_set
-from alpool.selectors.geometry import CHUNK_ELEMENTS, knn_mean_distance, l2_normalize
 
 
 class TypiClustParams(Params):
@@ -23,6 +24,10 @@ class TypiClustParams(Params):
     min_cluster_size: int = Field(5, ge=0, description="only clusters with more points are used")
     knn: int = Field(20, gt=0, description="neighbours of the typicality (at most size // 2)")
     chunk_elements: int = Field(CHUNK_ELEMENTS, gt=0, description="distance entries per block")
+    rule: Literal["alpool", "reference"] = Field(
+        "alpool", description="'alpool': cluster order recounted after each pick, typicality over "
+        "all cluster points; 'reference': the paper's code (clusters sorted once, typicality "
+        "recomputed over the unlabelled points after every pick)")
 
 
 @SELECTORS.register("typiclust", "TypiClust: most typical point of the least-labeled k-means "
@@ -50,6 +55,14 @@ class TypiClustSelector(Selector):
     the same order applies to every cluster; a cluster of one point has typicality 0. The number of
     such picks is recorded as ``info['fallback_picks']``.
 
+    ``rule='reference'`` follows the reference code instead: the clusters of more than
+    ``min_cluster_size`` points are sorted once (fewest labeled, then larger, then lower id) and
+    visited round-robin; at each visit the typicality is recomputed over the cluster's points that
+    are still unlabelled (labeled and already picked points left out) with
+    ``k = min(knn, size // 2)``, and the most typical one is picked. A cluster without candidates
+    left drops out of the rotation; when none is left the small clusters join it (counted as
+    fallback picks). The distance stays Euclidean under both rules.
+
     Candidate scores are the typicalities (NaN in clusters of one point).
     """
 
@@ -63,21 +76,25 @@ class TypiClustSelector(Selector):
         points = point_set(ctx)
         x = l2_normalize(embeddings_of(ctx, p.embeddings, points.indices), inplace=True)  # [n, D]
         k = min(points.n_labeled + budget, p.max_clusters, len(x))
-        clustering = kmeans(x, k, ctx.rng)
-        typical = typicality(x, clustering.labels, p.knn, p.chunk_elements)  # [n]
-        picks, fallback = pick_typical(points, clustering.labels, typical, budget,
-                                       p.min_cluster_size)
+        clustering = kmeans(x, k, ctx.rng, ctx.device)
+        typical = typicality(x, clustering.labels, p.knn, p.chunk_elements, ctx.device)  # [n]
+        if p.rule == "reference":
+            picks, fallback = pick_reference(x, points, clustering.labels, budget, p.min_cluster_size,
+                                             p.knn, ctx.device)
+        else:
+            picks, fallback = pick_typical(points, clustering.labels, typical, budget,
+                                           p.min_cluster_size)
         sizes = np.bincount(clustering.labels, minlength=k)
         info: dict[str, Any] = {"n_clusters": k, "algorithm": clustering.algorithm,
                                 "clusters_used": int(len(np.unique(clustering.labels[picks]))),
                                 "large_clusters": int((sizes > p.min_cluster_size).sum()),
-                                "fallback_picks": fallback}
+                                "fallback_picks": fallback, "rule": p.rule}
         scores = typical[:points.n_candidates]
         return Selection(points.indices[picks].astype(np.int64), scores, info)
 
 
 def typicality(x: np.ndarray, labels: np.ndarray, knn: int,
-               chunk_elements: int = CHUNK_ELEMENTS) -> np.ndarray:
+               chunk_elements: int = CHUNK_ELEMENTS, device: Device = None) -> np.ndarray:
     """Return ``[n]`` typicality, 1 / mean Euclidean distance to ``min(knn, size // 2)`` neighbours.
 
     Neighbours are searched inside each point's cluster only. Points of clusters of one point
@@ -91,7 +108,7 @@ def typicality(x: np.ndarray, labels: np.ndarray, knn: int,
         if k < 1:
             continue
         with np.errstate(divide="ignore"):
-            out[members] = 1.0 / knn_mean_distance(x[members], k, chunk_elements)
+            out[members] = 1.0 / knn_mean_distance(x[members], k, chunk_elements, device)
     return out
 
 
@@ -127,3 +144,46 @@ def pick_typical(points: PointSet, labels: np.ndarray, typical: np.ndarray, budg
         taken[best] += 1
         n_labeled[best] += 1
     return np.asarray(picks, dtype=np.int64), fallback
+
+
+def pick_reference(x: np.ndarray, points: PointSet, labels: np.ndarray, budget: int, min_size: int,
+                   knn: int, device: Device = None) -> tuple[np.ndarray, int]:
+    """Return ``budget`` picks by the reference code's rule and the number of fallback picks.
+
+    Clusters are sorted once and visited round-robin; each visit recomputes the typicality of the
+    cluster's remaining candidates and takes the most typical (ties: lower position).
+    """
+    k = int(labels.max()) + 1
+    sizes = np.bincount(labels, minlength=k)
+    n_labeled = np.bincount(labels[points.n_candidates:], minlength=k)
+    cand = np.arange(points.n_candidates)
+    members = {int(c): list(cand[labels[cand] == c]) for c in np.unique(labels[cand])}
+    ids = np.arange(k)
+    sorted_ids = ids[np.lexsort((ids, -sizes, n_labeled))]
+    rotation = [int(c) for c in sorted_ids if sizes[c] > min_size and c in members]
+    small = [int(c) for c in sorted_ids if sizes[c] <= min_size and c in members]
+    picks: list[int] = []
+    fallback, turn = 0, 0
+    while len(picks) < budget:
+        if not rotation:
+            rotation, small = small, []
+        cluster = rotation[turn % len(rotation)]
+        pool = np.asarray(members[cluster])
+        picks.append(_most_typical(x, pool, knn, device))
+        fallback += int(sizes[cluster] <= min_size)
+        members[cluster].remove(picks[-1])
+        if members[cluster]:
+            turn += 1
+        else:
+            rotation.remove(cluster)  # the next cluster moves into this slot
+            turn = turn % max(len(rotation), 1)
+    return np.asarray(picks, dtype=np.int64), fallback
+
+
+def _most_typical(x: np.ndarray, pool: np.ndarray, knn: int, device: Device) -> int:
+    """Return the position in ``pool`` of highest typicality among ``pool`` (the first if k < 1)."""
+    k = min(knn, len(pool) // 2)
+    if k < 1:
+        return int(pool[0])
+    mean_distance = knn_mean_distance(x[pool], k, device=device)
+    return int(pool[np.argmin(mean_distance)])

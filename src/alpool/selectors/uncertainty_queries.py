@@ -21,6 +21,7 @@ import numpy as np
 import torch
 from pydantic import Field
 
+from alpool.ops.ranking import rank_top
 from alpool.params import Params
 from alpool.selectors.base import (
     NEED_CLASSIFIER,
@@ -39,22 +40,6 @@ from alpool.uncertainty import (
     mean_entropy,
     variation_ratio,
 )
-
-
-def rank_top(scores: np.ndarray, budget: int, rng: np.random.Generator) -> np.ndarray:
-    """Return positions of the ``budget`` highest scores, ties broken by a seeded permutation.
-
-    Args:
-        scores: ``[n]`` float scores (higher = pick first; NaN ranks last).
-        budget: how many positions to return.
-        rng: generator of the tie-breaking permutation.
-
-    Returns:
-        int64 ``[budget]`` positions into ``scores``, best first.
-    """
-    perm = rng.permutation(len(scores))  # [n]
-    order = perm[np.argsort(-scores[perm], kind="stable")]
-    return order[:budget].astype(np.int64)
 
 
 def torch_generator_from(rng: np.random.Generator) -> torch.Generator:

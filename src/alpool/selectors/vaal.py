@@ -26,6 +26,7 @@ from torch.nn import functional as F
 
 from alpool.data.augment import to_float
 from alpool.errors import ConfigError
+from alpool.ops.ranking import rank_top
 from alpool.params import Params
 from alpool.seeding import torch_seeded
 from alpool.selectors.base import (
@@ -36,7 +37,7 @@ from alpool.selectors.base import (
     SelectionContext,
     Selector,
 )
-from alpool.selectors.uncertainty_queries import rank_top, score_info, torch_generator_from
+from alpool.selectors.uncertainty_queries import score_info, torch_generator_from
 from alpool.training import autocast, batches
 
 

@@ -10,6 +10,7 @@ import numpy as np
 from pydantic import Field, field_validator
 
 from alpool.errors import ConfigError
+from alpool.jsonify import jsonable
 from alpool.params import Params
 from alpool.params import Params as AnyParams
 from alpool.selectors.base import (
@@ -20,7 +21,7 @@ from alpool.selectors.base import (
     Selector,
     make_selector,
 )
-from alpool.selectors.common import jsonable, labels_of, spread_evenly
+from alpool.selectors.common import labels_of, spread_evenly
 
 
 class ClassBalancedParams(Params):

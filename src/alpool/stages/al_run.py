@@ -6,7 +6,6 @@ import json
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
 from alpool import reporting
@@ -15,6 +14,8 @@ from alpool.config import ALRunConfig
 from alpool.errors import ConfigError, MissingStepError, StaleInputError
 from alpool.executor import make_executor
 from alpool.frameworks import make_framework
+from alpool.naming import pool_label
+from alpool.ops.curves import alc
 from alpool.rundir import RunDir, StepManifest, StepWriter, check_recorded_inputs
 from alpool.selectors import SELECTORS, make_selector
 from alpool.stages.context import open_run
@@ -33,21 +34,6 @@ def experiment_name(config: ALRunConfig) -> str:
         return config.name
     base = "+".join(config.queries)
     return base if config.framework == "supervised" else f"{base}-{config.framework}"
-
-
-def init_strategy(summary: dict[str, Any]) -> str:
-    """Return a readable label of how a pool was made, e.g. ``ranked(vae-loss)``."""
-    strategy = str(summary.get("strategy", "?"))
-    params = summary.get("params") or {}
-    detail = params.get("score") or params.get("inner")
-    return f"{strategy}({detail})" if detail else strategy
-
-
-def alc(n_labeled: np.ndarray, accuracy: np.ndarray) -> float:
-    """Return the area under the learning curve normalised by the label range (accuracy if one point)."""
-    if len(n_labeled) < 2 or n_labeled[-1] == n_labeled[0]:
-        return float(accuracy[-1])
-    return float(np.trapezoid(accuracy, n_labeled) / (n_labeled[-1] - n_labeled[0]))
 
 
 def run(config: ALRunConfig, run_dir: Path, data_dir: Path | None = None) -> StepManifest:
@@ -135,7 +121,7 @@ def _finish(w: StepWriter, run: RunDir, results: list[TrialResult]) -> StepManif
         w.inputs.update(result.inputs)
         manifest = pool_info[result.job.pool]
         for row in result.rows:
-            rows.append({**row, **used, "init_strategy": init_strategy(manifest.summary), "oracle": manifest.oracle})
+            rows.append({**row, **used, "init_strategy": pool_label(manifest.summary), "oracle": manifest.oracle})
     table = pd.DataFrame(rows).sort_values(["pool", "query", "trial", "episode"])
     w.write_text("results.csv", table[RESULT_COLUMNS].to_csv(index=False))
     alcs = {f"{p}|{q}|{t}": alc(g["n_labeled"].to_numpy(), g["test_accuracy"].to_numpy())

@@ -152,3 +152,7 @@ class RunInputs:
     def images(self) -> torch.Tensor:
         """Return the train images ``[N, C, H, W]`` uint8."""
         return self.ctx.dataset.train_x
+
+    def cache_dir(self, name: str) -> Path | None:
+        """Return ``<run>/cache/<name>/``, where selectors keep results keyed by their inputs' hash."""
+        return self.ctx.run.root / "cache" / name

@@ -8,6 +8,9 @@ import numpy as np
 from pydantic import Field, field_validator
 
 from alpool.errors import ConfigError
+from alpool.ops.distances import l2_normalize
+from alpool.ops.kmeans import kmeans
+from alpool.ops.ranking import rank_top
 from alpool.params import Params
 from alpool.selectors.base import (
     NEED_CLUSTERS,
@@ -18,16 +21,13 @@ from alpool.selectors.base import (
     SelectionContext,
     Selector,
 )
-from alpool.selectors.clustering import kmeans
 from alpool.selectors.common import (
     embeddings_of,
     nan_scores,
-    rank_top,
     scores_of,
     seed_from,
     spread_evenly,
 )
-from alpool.selectors.geometry import l2_normalize
 
 KMEANS = "kmeans"
 
@@ -104,7 +104,7 @@ def cluster_ids(ctx: SelectionContext, params: ClusterQuotaParams) -> tuple[np.n
         return table[ctx.candidates].astype(np.int64), source
     x = embeddings_of(ctx, params.embeddings, ctx.candidates)  # [n_cand, D]
     k = min(params.k or ctx.num_classes, len(x))
-    result = kmeans(l2_normalize(x, inplace=True) if params.normalize else x, k, ctx.rng)
+    result = kmeans(l2_normalize(x, inplace=True) if params.normalize else x, k, ctx.rng, ctx.device)
     return result.labels, f"{result.algorithm}({params.embeddings}, k={k})"
 
 
@@ -149,7 +149,7 @@ class ClusterRoundRobinSelector(Selector):
         if p.projection == "umap":
             x = umap_projection(x, ctx.rng)
         k = min(p.k, len(x))
-        result = kmeans(x, k, ctx.rng)
+        result = kmeans(x, k, ctx.rng, ctx.device)
         scores = scores_of(ctx, p.score, ctx.candidates) if p.score else nan_scores(len(x))
         order = round_robin(result.labels, scores, ctx.rng)[:budget]
         counts = np.bincount(result.labels[order], minlength=k)
