@@ -1,31 +1,42 @@
-"""Selector speed and memory: TypiClust, ProbCover and core-set on clustered random embeddings.
+"""Selector geometry against the best peer implementations: time, memory, growth, agreement.
 
-N x 512 float32 embeddings (default N = 25,000 and 50,000) drawn around 100 random centres, budget
-1,000, CPU. Each (method, N) runs in its own subprocess so that its memory peak is clean: the
-peak is the resident-set high-water mark *above* the memory held once the embeddings exist (the
-kernel's peak counter is reset after building them; where that is impossible the whole-process
-``ru_maxrss`` is shown instead). Memory should grow linearly with N: compare the two sizes.
+N x 512 float32 points drawn around 100 random centres and L2-normalised, budget 1,000, CPU.
+For every method and N, alpool and its peer (``selector_peers.py``: faiss-cpu where installed,
+else scikit-learn / numpy) run interleaved, each in a fresh interpreter so that its memory peak is
+clean, ``--repeats`` times; the table shows the minimum seconds of each, the ratio alpool / peer,
+the peak resident memory above the data (MiB), the growth exponent fitted to the minima over N
+(time ~ N^e), and whether the outputs agree (same picks, same radius, same neighbour sets).
 
-    python benchmarks/bench_selectors.py [--n 25000 50000] [--budget 1000] [--methods typiclust ...]
+    python benchmarks/bench_selectors.py [--n 12500 25000 50000 100000] [--methods kcenter ...]
+    nox -s bench -- selectors --n 2000 4000      (a small run)
+
+Set OMP_NUM_THREADS / MKL_NUM_THREADS to fix the threads of both sides; the header prints them.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
+import pickle
 import resource
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 
-METHODS = ("typiclust", "probcover", "coreset")
+sys.path.insert(0, str(Path(__file__).parent))
+
+from selector_peers import BUDGET, ENTRIES, agreement, peer_name  # noqa: E402
+
+SIZES = (12_500, 25_000, 50_000, 100_000)
 
 
 def clustered_embeddings(n: int, dim: int, centres: int, seed: int) -> np.ndarray:
-    """Return ``[n, dim]`` float32 points around ``centres`` random centres (no big temporaries)."""
+    """Return ``[n, dim]`` float32 unit-norm points around ``centres`` random centres."""
     rng = np.random.default_rng(seed)
     means = rng.standard_normal((centres, dim), dtype=np.float32)
     spread = rng.uniform(0.3, 0.8, size=centres).astype(np.float32)
@@ -33,6 +44,7 @@ def clustered_embeddings(n: int, dim: int, centres: int, seed: int) -> np.ndarra
     x = rng.standard_normal((n, dim), dtype=np.float32)
     x *= spread[which, None]
     x += means[which]
+    x /= np.linalg.norm(x, axis=1, keepdims=True)
     return x
 
 
@@ -56,77 +68,93 @@ def _reset_peak() -> bool:
     return True
 
 
-def worker(method: str, n: int, dim: int, budget: int, centres: int) -> dict[str, object]:
-    """Run one selection and return its seconds, memory peak and method info."""
-    from alpool.selectors import SelectionContext, make_selector
+def worker(method: str, side: str, n: int, dim: int, budget: int, out: str) -> dict[str, object]:
+    """Run one side of one method; pickle its output to ``out``; return seconds and peak MiB."""
+    import alpool.ops  # noqa: F401  (imports happen before the clock and the memory baseline)
+    import alpool.select_api  # noqa: F401
+    import alpool.selectors  # noqa: F401
 
-    x = clustered_embeddings(n, dim, centres, seed=0)
-
-    class Inputs:
-        def embeddings(self, task: str) -> np.ndarray:
-            return x
-
-    ctx = SelectionContext(n_total=n, labeled=np.empty(0, dtype=np.int64),
-                           candidates=np.arange(n, dtype=np.int64), rng=np.random.default_rng(0),
-                           num_classes=10, inputs=Inputs())  # type: ignore[arg-type]
-    selector = make_selector(method, {})
-    base_kib = _status_kib("VmRSS")
-    exact = _reset_peak() and base_kib is not None
+    x = clustered_embeddings(n, dim, 100, seed=0)
+    ours, peer, _ = ENTRIES[method]
+    fn = ours if side == "alpool" else peer
+    base = _status_kib("VmRSS")
+    exact = _reset_peak() and base is not None
     start = time.perf_counter()
-    selection = selector(ctx, budget)
+    result = fn(x, budget)
     seconds = time.perf_counter() - start
-    if exact:
-        peak_mib = ((_status_kib("VmHWM") or 0) - (base_kib or 0)) / 1024
-    else:
-        peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    keep = ("n_clusters", "algorithm", "delta", "mean_degree", "coverage", "radius_after",
-            "fallback_picks")
-    info = {k: v for k, v in selection.info.items() if k in keep}
-    return {"method": method, "n": n, "seconds": seconds, "peak_mib": peak_mib, "peak_exact": exact,
-            "data_mib": x.nbytes / 2**20, "info": info}
+    peak = ((_status_kib("VmHWM") or 0) - (base or 0)) / 1024 if exact else \
+        resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    Path(out).write_bytes(pickle.dumps(result))
+    return {"seconds": seconds, "peak_mib": peak}
 
 
-def run_isolated(method: str, n: int, args: argparse.Namespace) -> dict[str, object]:
-    """Run :func:`worker` in a fresh interpreter and return its result."""
-    command = [sys.executable, __file__, "--worker", method, "--n", str(n), "--dim", str(args.dim),
-               "--budget", str(args.budget), "--centres", str(args.centres)]
+def run_isolated(method: str, side: str, n: int, args: argparse.Namespace, out: Path) -> dict[str, float]:
+    """Run :func:`worker` in a fresh interpreter and return its measurements."""
+    command = [sys.executable, __file__, "--worker", method, side, str(out), "--n", str(n),
+               "--dim", str(args.dim), "--budget", str(args.budget)]
     done = subprocess.run(command, capture_output=True, text=True, check=False)
     if done.returncode != 0:
-        return {"method": method, "n": n, "error": done.stderr.strip().splitlines()[-1:]}
+        raise RuntimeError(f"{method}/{side} at N={n} failed: {done.stderr.strip()[-400:]}")
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-def format_row(result: dict[str, object]) -> str:
-    """Return one table line."""
-    if "error" in result:
-        return f"{result['method']:<10} {result['n']:>7}  failed: {result['error']}"
-    mark = "" if result["peak_exact"] else " (ru_maxrss)"
-    info = ", ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}"
-                     for k, v in result["info"].items())
-    return (f"{result['method']:<10} {result['n']:>7} {result['seconds']:>9.1f} "
-            f"{result['peak_mib']:>10.0f}{mark} {result['data_mib']:>9.0f}  {info}")
+def measure(method: str, n: int, args: argparse.Namespace, tmp: Path) -> dict[str, object]:
+    """Return min seconds, max peak and the agreement of both sides, interleaved repeats."""
+    best = {"alpool": float("inf"), "peer": float("inf")}
+    peak = {"alpool": 0.0, "peer": 0.0}
+    outputs = {}
+    for rep in range(args.repeats):
+        sides = ("alpool", "peer") if rep % 2 == 0 else ("peer", "alpool")
+        for side in sides:
+            out = tmp / f"{method}-{side}-{n}.pkl"
+            m = run_isolated(method, side, n, args, out)
+            best[side] = min(best[side], m["seconds"])
+            peak[side] = max(peak[side], m["peak_mib"])
+            outputs[side] = pickle.loads(out.read_bytes())
+    return {"method": method, "n": n, "alpool": best["alpool"], "peer": best["peer"],
+            "ratio": best["alpool"] / best["peer"], "peak_alpool": peak["alpool"],
+            "peak_peer": peak["peer"], "agree": agreement(method, outputs["alpool"], outputs["peer"])}
+
+
+def growth(rows: list[dict[str, object]], side: str) -> float:
+    """Return the exponent e of a least-squares fit time ~ N^e (nan with one size)."""
+    if len(rows) < 2:
+        return float("nan")
+    n = np.log([float(r["n"]) for r in rows])  # type: ignore[arg-type]
+    t = np.log([max(float(r[side]), 1e-6) for r in rows])  # type: ignore[arg-type]
+    return float(np.polyfit(n, t, 1)[0])
 
 
 def main() -> None:
-    """Print the benchmark table."""
+    """Print the side-by-side table."""
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--n", type=int, nargs="+", default=[25_000, 50_000], help="pool sizes")
+    parser.add_argument("--n", type=int, nargs="+", default=list(SIZES), help="pool sizes")
     parser.add_argument("--dim", type=int, default=512)
-    parser.add_argument("--budget", type=int, default=1000)
-    parser.add_argument("--centres", type=int, default=100, help="clusters of the synthetic data")
-    parser.add_argument("--methods", nargs="+", default=list(METHODS), choices=METHODS)
-    parser.add_argument("--worker", choices=METHODS, help=argparse.SUPPRESS)
+    parser.add_argument("--budget", type=int, default=BUDGET)
+    parser.add_argument("--repeats", type=int, default=3, help="interleaved runs; the minimum counts")
+    parser.add_argument("--methods", nargs="+", default=list(ENTRIES), choices=list(ENTRIES))
+    parser.add_argument("--worker", nargs=3, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
-        print(json.dumps(worker(args.worker, args.n[0], args.dim, args.budget, args.centres)))
+        method, side, out = args.worker
+        print(json.dumps(worker(method, side, args.n[0], args.dim, args.budget, out)))
         return
-    print(f"selectors on N x {args.dim} float32 clustered embeddings ({args.centres} centres), "
-          f"budget {args.budget}, CPU")
-    print(f"{'method':<10} {'N':>7} {'seconds':>9} {'peak MiB':>10} {'data MiB':>9}  details")
-    for method in args.methods:
-        for n in args.n:
-            print(format_row(run_isolated(method, n, args)), flush=True)
+    threads = {k: os.environ.get(k, "unset") for k in ("OMP_NUM_THREADS", "MKL_NUM_THREADS")}
+    print(f"selectors: N x {args.dim} float32 (100 centres, L2-normalised), budget {args.budget}, CPU, "
+          f"min of {args.repeats} interleaved; peer: {peer_name()}; threads {threads}")
+    print(f"{'method':<10} {'N':>7} {'alpool s':>9} {'peer s':>8} {'ratio':>6} "
+          f"{'alpool MiB':>10} {'peer MiB':>9}  agreement")
+    with tempfile.TemporaryDirectory() as tmp:
+        for method in args.methods:
+            rows = []
+            for n in args.n:
+                r = measure(method, n, args, Path(tmp))
+                rows.append(r)
+                print(f"{method:<10} {n:>7} {r['alpool']:>9.2f} {r['peer']:>8.2f} {r['ratio']:>6.2f} "
+                      f"{r['peak_alpool']:>10.0f} {r['peak_peer']:>9.0f}  {r['agree']}", flush=True)
+            print(f"{method:<10} growth exponent: alpool {growth(rows, 'alpool'):.2f}, "
+                  f"peer {growth(rows, 'peer'):.2f}  ({ENTRIES[method][2]})", flush=True)
 
 
 if __name__ == "__main__":

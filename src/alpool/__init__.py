@@ -7,4 +7,13 @@ try:
 except PackageNotFoundError:  # running from a source tree without installation
     __version__ = "0.0.0+source"
 
-__all__ = ["__version__"]
+__all__ = ["__version__", "select"]
+
+
+def __getattr__(name: str) -> object:
+    """Import ``alpool.select`` on first use (``import alpool`` stays light)."""
+    if name == "select":
+        from alpool.select_api import select
+
+        return select
+    raise AttributeError(f"module 'alpool' has no attribute {name!r}")

@@ -61,6 +61,8 @@ def kmeans(x: np.ndarray, k: int, rng: np.random.Generator, device: Device = Non
     Returns:
         The labels, centroids, inertia and iterations of the best run.
     """
+    if k < 1:
+        raise ValueError(f"k-means needs k >= 1 clusters, got {k}")
     if k >= len(x):
         x32 = np.array(x, dtype=np.float32)
         return Clustering(np.arange(len(x), dtype=np.int64), x32, "identity")
