@@ -9,8 +9,8 @@ import pytest
 from selector_inputs import ArrayInputs, Blobs, blob_classifier, blob_inputs, context, three_blobs
 
 from alpool.errors import ConfigError
-from alpool.selectors import Selection, make_selector
 from alpool.ops.distances import l2_normalize
+from alpool.selectors import Selection, make_selector
 
 
 def select(

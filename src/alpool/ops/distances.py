@@ -153,20 +153,23 @@ def nearest_other_label_distance(x: np.ndarray, labels: np.ndarray,
 
 
 def exact_other_label_distance(x: np.ndarray, labels: np.ndarray, rows: np.ndarray,
-                               col_block: int = 8192) -> np.ndarray:
+                               block_elements: int = 1 << 22) -> np.ndarray:
     """Return ``[len(rows)]`` float64 distances of ``x[rows]`` to the nearest point of another label.
 
-    Computed in float64 throughout (rounding ~1e-16 instead of float32's ~1e-7), for the few rows
-    whose float32 distance lies too close to a threshold to be trusted; columns in blocks, so the
-    memory is ``len(rows) x col_block``.
+    Computed as ``sqrt(sum((a - b)^2))`` in float64 (no matrix-product rounding, and the same value
+    from either end of a pair), for the few rows whose float32 distance lies too close to a
+    threshold to be trusted. Memory: blocks of ``block_elements`` differences.
     """
     labels = np.asarray(labels)
-    part = np.asarray(x[rows], dtype=np.float64)  # [r, d]
-    part_sq = np.einsum("ij,ij->i", part, part)
-    best = np.full(len(rows), np.inf)
-    for s in range(0, len(x), col_block):
-        cols = np.asarray(x[s:s + col_block], dtype=np.float64)  # [c, d]
-        d2 = part_sq[:, None] + np.einsum("ij,ij->i", cols, cols)[None] - 2.0 * (part @ cols.T)
-        d2[labels[rows][:, None] == labels[s:s + col_block][None]] = np.inf
-        np.minimum(best, d2.min(1), out=best)
-    return np.sqrt(np.maximum(best, 0.0))
+    out = np.empty(len(rows))
+    cols = max(1, block_elements // max(1, x.shape[1]))
+    for i, row in enumerate(np.asarray(rows)):
+        a = np.asarray(x[row], dtype=np.float64)
+        best = np.inf
+        for s in range(0, len(x), cols):
+            diff = np.asarray(x[s:s + cols], dtype=np.float64) - a  # [c, d]
+            d2 = np.einsum("ij,ij->i", diff, diff)
+            d2[labels[s:s + cols] == labels[row]] = np.inf
+            best = min(best, float(d2.min()))
+        out[i] = np.sqrt(best)
+    return out

@@ -130,7 +130,11 @@ def cover(graph: Graph, sources: np.ndarray, covered: np.ndarray, degree: np.nda
     neighbours, so one pick costs the degrees of what it newly covers.
     """
     reached = np.unique(graph.neighbours_of_many(sources))
-    new = reached[~covered[reached]]
+    return mark_covered(graph, reached[~covered[reached]], covered, degree)
+
+
+def mark_covered(graph: Graph, new: np.ndarray, covered: np.ndarray, degree: np.ndarray) -> int:
+    """Mark the uncovered points ``new`` as covered and lower the degrees of their neighbours."""
     if len(new) == 0:
         return 0
     covered[new] = True

@@ -9,7 +9,7 @@ One pass instead of two: a small sample of rows bounds delta from above first; t
 all row blocks then computes ``d`` *and* keeps every edge shorter than that bound with its squared
 distance. Once delta is known the edges are filtered to ``< delta``. Should the bound fail (delta
 above it) or the candidate edges pass their memory limit, a second pass builds the graph (recorded
-as ``passes=2``).
+as ``passes=2``, which keeps the candidate edges up to delta itself).
 
 Exactness: float32 matrix-product distances are off by ~1e-6. The rows whose ``d`` lies within a
 rounding band of delta are recomputed in float64, then delta is the order statistic of the corrected
@@ -33,7 +33,7 @@ from alpool.ops.distances import (
     squared_distances,
     squared_norms,
 )
-from alpool.ops.graph import Graph, GraphTooLarge, radius_graph
+from alpool.ops.graph import Graph, GraphTooLarge
 
 SAMPLE_ROWS = 2000  # rows of the upper-bound estimate
 FLOAT32_EPS = float(np.finfo(np.float32).eps)
@@ -107,10 +107,15 @@ def purity_graph(x: np.ndarray, pseudo: np.ndarray, purity: float, max_edges: in
     delta, achieved, refined = exact_delta(x, pseudo, d32, purity, err)
     if not (np.isfinite(delta) and delta > 0):
         return PurityGraph(delta, achieved, None, 1, refined)
-    if candidates is not None and delta <= upper:
-        return PurityGraph(delta, achieved, _filtered(x, candidates, delta, err, max_edges), 1, refined)
-    graph = radius_graph(x, delta, max_edges, chunk_elements, device)
-    return PurityGraph(delta, achieved, graph, 2, refined)
+    passes = 1
+    if candidates is None or delta > upper:  # the bound failed or the candidates overflowed
+        passes = 2
+        reach = float(np.sqrt(delta * delta + 4 * err))  # keeps every edge that may be < delta
+        _, candidates = _pass(x, pseudo, reach, 2 * max_edges, chunk_elements, device)
+        if candidates is None:
+            raise GraphTooLarge(2 * max_edges / len(x))
+    graph = _filtered(x, candidates, delta, err, max_edges)
+    return PurityGraph(delta, achieved, graph, passes, refined)
 
 
 def exact_delta(x: np.ndarray, pseudo: np.ndarray, d32: np.ndarray, purity: float,

@@ -9,6 +9,7 @@ from alpool.selectors import (  # noqa: F401  (each module registers its selecto
     badge,
     cluster_selectors,
     coreset,
+    dcom,
     kmeans_centers,
     probcover,
     random,
