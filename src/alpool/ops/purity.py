@@ -153,14 +153,15 @@ def _pass(x: np.ndarray, pseudo: np.ndarray, upper: float, max_candidates: int,
         local = torch.arange(rows.stop - rows.start, device=xt.device)
         d2[local, local + rows.start] = 0.0
         if keep:
-            hit_rows, hit_cols = torch.nonzero(d2 < u2, as_tuple=True)
-            total += len(hit_cols)
+            flat = torch.nonzero((d2 < u2).view(-1)).squeeze(1)  # row-major positions of the hits
+            total += len(flat)
             keep = total <= max_candidates
             if keep:
+                hit_rows = torch.div(flat, len(xt), rounding_mode="floor")
                 indptr[rows.start + 1:rows.stop + 1] = np.bincount(hit_rows.cpu().numpy(),
                                                                    minlength=rows.stop - rows.start)
-                cols.append(hit_cols.to(torch.int32).cpu().numpy())
-                vals.append(d2[hit_rows, hit_cols].cpu().numpy())
+                cols.append((flat - hit_rows * len(xt)).to(torch.int32).cpu().numpy())
+                vals.append(d2.view(-1)[flat].cpu().numpy())
             else:
                 cols, vals = [], []
         d2.masked_fill_(lab[rows].unsqueeze(1) == lab.unsqueeze(0), float("inf"))
