@@ -37,13 +37,14 @@ def typecheck(session: nox.Session) -> None:
 
 @nox.session(venv_backend="none")
 def bench(session: nox.Session) -> None:
-    """Print the speed and memory benchmarks (selectors, pretext/scoring, training data path).
+    """Print the speed and memory benchmarks (selectors, pretext/scoring, training data path, GPU).
 
-    ``nox -s bench`` runs all three with their defaults; ``nox -s bench -- pretext --n 50000``
-    runs one (selectors, pretext or training) with its own flags.
+    ``nox -s bench`` runs the three CPU ones with their defaults; ``nox -s bench -- pretext --n 50000``
+    runs one (selectors, pretext, training or gpu) with its own flags, e.g.
+    ``nox -s bench -- selectors --n 12500`` or ``nox -s bench -- gpu`` (on a CUDA machine).
     """
     scripts = ("selectors", "pretext", "training")
-    if session.posargs and session.posargs[0] in scripts:
+    if session.posargs and session.posargs[0] in (*scripts, "gpu"):
         session.run("python", f"benchmarks/bench_{session.posargs[0]}.py", *session.posargs[1:])
         return
     if session.posargs:
