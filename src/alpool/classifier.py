@@ -12,7 +12,8 @@ from torch.nn import functional as F
 from alpool.config import TrainConfig
 from alpool.data.augment import crop_flip, to_float
 from alpool.models.base import ImageClassifier
-from alpool.training import autocast, batches, embed, eval_mode, predict_logits
+from alpool.ops.infer import infer
+from alpool.training import batches, embed, eval_mode, predict_logits
 
 
 class ModelClassifier:
@@ -75,15 +76,14 @@ class ModelClassifier:
         """Return ``[passes, n, K]`` over random training augmentations (crop + flip), eval mode."""
         x = self._x(indices)
         out = np.empty((passes, len(x), self.num_classes))
+        def augmented(xb: torch.Tensor) -> torch.Tensor:
+            return crop_flip(to_float(xb), generator, self.train.crop_padding, self.train.flip)
+
         with eval_mode(self.model):
             for t in range(passes):
-                parts = []
-                for idx in batches(len(x), self.train.eval_batch_size, None):
-                    xb = to_float(x[idx].to(self.device))
-                    xb = crop_flip(xb, generator, self.train.crop_padding, self.train.flip)
-                    with autocast(self.device):
-                        parts.append(F.softmax(self.model(xb).float(), dim=1).cpu())
-                out[t] = torch.cat(parts).double().numpy()
+                proba = infer(lambda xb: F.softmax(self.model(xb).float(), dim=1), x, self.device,
+                              self.train.eval_batch_size, augmented)[0]
+                out[t] = proba.double().numpy()
         return out
 
     def features(self, indices: np.ndarray) -> np.ndarray:

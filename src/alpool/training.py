@@ -9,7 +9,7 @@ from __future__ import annotations
 import copy
 import math
 from collections.abc import Iterator
-from contextlib import contextmanager, nullcontext
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -24,6 +24,7 @@ from alpool.atomic_files import load_state, save_state
 from alpool.config import TrainConfig
 from alpool.data.augment import crop_flip, to_float
 from alpool.errors import ConfigError
+from alpool.ops.infer import autocast, infer
 from alpool.seeding import torch_generator, torch_seeded
 
 
@@ -34,13 +35,6 @@ def resolve_device(device: str) -> torch.device:
     if device == "cuda" and not torch.cuda.is_available():
         raise ConfigError("--device cuda was asked for, but no CUDA GPU is visible; use --device cpu or auto")
     return torch.device(device)
-
-
-def autocast(device: torch.device, enabled: bool = True) -> Any:
-    """Return bfloat16 autocast on CUDA, a no-op elsewhere."""
-    if enabled and device.type == "cuda":
-        return torch.autocast("cuda", dtype=torch.bfloat16)
-    return nullcontext()
 
 
 ModuleT = TypeVar("ModuleT", bound=nn.Module)
@@ -183,12 +177,10 @@ def eval_mode(model: nn.Module, dropout: bool = False) -> Iterator[nn.Module]:
 def predict_logits(model: nn.Module, x: torch.Tensor, device: torch.device, batch_size: int = 1024,
                    dropout: bool = False) -> torch.Tensor:
     """Return logits ``[n, K]`` float32 on CPU for uint8 images ``x`` (eval transforms)."""
-    out = []
+    if len(x) == 0:
+        return torch.empty(0)
     with eval_mode(model, dropout):
-        for idx in batches(len(x), batch_size, None):
-            with autocast(device):
-                out.append(model(to_float(x[idx].to(device))).float().cpu())
-    return torch.cat(out) if out else torch.empty(0)
+        return infer(model, x, device, batch_size)[0]
 
 
 def predict_proba(model: nn.Module, x: torch.Tensor, device: torch.device, batch_size: int = 1024) -> np.ndarray:
@@ -199,12 +191,8 @@ def predict_proba(model: nn.Module, x: torch.Tensor, device: torch.device, batch
 @torch.no_grad()
 def embed(model: nn.Module, x: torch.Tensor, device: torch.device, batch_size: int = 1024) -> np.ndarray:
     """Return the model's ``features`` ``[n, D]`` float32 for uint8 images ``x``."""
-    out = []
     with eval_mode(model):
-        for idx in batches(len(x), batch_size, None):
-            with autocast(device):
-                out.append(model.features(to_float(x[idx].to(device))).float().cpu())  # type: ignore[operator]
-    return torch.cat(out).numpy()
+        return infer(model.features, x, device, batch_size)[0].numpy()  # type: ignore[arg-type]
 
 
 def accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor, device: torch.device, batch_size: int = 1024) -> float:

@@ -32,9 +32,10 @@ from alpool.errors import ConfigError, CorruptFileError
 from alpool.frameworks.base import FRAMEWORKS, EpisodeData, Framework, TrainedModel
 from alpool.frameworks.embedding_classifier import EmbeddingClassifier, HeadFit, ProbeHead, fit_head
 from alpool.models import ModelSpec, build_model
+from alpool.ops.infer import infer
 from alpool.params import Params
 from alpool.seeding import derive_seed, torch_generator, torch_seeded
-from alpool.training import autocast, batches, eval_mode, prepare
+from alpool.training import eval_mode, prepare
 
 Encoder = nn.Module  # float images [n, C, H, W] in [0, 1] -> embeddings [n, D]
 EncoderFactory = Callable[[EpisodeData, str], Encoder]
@@ -126,14 +127,11 @@ def embed_images(
 ) -> np.ndarray:
     """Return ``[M, D]`` float32 embeddings of uint8 (or [0, 1] float) images ``[M, C, H, W]``."""
     encoder = prepare(encoder, device)
-    out = []
+    if len(images) == 0:
+        return np.empty((0, 0), np.float32)
     with eval_mode(encoder):
-        for idx in batches(len(images), batch_size, None):
-            xb = images[idx].to(device)
-            xb = to_float(xb) if xb.dtype == torch.uint8 else xb.float()
-            with autocast(device):
-                out.append(encoder(xb).float().cpu())
-    return torch.cat(out).numpy() if out else np.empty((0, 0), np.float32)
+        return infer(encoder, images, device, batch_size,
+                     lambda xb: to_float(xb) if xb.dtype == torch.uint8 else xb.float())[0].numpy()
 
 
 def embed_split(

@@ -13,6 +13,7 @@ on the CPU and the GPU up to float ties.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -153,18 +154,22 @@ def kmeanspp(x: np.ndarray | torch.Tensor, k: int, rng: np.random.Generator, fir
         the nearest earlier one when it was drawn (``inf`` for the first).
     """
     dev = x.device if isinstance(x, torch.Tensor) else resolve_device(device)
-    cpu = on_cpu(dev)
-    xs = (x.cpu().numpy() if isinstance(x, torch.Tensor) else np.asarray(x, np.float32)) if cpu \
-        else as_tensor(x, dev)
-    distance_to = _numpy_distance_to if cpu else _torch_distance_to
-    n = len(xs)
-    sq = np.einsum("ij,ij->i", xs, xs) if cpu else squared_norms(xs)  # type: ignore[arg-type]
+    distance_to: Callable[[int], np.ndarray]
+    if on_cpu(dev):
+        xn = x.cpu().numpy() if isinstance(x, torch.Tensor) else np.asarray(x, np.float32)
+        sq_n = np.einsum("ij,ij->i", xn, xn)
+        distance_to = lambda c: _numpy_distance_to(xn, sq_n, c, chunk_rows)  # noqa: E731
+    else:
+        xt = as_tensor(x, dev)
+        sq_t = squared_norms(xt)
+        distance_to = lambda c: _torch_distance_to(xt, sq_t, c, chunk_rows)  # noqa: E731
+    n = len(x)
     picks, gaps = [first], [float("inf")]
     taken = np.zeros(n, dtype=bool)
     d2 = np.full(n, np.inf)
     while True:
         taken[picks[-1]] = True
-        np.minimum(d2, distance_to(xs, sq, picks[-1], chunk_rows), out=d2)
+        np.minimum(d2, distance_to(picks[-1]), out=d2)
         d2[taken] = 0.0
         if len(picks) == k:
             break

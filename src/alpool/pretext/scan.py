@@ -32,6 +32,7 @@ from alpool.data.contrastive_augment import ContrastiveAugment, contrastive_view
 from alpool.errors import ConfigError, MissingStepError
 from alpool.models.base import ImageClassifier
 from alpool.models.registry import ModelSpec, build_model
+from alpool.ops.infer import infer
 from alpool.params import Params
 from alpool.pretext.base import TASKS, PretextTask, PretrainContext, PretrainOutput
 from alpool.pretext.common import cpu_state, resume_key, run_epochs
@@ -220,14 +221,13 @@ class _Trainer:
 @torch.no_grad()
 def predict(net: ClusterNet, images: torch.Tensor, head: int, batch_size: int) -> tuple[np.ndarray, np.ndarray]:
     """Return ``(proba [N, K] float32, features [N, D] float32)`` in eval mode, no augmentation."""
-    probas, features = [], []
     device = next(net.parameters()).device
+
+    def both(xb: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        h = net.encoder.features(xb)
+        logits = net.heads(h).float().view(len(xb), net.n_heads, net.clusters)[:, head]
+        return torch.softmax(logits.float(), dim=1), h
+
     with eval_mode(net):
-        for idx in batches(len(images), batch_size, None):
-            xb = to_float(images[idx.to(images.device)].to(device))
-            with autocast(device):
-                h = net.encoder.features(xb)
-                logits = net.heads(h).float().view(len(xb), net.n_heads, net.clusters)[:, head]
-            probas.append(torch.softmax(logits.float(), dim=1).cpu())
-            features.append(h.float().cpu())
-    return torch.cat(probas).numpy(), torch.cat(features).numpy()
+        probas, features = infer(both, images, device, batch_size)
+    return probas.numpy(), features.numpy()

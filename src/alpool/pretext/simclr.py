@@ -39,6 +39,7 @@ from alpool.data.base import Dataset
 from alpool.data.contrastive_augment import ContrastiveAugment, contrastive_views
 from alpool.models.base import ImageClassifier
 from alpool.models.registry import ModelSpec, build_model, spec_for
+from alpool.ops.infer import infer
 from alpool.params import Params
 from alpool.pretext.base import TASKS, PretextTask, PretrainContext, PretrainOutput
 from alpool.pretext.common import cpu_state, resume_key, run_epochs
@@ -207,16 +208,15 @@ class _Trainer:
 @torch.no_grad()
 def embed_images(net: SimCLRNet, images: torch.Tensor, batch_size: int) -> tuple[np.ndarray, np.ndarray]:
     """Return backbone features and normalised projections of uint8 images (eval mode, no views)."""
-    features, projections = [], []
     device = next(net.parameters()).device
+
+    def both(xb: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        h = net.features(xb)
+        return h, F.normalize(net.projector(h).float(), dim=1)
+
     with eval_mode(net):
-        for idx in batches(len(images), batch_size, None):
-            xb = to_float(images[idx.to(images.device)].to(device))
-            with autocast(device):
-                h = net.features(xb)
-            features.append(h.float().cpu())
-            projections.append(F.normalize(net.projector(h).float(), dim=1).cpu())
-    return torch.cat(features).numpy(), torch.cat(projections).numpy()
+        features, projections = infer(both, images, device, batch_size)
+    return features.numpy(), projections.numpy()
 
 
 @torch.no_grad()

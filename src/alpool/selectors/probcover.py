@@ -104,6 +104,7 @@ def radius_and_graph(x: np.ndarray, p: ProbCoverParams, ctx: SelectionContext,
                      cache: GraphCache) -> tuple[float, Graph, dict[str, Any]]:
     """Return delta (given, cached or by the purity rule), its graph, and what was done."""
     max_edges = int(p.max_mean_degree * len(x))
+    info: dict[str, Any]
     if p.delta is not None:
         delta, info, graph = p.delta, {"delta_rule": "given"}, None
     else:

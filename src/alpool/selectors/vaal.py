@@ -26,6 +26,7 @@ from torch.nn import functional as F
 
 from alpool.data.augment import to_float
 from alpool.errors import ConfigError
+from alpool.ops.infer import infer
 from alpool.ops.ranking import rank_top
 from alpool.params import Params
 from alpool.seeding import torch_seeded
@@ -177,12 +178,9 @@ def labeled_probability(vae: VAE, disc: nn.Module, x: torch.Tensor, device: torc
     """Return the discriminator's "labeled" probability ``[n]`` for uint8 images (eval mode)."""
     vae.eval()
     disc.eval()
-    out = []
-    for idx in batches(len(x), batch_size, None):
-        with autocast(device):
-            logits = disc(vae.encode(scaled(x[idx.to(device)]))[0]).float().squeeze(1)
-        out.append(torch.sigmoid(logits).double().cpu())
-    return torch.cat(out).numpy()
+    probability = infer(lambda xb: torch.sigmoid(disc(vae.encode(xb)[0]).float().squeeze(1)), x, device,
+                        batch_size, scaled)[0]
+    return probability.double().numpy()
 
 
 @SELECTORS.register("vaal", "query: VAE + discriminator trained on labeled vs unlabeled; "
