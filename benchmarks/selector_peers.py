@@ -142,11 +142,11 @@ def alpool_kmeans(x: np.ndarray) -> dict[str, Any]:
     return {"inertia": result.inertia}
 
 
-def alpool_knn(x: np.ndarray) -> dict[str, Any]:
-    """alpool's exact kNN, k = 20."""
+def alpool_knn(x: np.ndarray, backend: str = "auto") -> dict[str, Any]:
+    """alpool's exact kNN, k = 20 (``auto``: faiss on the CPU when installed; ``torch``: never)."""
     from alpool.ops.distances import knn
 
-    return {"pos": knn(x, KNN_K)[1]}
+    return {"pos": knn(x, KNN_K, backend=backend)[1]}
 
 
 def alpool_typiclust(x: np.ndarray, budget: int) -> dict[str, Any]:
@@ -164,7 +164,10 @@ ENTRIES: dict[str, tuple[Callable[..., dict[str, Any]], Callable[..., dict[str, 
     "kcenter": (alpool_kcenter, peer_kcenter, "numpy vectorised update"),
     "kmeans": (lambda x, b: alpool_kmeans(x), lambda x, b: {"inertia": peer_kmeans(x, KMEANS_K)[1]},
                "k-means K=500 (random init, 20 Lloyd)"),
-    "knn": (lambda x, b: alpool_knn(x), lambda x, b: {"pos": peer_knn(x, KNN_K)[1]}, "exact kNN k=20"),
+    "knn": (lambda x, b: alpool_knn(x), lambda x, b: {"pos": peer_knn(x, KNN_K)[1]},
+            "exact kNN k=20; alpool uses faiss on the CPU when installed"),
+    "knn-torch": (lambda x, b: alpool_knn(x, "torch"), lambda x, b: {"pos": peer_knn(x, KNN_K)[1]},
+                  "exact kNN k=20, alpool's torch route (no faiss; the CUDA route)"),
     "typiclust": (alpool_typiclust, peer_typiclust, "k-means + per-cluster kNN + picks"),
     "probcover": (alpool_probcover, peer_probcover, "pseudo k-means, 2 passes, range graph, greedy"),
 }
@@ -177,7 +180,7 @@ def agreement(method: str, ours: dict[str, Any], peer: dict[str, Any]) -> str:
         return f"same picks: {same}; radius {ours['radius']:.4f} vs {peer['radius']:.4f}"
     if method == "kmeans":
         return f"inertia ratio alpool/peer {ours['inertia'] / peer['inertia']:.4f}"
-    if method == "knn":
+    if method.startswith("knn"):
         a, b = np.sort(ours["pos"], 1), np.sort(peer["pos"], 1)
         return f"same neighbour sets: {np.mean((a == b).all(1)):.2%} of rows"
     if method == "typiclust":

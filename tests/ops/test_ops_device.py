@@ -68,6 +68,17 @@ def test_knn_torch_and_numpy_paths_match_brute_force(chunk: int) -> None:
     assert (np.sort(pos, 1) == np.sort(np.argsort(d, 1)[:, :5], 1)).mean() > 0.99
 
 
+def test_knn_faiss_and_torch_backends_agree() -> None:
+    pytest.importorskip("faiss")
+    x = points(2500, 8)  # above the numpy size: the faiss (auto) and torch routes
+    x[1] = x[0]  # a duplicate: the point itself may not come first in its list
+    fd, fp = knn(x, 4)
+    td, tp = knn(x, 4, backend="torch")
+    np.testing.assert_allclose(fd, td, rtol=1e-3, atol=1e-3)
+    assert (np.sort(fp, 1) == np.sort(tp, 1)).all(1).mean() > 0.99
+    assert not (fp == np.arange(len(x))[:, None]).any()
+
+
 def test_resolve_device_and_as_tensor() -> None:
     assert resolve_device(None).type == "cpu"
     assert resolve_device("auto").type == ("cuda" if torch.cuda.is_available() else "cpu")

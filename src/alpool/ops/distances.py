@@ -90,7 +90,7 @@ def min_distances(x: np.ndarray, y: np.ndarray, chunk_elements: int = CHUNK_ELEM
 
 
 def knn(x: np.ndarray, k: int, chunk_elements: int = CHUNK_ELEMENTS,
-        device: Device = None) -> tuple[np.ndarray, np.ndarray]:
+        device: Device = None, backend: str = "auto") -> tuple[np.ndarray, np.ndarray]:
     """Return the ``k`` nearest other rows of every row: Euclidean distances and positions.
 
     Args:
@@ -98,6 +98,7 @@ def knn(x: np.ndarray, k: int, chunk_elements: int = CHUNK_ELEMENTS,
         k: neighbours per point, the point itself excluded (a duplicate of it is not).
         chunk_elements: entries per distance block.
         device: where to compute.
+        backend: ``auto`` (faiss on the CPU when installed, else torch) or ``torch``.
 
     Returns:
         float64 ``[n, k]`` distances (ascending) and int64 ``[n, k]`` positions.
@@ -106,7 +107,7 @@ def knn(x: np.ndarray, k: int, chunk_elements: int = CHUNK_ELEMENTS,
         raise ValueError(f"k={k} neighbours needs 1 <= k < {len(x)} points")
     if len(x) <= SMALL and len(x) ** 2 <= chunk_elements and on_cpu(device):
         return _knn_np(np.asarray(x, dtype=np.float32), k)
-    if on_cpu(device) and chunk_elements >= CHUNK_ELEMENTS and faiss_or_none() is not None:
+    if backend == "auto" and on_cpu(device) and faiss_or_none() is not None:
         return _knn_faiss(np.asarray(x, dtype=np.float32), k)
     xt = as_tensor(x, device)
     x_sq = squared_norms(xt)
