@@ -112,4 +112,6 @@ def test_low_coverage_is_reported_and_warned() -> None:
         reporting.set_reporter(previous)
     assert small.info["low_coverage"] and small.info["coverage"] < 0.25
     assert not large.info["low_coverage"] and large.info["coverage"] == 1.0
-    assert len(messages) == 1 and "covers only" in messages[0] and "delta=0.05" in messages[0]
+    warnings = [m for m in messages if m.startswith("warning")]
+    assert len(messages) == 3 and "covers 100.0% of the points with 5 picks" in messages[2]
+    assert len(warnings) == 1 and "covers only" in warnings[0] and "delta=0.05" in warnings[0]

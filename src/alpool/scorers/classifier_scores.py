@@ -232,7 +232,7 @@ class CoresetDistanceScore(Scorer):
         train_f = clf.features(np.arange(ds.n_train, dtype=np.int64))  # [N, D] float32
         test_f = embed(clf.model, ds.test_x[torch.as_tensor(reference)], ctx.device,
                        clf.train.eval_batch_size)  # [L, D] float32
-        return min_distances(train_f, test_f)
+        return min_distances(train_f, test_f, device=ctx.device)
 
 
 class VAALScoreParams(VAALParams):

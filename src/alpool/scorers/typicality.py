@@ -8,8 +8,8 @@ cluster. The distance is Euclidean, not squared (the reference code squared it, 
 order).
 
 Computation: :func:`alpool.ops.distances.knn_mean_distance` (the helper the typiclust
-selector uses) in row blocks of ``chunk_rows x N`` distances and a top-k per block, so memory is
-linear in N; nothing ``N x N`` is built. It works in float32: float64 embeddings are accepted and
+selector uses) on the scoring step's device, in row blocks of ``chunk_rows x N`` distances and a
+top-k per block (faiss's exact search on the CPU when installed), so memory is linear in N. It works in float32: float64 embeddings are accepted and
 centred (mean accumulated in float64, subtracted) before the cast, which leaves distances unchanged but keeps
 the ``|a|^2 + |b|^2 - 2ab`` form accurate when the embeddings sit far from the origin.
 
@@ -25,6 +25,7 @@ import numpy as np
 from pydantic import Field
 
 from alpool.errors import ConfigError
+from alpool.ops.device import Device
 from alpool.ops.distances import CHUNK_ELEMENTS, knn_mean_distance, l2_normalize
 from alpool.params import Params
 from alpool.scorers.base import SCORERS, Scorer, ScoringContext
@@ -45,13 +46,15 @@ class TypicalityParams(Params):
     )
 
 
-def typicality_scores(x: np.ndarray, k: int, chunk_rows: int | None = None) -> np.ndarray:
+def typicality_scores(x: np.ndarray, k: int, chunk_rows: int | None = None,
+                      device: Device = None) -> np.ndarray:
     """Return ``[n]`` float64 ``1 / (mean distance to the k nearest others + eps)``.
 
     Args:
         x: ``[n, d]`` embeddings (float32 or float64).
         k: neighbours per point, ``1 <= k < n``.
         chunk_rows: rows per distance block (``None``: 2^24 distances per block).
+        device: where the distances are computed (the scoring step's device).
 
     Raises:
         ConfigError: ``k`` is not below the number of points.
@@ -64,7 +67,7 @@ def typicality_scores(x: np.ndarray, k: int, chunk_rows: int | None = None) -> n
     mean = x.mean(axis=0, dtype=np.float64).astype(x.dtype)  # [d], accumulated in float64
     centred = np.asarray(x - mean, dtype=np.float32)  # [n, d]: one copy in the input's dtype
     chunk = CHUNK_ELEMENTS if chunk_rows is None else chunk_rows * n
-    mean_distance = knn_mean_distance(centred, k, chunk)  # [n] float64
+    mean_distance = knn_mean_distance(centred, k, chunk, device)  # [n] float64
     median = float(np.median(mean_distance))
     eps = RELATIVE_EPS * median if median > 0 else ABSOLUTE_EPS
     return 1.0 / (mean_distance + eps)
@@ -89,4 +92,4 @@ class Typicality(Scorer):
                               "expected [N, D]; re-run alpool pretrain")
         if p.normalize:
             x = l2_normalize(x)
-        return typicality_scores(x, p.k, p.chunk_rows)
+        return typicality_scores(x, p.k, p.chunk_rows, ctx.device)

@@ -160,9 +160,11 @@ def _too_large(delta: float, degree: float, limit: float) -> ConfigError:
 
 
 def warn_low_coverage(name: str, info: dict[str, Any], budget: int, min_coverage: float) -> None:
-    """Print one line when the balls of the budget cover less than ``min_coverage`` of the points."""
+    """Report the coverage the balls of the budget reach; warn when it is below ``min_coverage``."""
     coverage = float(info["coverage"])
     info["low_coverage"] = coverage < min_coverage
+    reporting.info(f"{name}: delta={info['delta']:.3g} covers {coverage:.1%} of the points with "
+                   f"{budget} picks")
     if info["low_coverage"]:
         reporting.info(f"warning: {name} delta={info['delta']:.3g} covers only {coverage:.0%} of "
                        f"the points with {budget} picks (min_coverage={min_coverage:g}); a larger "
