@@ -9,7 +9,8 @@ order).
 
 Computation: :func:`alpool.ops.distances.knn_mean_distance` (the helper the typiclust
 selector uses) on the scoring step's device, in row blocks of ``chunk_rows x N`` distances and a
-top-k per block (faiss's exact search on the CPU when installed), so memory is linear in N. It works in float32: float64 embeddings are accepted and
+top-k per block (faiss's exact search on the CPU when installed), so memory is linear in N.
+It works in float32: float64 embeddings are accepted and
 centred (mean accumulated in float64, subtracted) before the cast, which leaves distances unchanged but keeps
 the ``|a|^2 + |b|^2 - 2ab`` form accurate when the embeddings sit far from the origin.
 
