@@ -140,8 +140,16 @@ def test_selectors_only_build_bounded_distance_blocks(name: str, monkeypatch: py
         ctx = context(blobs.n, 3, blob_inputs(blobs), labeled=[0, 61], seed=0)
         return make_selector(name, params)(ctx, 3).indices
 
+    real_np = distances.squared_distances_np
+
+    def recording_np(a: np.ndarray, b: np.ndarray, b_sq: np.ndarray | None = None) -> np.ndarray:
+        out = real_np(a, b, b_sq)
+        blocks.append(out.size)
+        return out
+
     for module in (distances, graph, purity):  # every module that computes distance blocks
         monkeypatch.setattr(module, "squared_distances", recording)
+    monkeypatch.setattr(distances, "squared_distances_np", recording_np)  # small sets, in numpy
     chunked = pick({"chunk_elements": chunk})
     assert blocks and max(blocks) <= chunk < blobs.n**2
     np.testing.assert_array_equal(chunked, pick({}))
