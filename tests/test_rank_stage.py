@@ -72,3 +72,15 @@ def test_typiclust_pool_on_simclr_embeddings(run_dir: Path) -> None:
     pools = [p for p in (run_dir / "pools").iterdir() if p.name.startswith("typiclust")]
     indices = np.load(pools[0] / "indices.npy")
     assert len(np.unique(indices)) == 20
+
+
+def test_probcover_pools_report_coverage_and_share_the_cached_graph(run_dir: Path) -> None:
+    init_pool.run(InitPoolConfig(strategy="probcover", budget=10, count=2, name="pc",
+                                 params={"embeddings": "simclr"}), run_dir)
+    infos = [manifest(run_dir / "pools" / f"pc-00{i}")["summary"]["info"] for i in (0, 1)]
+    assert (infos[0]["graph_cache"], infos[1]["graph_cache"]) == ("miss", "hit")
+    assert infos[1]["radius_cache"] == "hit" and infos[0]["delta"] == infos[1]["delta"]
+    assert 0 < infos[0]["coverage"] <= 1 and "low_coverage" in infos[0]
+    assert list((run_dir / "cache" / "probcover").glob("*.npz"))
+    init_pool.run(InitPoolConfig(strategy="dcom", budget=10, params={"embeddings": "simclr"}), run_dir)
+    assert manifest(run_dir / "pools" / "dcom-10")["summary"]["info"]["mode"] == "initial"

@@ -16,6 +16,8 @@ from alpool.selectors.base import NEED_EMBEDDINGS, SELECTORS, Selection, Selecti
 from alpool.selectors.common import PointSet, embeddings_of, point_set
 from alpool.selectors.probcover import build_graph, warn_low_coverage
 
+MIN_EDGES = 1 << 25  # graphs up to this many edges (128 MiB of targets) are always allowed
+
 
 class DCoMParams(Params):
     """Options of dcom."""
@@ -31,7 +33,7 @@ class DCoMParams(Params):
     min_coverage: float = Field(0.0, ge=0, le=1, description="warn when the coverage after the "
                                 "picks is below this")
     max_mean_degree: float = Field(1000.0, gt=0, description="refuse graphs with more edges per "
-                                   "point than this (memory guard)")
+                                   "point than this and more than 2^25 edges (memory guard)")
     chunk_elements: int = Field(CHUNK_ELEMENTS, gt=0, description="distance entries per block")
 
 
@@ -84,7 +86,8 @@ class DCoMSelector(Selector):
         margin, radii, info = self._model_terms(ctx, x, points, labeled)
         covered = covered_by_balls(x, labeled, radii, p.chunk_elements, ctx.device)
         delta = float(radii.mean()) if len(radii) else p.initial_delta
-        graph = build_graph(x, delta, p.max_mean_degree, p.chunk_elements, ctx.device)
+        degree_limit = max(p.max_mean_degree, MIN_EDGES / len(x))  # small sets: any graph fits
+        graph = build_graph(x, delta, degree_limit, p.chunk_elements, ctx.device)
         picks, initial, stats = self._greedy(graph, points, covered, margin, budget, ctx,
                                              info["mode"] == "query")
         info.update(delta=delta, n_edges=graph.n_edges, **stats)
