@@ -30,9 +30,19 @@ INDEX_WAIT_SECONDS = 60.0  # how long an index update waits for another process'
 
 
 def comparable(config: dict[str, Any]) -> dict[str, Any]:
-    """Return the settings of a step config that decide its outputs (JSON round-tripped)."""
+    """Return the settings of a step config that decide its outputs, nested keys dotted (``train.lr``)."""
     plain = json.loads(json.dumps(config, default=str))
-    return {k: v for k, v in plain.items() if k not in RERUN_IGNORED}
+    return _flat({k: v for k, v in plain.items() if k not in RERUN_IGNORED})
+
+
+def _flat(data: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in data.items():
+        if isinstance(value, dict) and value:
+            out.update(_flat(value, f"{prefix}{key}."))
+        else:
+            out[f"{prefix}{key}"] = value
+    return out
 
 
 def finished_same(step: StepDir, config: dict[str, Any]) -> StepManifest | None:

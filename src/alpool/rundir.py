@@ -327,13 +327,13 @@ class RunDir:
         step = self.step(kind, name)
         with file_lock(self.root / kind / f".{name}.lock", f"step {step.label}"):
             if not force and run_index.finished_same(step, config) is not None:
-                sync_index(self)  # a finished step found on disk is always indexed
+                self.record_step(step, now=False)  # a finished step found on disk is always indexed
                 raise AlreadyFinishedError(
                     f"step {step.label} already finished in {self.root} with the same settings: kept it "
                     "(pass --force to redo it)", root=self.root)
-            if step.is_finished():
+            if step.is_finished():  # unindexed first: a crash between leaves a step the index lacks
+                sync_index(self, step, remove=True, wait=self.index_wait)
                 step.manifest_path.unlink()
-                sync_index(self, step, remove=True)
             created = not step.path.exists()
             if step.path.exists() and not resume:
                 shutil.rmtree(step.path)
@@ -345,10 +345,13 @@ class RunDir:
                     shutil.rmtree(step.path, ignore_errors=True)
                 raise
 
-    def record_step(self, step: StepDir) -> None:
-        """Add a finished step to run.json's steps index (and any other finished one it lacks)."""
+    def record_step(self, step: StepDir, now: bool = True) -> None:
+        """Add a finished step to run.json's steps index (and any other finished one it lacks).
+
+        With ``now`` false the step is only added when missing (a step found finished on disk).
+        """
         try:
-            sync_index(self, step, wait=self.index_wait)
+            sync_index(self, step if now else None, wait=self.index_wait)
         except LockedError as exc:  # the step is finished on disk; the next command indexes it
             reporting.info(f"step {step.label} finished, but run.json's index was not updated: {exc}; "
                            "the next alpool command in this run adds it")

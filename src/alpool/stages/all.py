@@ -6,7 +6,6 @@ from pathlib import Path
 
 from alpool import reporting
 from alpool.config import ALRunConfig, AnalyzeConfig, InitPoolConfig, Preset, PretrainConfig, RankConfig
-from alpool.run_index import sync_index
 from alpool.rundir import RunDir
 from alpool.stages import al_run, analyze, init_pool, pretrain, rank
 
@@ -54,7 +53,7 @@ def run(preset: Preset, run_dir: Path, device: str = "auto", force: bool = False
 def _skip(run: RunDir, kind: str, name: str, force: bool) -> bool:
     """Return whether a finished step is kept (no ``--force``), telling the user."""
     if run.exists() and run.step(kind, name).is_finished() and not force:
-        sync_index(run)  # a finished step found on disk is always indexed
+        run.record_step(run.step(kind, name), now=False)  # a finished step found on disk is always indexed
         reporting.info(f"{kind}/{name} is finished: kept")
         return True
     return False

@@ -70,6 +70,8 @@ def run(config: InitPoolConfig, run_dir: Path, data_dir: Path | None = None) -> 
         manifest = None if config.force else finished_same(ctx.run.step("pools", name), _record(config, member))
         if manifest is not None:
             kept[name] = manifest
+    if kept:  # a finished step found on disk is always indexed
+        ctx.run.record_step(ctx.run.step("pools", next(iter(kept))), now=False)
     if len(kept) == len(names):
         label = names[0] if len(names) == 1 else f"{names[0]} ... {names[-1]}"
         raise AlreadyFinishedError(f"pool pools/{label} already finished in {ctx.run.root} with the same "
