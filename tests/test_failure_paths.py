@@ -285,3 +285,44 @@ def test_cli_off_a_terminal_prints_plain_lines_not_bars(run: Path) -> None:
     assert "al-run entropy: 2 trials: started (2 to do)" in result.output
     assert "al-run entropy: 2 trials: finished 2/2 in" in result.output
     assert "━" not in result.output and "…" not in result.output  # no (truncated) rich bars
+
+
+# -- item 10: the summary line of `alpool all` names the report ----------------------------------
+
+TINY_PRESET = """
+dataset = "digits"
+[[pretrain]]
+task = "vae"
+params = { epochs = 2, latent_dim = 8 }
+[[rank]]
+scorer = "vae-loss"
+[[pools]]
+strategy = "random"
+budget = 20
+[[pools]]
+strategy = "ranked"
+budget = 20
+params = { score = "vae-loss" }
+[[al]]
+queries = ["random"]
+episodes = 0
+trials = 2
+[al.train]
+epochs = 2
+[analyze]
+curves = true
+"""
+
+
+def test_all_names_report_html(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "tiny.toml").write_text(TINY_PRESET)
+    result = invoke("all", "--preset", "tiny.toml", "-q")
+    assert result.exit_code == 0, result.output
+    report = tmp_path / "runs" / "tiny" / "analysis" / "report" / "report.html"
+    assert result.output.strip().endswith(f"-> {report.relative_to(tmp_path)}") and report.exists()
+    assert "Do the initial pools beat random?" in report.read_text()
+    before = tree_state(tmp_path / "runs" / "tiny" / "pools")
+    again = invoke("all", "--preset", "tiny.toml", "-q")  # finished steps kept, the report redone
+    assert again.exit_code == 0 and "0 steps ran" not in again.output
+    assert tree_state(tmp_path / "runs" / "tiny" / "pools") == before
