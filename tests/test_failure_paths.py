@@ -10,9 +10,10 @@ from __future__ import annotations
 import hashlib
 import io
 import json
-import multiprocessing
 import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pandas as pd
@@ -21,7 +22,6 @@ import torch
 from typer.testing import CliRunner
 
 from alpool import reporting
-from alpool.atomic_files import file_lock
 from alpool.cli import app
 from alpool.rundir import RunDir
 
@@ -184,19 +184,15 @@ def test_corrupt_unfinished_episode_is_redone(run: Path) -> None:
 # -- item 6: the run-index lock waits; finished steps are always indexed ------------------------
 
 
-def _hold(path: str, ready, release, seconds: float) -> None:  # type: ignore[no-untyped-def]
-    with file_lock(Path(path), "run.json"):
-        ready.set()
-        release.wait(seconds)
+HOLD = ("import fcntl, sys, time; f = open(sys.argv[1], 'a'); fcntl.flock(f, fcntl.LOCK_EX); "
+        "print('held', flush=True); time.sleep(float(sys.argv[2]))")
 
 
-def _holder(lock: Path, seconds: float):  # type: ignore[no-untyped-def]
-    ctx = multiprocessing.get_context("spawn")
-    ready, release = ctx.Event(), ctx.Event()
-    proc = ctx.Process(target=_hold, args=(str(lock), ready, release, seconds))
-    proc.start()
-    assert ready.wait(60)
-    return proc, release
+def _holder(lock: Path, seconds: float) -> subprocess.Popen:
+    """Start another process that holds ``lock`` for ``seconds`` (a small script: starts fast)."""
+    proc = subprocess.Popen([sys.executable, "-c", HOLD, str(lock), str(seconds)], stdout=subprocess.PIPE, text=True)
+    assert proc.stdout is not None and proc.stdout.readline().strip() == "held"
+    return proc
 
 
 def indexed(run: Path) -> set[tuple[str, str]]:
@@ -204,12 +200,12 @@ def indexed(run: Path) -> set[tuple[str, str]]:
 
 
 def test_index_update_waits_for_the_run_lock(run: Path) -> None:
-    proc, release = _holder(run / ".run.lock", seconds=2.0)  # released after 2 s
+    proc = _holder(run / ".run.lock", seconds=2.0)  # released after 2 s
     try:
         result = invoke("init-pool", "--strategy", "random", "--budget", "5", "--run-dir", str(run))
     finally:
-        release.set()
-        proc.join(30)
+        proc.kill()
+        proc.wait(30)
     assert result.exit_code == 0, result.output
     assert "waiting up to" in result.output and ".run.lock" in result.output
     assert ("pools", "random-5") in indexed(run)
@@ -217,7 +213,7 @@ def test_index_update_waits_for_the_run_lock(run: Path) -> None:
 
 def test_a_step_left_unindexed_is_indexed_by_the_next_command(run: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(RunDir, "index_wait", 0.3)
-    proc, release = _holder(run / ".run.lock", seconds=60.0)
+    proc = _holder(run / ".run.lock", seconds=60.0)
     try:
         result = invoke("init-pool", "--strategy", "random", "--budget", "5", "--run-dir", str(run))
         assert result.exit_code == 0, result.output  # the step itself finished
@@ -227,8 +223,8 @@ def test_a_step_left_unindexed_is_indexed_by_the_next_command(run: Path, monkeyp
         assert (run / "pools" / "random-5" / "manifest.json").exists()
         assert ("pools", "random-5") not in indexed(run)
     finally:
-        release.set()
-        proc.join(30)
+        proc.kill()
+        proc.wait(30)
     result = invoke("init-pool", "--strategy", "random", "--budget", "5", "--run-dir", str(run), "-q")
     assert result.exit_code == 0 and "already finished" in result.output, result.output
     assert ("pools", "random-5") in indexed(run)
