@@ -122,6 +122,13 @@ def test_scorer_without_its_pretrain_step_leaves_no_folder(run: Path) -> None:
     assert tree_state(run) == before and not (run / "scores" / "simclr-loss").exists()
 
 
+def test_pool_without_its_scores_leaves_no_folder_and_no_lock(run: Path) -> None:
+    before = tree_state(run)
+    one_line_error(invoke("init-pool", "--strategy", "ranked", "--score", "simclr-loss", "--budget", "5",
+                          "--run-dir", str(run), "-q"), "scores/simclr-loss", "alpool rank --scorer simclr-loss")
+    assert tree_state(run) == before
+
+
 @pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")
 def test_pretrain_on_a_missing_gpu_creates_no_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)

@@ -32,14 +32,15 @@ INDEX_WAIT_SECONDS = 60.0  # how long an index update waits for another process'
 def comparable(config: dict[str, Any]) -> dict[str, Any]:
     """Return the settings of a step config that decide its outputs, nested keys dotted (``train.lr``)."""
     plain = json.loads(json.dumps(config, default=str))
-    return _flat({k: v for k, v in plain.items() if k not in RERUN_IGNORED})
+    return flat_settings({k: v for k, v in plain.items() if k not in RERUN_IGNORED})
 
 
-def _flat(data: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+def flat_settings(data: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """Return nested settings as one level with dotted keys (``{"train": {"lr": 1}}`` -> ``train.lr``)."""
     out: dict[str, Any] = {}
     for key, value in data.items():
         if isinstance(value, dict) and value:
-            out.update(_flat(value, f"{prefix}{key}."))
+            out.update(flat_settings(value, f"{prefix}{key}."))
         else:
             out[f"{prefix}{key}"] = value
     return out

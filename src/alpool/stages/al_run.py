@@ -16,6 +16,7 @@ from alpool.errors import ConfigError, MissingStepError, StaleInputError, StepEx
 from alpool.executor import make_executor
 from alpool.frameworks import make_framework
 from alpool.models import MODELS
+from alpool.run_index import flat_settings
 from alpool.rundir import RunDir, StepDir, StepManifest, StepWriter, check_recorded_inputs
 from alpool.selectors import SELECTORS, make_selector
 from alpool.stages.context import open_run
@@ -130,10 +131,11 @@ def _check_resume(w: StepWriter, record: dict[str, Any]) -> None:
     if path.exists():
         recorded = json.loads(path.read_text())
         if recorded != wanted:
-            first = sorted(k for k in set(recorded) | set(wanted) if recorded.get(k) != wanted.get(k))[0]
+            old, new = flat_settings(recorded), flat_settings(wanted)  # name the nested key (train.lr)
+            first = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))[0]
             raise StaleInputError(
-                f"experiment {w.step.label} was started with {first}={recorded.get(first)!r}, "
-                f"now {wanted.get(first)!r}; rerun with its original settings to resume it, "
+                f"experiment {w.step.label} was started with {first}={old.get(first)!r}, "
+                f"now {new.get(first)!r}; rerun with its original settings to resume it, "
                 "or pass --force to start over (or use another --name)"
             )
     w.write_json("config.json", wanted)

@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 
+from alpool.al.trial import InputRecorder
 from alpool.config import InitPoolConfig
 from alpool.errors import AlreadyFinishedError, ConfigError
 from alpool.run_index import finished_same
@@ -85,40 +86,41 @@ def _record(config: InitPoolConfig, member: int) -> dict[str, Any]:
 
 
 def _write_pool(config: InitPoolConfig, ctx: RunContext, name: str, member: int, budget: int) -> StepManifest:
+    """Select the pool, then write ``pools/<name>/``: every input is read before the folder exists."""
     seed = config.seed + member
     selector = make_selector(config.strategy, config.params)
-    record = _record(config, member)
-    with ctx.run.writing("pools", name, record, config.force) as w:
-        upstream = Upstream(ctx.run, w)
-        inputs = RunInputs(ctx, upstream)
-        sel_ctx = SelectionContext(
-            n_total=ctx.dataset.n_train,
-            labeled=np.empty(0, dtype=np.int64),
-            candidates=ctx.pool,
-            rng=numpy_rng(seed, "init-pool", config.strategy),
-            num_classes=ctx.dataset.num_classes,
-            inputs=inputs,
-            device=str(resolve_device(config.device)),
-        )
-        selection = selector(sel_ctx, budget)
-        scores = np.full(ctx.dataset.n_train, np.nan)
-        scores[ctx.pool] = selection.candidate_scores
+    recorder = InputRecorder(ctx.run.root)  # reads are recorded here, then handed to the writer
+    upstream = Upstream(ctx.run, recorder)  # type: ignore[arg-type]
+    inputs = RunInputs(ctx, upstream)
+    sel_ctx = SelectionContext(
+        n_total=ctx.dataset.n_train,
+        labeled=np.empty(0, dtype=np.int64),
+        candidates=ctx.pool,
+        rng=numpy_rng(seed, "init-pool", config.strategy),
+        num_classes=ctx.dataset.num_classes,
+        inputs=inputs,
+        device=str(resolve_device(config.device)),
+    )
+    selection = selector(sel_ctx, budget)
+    scores = np.full(ctx.dataset.n_train, np.nan)
+    scores[ctx.pool] = selection.candidate_scores
+    summary = {
+        "strategy": config.strategy,
+        "params": config.params,
+        "budget": budget,
+        "seed": seed,
+        "uses": upstream.used,
+        "info": selection.info,
+        **class_summary(selection.indices, ctx.dataset.train_y.numpy(), ctx.dataset.num_classes),
+    }
+    if config.count > 1 or config.budget_ratio is not None:
+        summary["group"] = config.name or default_name(config, budget)
+        summary["ratio"] = budget / len(ctx.pool)
+    with ctx.run.writing("pools", name, _record(config, member), config.force) as w:
+        w.inputs.update(recorder.inputs)
         w.save_array("indices.npy", selection.indices)
         w.save_array("selection_scores.npy", scores)
-        summary = {
-            "strategy": config.strategy,
-            "params": config.params,
-            "budget": budget,
-            "seed": seed,
-            "uses": upstream.used,
-            "info": selection.info,
-            **class_summary(selection.indices, ctx.dataset.train_y.numpy(), ctx.dataset.num_classes),
-        }
-        if config.count > 1 or config.budget_ratio is not None:
-            summary["group"] = config.name or default_name(config, budget)
-            summary["ratio"] = budget / len(ctx.pool)
-        oracle = selector.oracle or inputs.used_labels or upstream.oracle
-        return w.finish(summary, oracle=oracle)
+        return w.finish(summary, oracle=selector.oracle or inputs.used_labels or upstream.oracle)
 
 
 def selector_help() -> str:
