@@ -129,6 +129,14 @@ def test_pool_without_its_scores_leaves_no_folder_and_no_lock(run: Path) -> None
     assert tree_state(run) == before
 
 
+def test_pretrain_without_its_upstream_step_writes_nothing(run: Path) -> None:
+    before = tree_state(run.parent)
+    for target in (run, run.parent / "new"):
+        one_line_error(invoke("pretrain", "--task", "scan", "digits", "-r", str(target), "-q"),
+                       "pretrain/simclr", "alpool pretrain --task simclr")
+    assert tree_state(run.parent) == before
+
+
 @pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")
 def test_pretrain_on_a_missing_gpu_creates_no_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)

@@ -8,6 +8,7 @@ import numpy as np
 
 from alpool.config import RankConfig
 from alpool.errors import ConfigError
+from alpool.pretext import PretextTask
 from alpool.rundir import StepManifest
 from alpool.scorers import Scorer, ScoringContext, make_scorer
 from alpool.stages.context import Upstream, open_run
@@ -20,10 +21,10 @@ def sorted_indices(scores: np.ndarray) -> np.ndarray:
     return np.argsort(-scores, kind="stable").astype(np.int64)
 
 
-def pretrain_steps_read(scorer: Scorer) -> list[str]:
-    """Return the pretrain steps a scorer reads: its ``task`` option, else the tasks it requires."""
-    task = getattr(scorer.params, "task", None)
-    return [str(task)] if task else list(scorer.requires)
+def pretrain_steps_read(entry: Scorer | PretextTask) -> list[str]:
+    """Return the pretrain steps a scorer (or task) reads: its ``task`` option, else those it requires."""
+    task = getattr(entry.params, "task", None)
+    return [str(task)] if task else list(entry.requires)
 
 
 def run(config: RankConfig, run_dir: Path, data_dir: Path | None = None) -> StepManifest:
