@@ -94,6 +94,19 @@ def test_a_failed_analyze_keeps_the_finished_report(run: Path, args: list[str], 
     assert tree_state(run) == before  # report files and run.json as they were
 
 
+def test_analyze_of_a_damaged_experiment_is_one_line_and_keeps_the_report(run: Path) -> None:
+    metrics = next((run / "al" / "random").glob("*/trial-0/episode-0/metrics.json"))
+    metrics.write_text("{ torn")
+    before = tree_state(run)
+    one_line_error(invoke("analyze", "--hist", "--run-dir", str(run), "-q"), str(metrics), "not valid JSON", "--force")
+    assert tree_state(run) == before
+    results = run / "al" / "random" / "results.csv"
+    results.write_text(results.read_text().replace("random", "edited"))
+    before = tree_state(run)
+    one_line_error(invoke("analyze", "--run-dir", str(run), "-q"), str(results), "manifest records", "--force")
+    assert tree_state(run) == before
+
+
 # -- item 4: every check before anything is written -------------------------------------------
 
 

@@ -124,6 +124,12 @@ class StepDir:
             self._verify(relative, manifest.outputs[relative])
         return load_array(path)
 
+    def verify(self, relative: str) -> None:
+        """Check an output file of this finished step against the sha256 its manifest records."""
+        expected = self.manifest().outputs.get(relative)
+        if expected is not None:
+            self._verify(relative, expected)
+
     def _verify(self, relative: str, expected: str) -> None:
         path = self.file(relative)
         if not path.exists():
