@@ -25,7 +25,7 @@ from alpool.manifests import STEP_KINDS, StepManifest, StepRef, now_iso
 if TYPE_CHECKING:
     from alpool.rundir import RunDir, StepDir
 
-RERUN_IGNORED = frozenset({"force", "workers", "device", "data_dir", "download"})
+RERUN_IGNORED = frozenset({"force", "workers", "device", "data_dir", "download", "name"})  # name: the folder
 INDEX_WAIT_SECONDS = 60.0  # how long an index update waits for another process's run.json lock
 
 
