@@ -12,6 +12,7 @@ from alpool import reporting
 from alpool.atomic_files import save_state
 from alpool.config import PretrainConfig
 from alpool.data import load_dataset
+from alpool.errors import ConfigError
 from alpool.pretext import PretrainContext, make_task
 from alpool.rundir import RunDir, StepManifest, StepWriter
 from alpool.stages.context import Upstream, dataset_record, split_pool
@@ -29,8 +30,12 @@ def run(config: PretrainConfig, run_dir: Path) -> StepManifest:
     """
     task = make_task(config.task, config.params)
     dataset = load_dataset(config.dataset, config.data_dir, config.download)
+    if task.oracle and not dataset.labeled:
+        raise ConfigError(f"task {config.task!r} trains on ground-truth labels, and {config.dataset} has none; "
+                          "use a self-supervised task, --task precomputed or --task torchvision")
+    val_fraction = config.val_fraction if dataset.labeled else 0.0  # unlabeled: nothing to validate on
     run_ = RunDir.create(run_dir, dataset_record(config.dataset, dataset, config.data_dir), config.seed,
-                         config.val_fraction)
+                         val_fraction)
     pool, val = split_pool(run_, dataset)
     device = resolve_device(config.device)
     with run_.writing("pretrain", config.step_name, config.model_dump(mode="json"), config.force, resume=True) as w:
