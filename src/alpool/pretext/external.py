@@ -21,6 +21,7 @@ from torch import nn
 
 from alpool import reporting
 from alpool.atomic_files import sha256_file
+from alpool.data.base import Dataset
 from alpool.errors import ConfigError, CorruptFileError
 from alpool.params import Params
 from alpool.pretext.base import TASKS, PretextTask, PretrainContext, PretrainOutput
@@ -107,6 +108,10 @@ class PrecomputedTask(PretextTask):
 
     Params = PrecomputedParams
 
+    def check(self, dataset: Dataset) -> None:
+        """Read and check the file before anything is written."""
+        load_embeddings(cast(PrecomputedParams, self.params).file.expanduser(), dataset.n_train, dataset.paths)
+
     def run(self, ctx: PretrainContext) -> PretrainOutput:
         """Read, match and check the file."""
         file = cast(PrecomputedParams, self.params).file.expanduser()
@@ -184,6 +189,11 @@ class TorchvisionTask(PretextTask):
     """Embed every image with a pretrained torchvision model read from a local file."""
 
     Params = TorchvisionParams
+
+    def check(self, dataset: Dataset) -> None:
+        """Build the backbone from the local weights before anything is written."""
+        p = cast(TorchvisionParams, self.params)
+        build_backbone(p.arch, p.weights.expanduser())
 
     def run(self, ctx: PretrainContext) -> PretrainOutput:
         """Build the backbone and embed the train split."""

@@ -33,6 +33,7 @@ def run(config: PretrainConfig, run_dir: Path) -> StepManifest:
     if task.oracle and not dataset.labeled:
         raise ConfigError(f"task {config.task!r} trains on ground-truth labels, and {config.dataset} has none; "
                           "use a self-supervised task, --task precomputed or --task torchvision")
+    task.check(dataset)
     val_fraction = config.val_fraction if dataset.labeled else 0.0  # unlabeled: nothing to validate on
     run_ = RunDir.create(run_dir, dataset_record(config.dataset, dataset, config.data_dir), config.seed,
                          val_fraction)
