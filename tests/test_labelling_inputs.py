@@ -6,11 +6,10 @@ import csv
 from pathlib import Path
 
 import numpy as np
-import pytest
 import torch
 
 from test_cli import invoke, tree_digest
-from test_labelling_loop import annotate, folder_run, loop_run  # noqa: F401  (fixtures)
+from test_labelling_loop import annotate
 
 Setup = tuple[Path, Path, dict[str, str]]
 
@@ -49,12 +48,13 @@ def test_import_refuses_two_labels_for_one_image(folder_run: Setup, tmp_path: Pa
     assert "labelled 'dog'" in out and "labels it 'cat'" in out
 
 
-def test_import_refuses_a_label_that_contradicts_an_earlier_round(folder_run: Setup, loop_run: Path,  # noqa: F811
+def test_import_refuses_a_label_that_contradicts_an_earlier_round(folder_run: Setup, loop_run: Path,
                                                                   tmp_path: Path) -> None:
     p = one_path(folder_run)
     ok = invoke("import-labels", write(tmp_path / "a.csv", f"path,label\n{p},cat\n"), "--run-dir", str(loop_run), "-q")
     assert ok.exit_code == 0, ok.output
-    out = refused(loop_run, "import-labels", write(tmp_path / "b.csv", f"index,label\n{sorted(folder_run[2]).index(p)},dog\n"))
+    index = sorted(folder_run[2]).index(p)
+    out = refused(loop_run, "import-labels", write(tmp_path / "b.csv", f"index,label\n{index},dog\n"))
     assert "labels/round-001 labels it 'cat'" in out
 
 
@@ -64,8 +64,8 @@ def test_import_refuses_empty_label(folder_run: Setup, tmp_path: Path) -> None:
 
 
 def test_import_refuses_label_outside_declared_classes(folder_run: Setup, tmp_path: Path) -> None:
-    out = refused(folder_run[1], "import-labels", write(tmp_path / "l.csv", f"path,label\n{one_path(folder_run)},cow\n"),
-                  "--classes", "cat,dog")
+    labels = write(tmp_path / "l.csv", f"path,label\n{one_path(folder_run)},cow\n")
+    out = refused(folder_run[1], "import-labels", labels, "--classes", "cat,dog")
     assert "'cow' is not one of the declared classes (cat, dog)" in out
 
 
@@ -94,7 +94,7 @@ def test_precomputed_refuses_bad_arrays(folder_run: Setup, tmp_path: Path) -> No
     assert "not found" in refused(run, "pretrain", "--task", "precomputed", "--param", f"file={tmp_path / 'no.npy'}")
 
 
-def test_precomputed_npz_is_matched_by_path(folder_run: Setup, loop_run: Path, tmp_path: Path) -> None:  # noqa: F811
+def test_precomputed_npz_is_matched_by_path(folder_run: Setup, loop_run: Path, tmp_path: Path) -> None:
     paths = sorted(folder_run[2])
     order = np.random.default_rng(0).permutation(len(paths))
     embeddings = np.arange(len(paths) * 2, dtype=np.float64).reshape(-1, 2)  # row i belongs to paths[i]
@@ -106,7 +106,7 @@ def test_precomputed_npz_is_matched_by_path(folder_run: Setup, loop_run: Path, t
     assert stored.dtype == np.float32 and np.array_equal(stored, embeddings.astype(np.float32))
 
 
-def test_torchvision_backbone_from_a_local_file(folder_run: Setup, loop_run: Path, tmp_path: Path) -> None:  # noqa: F811
+def test_torchvision_backbone_from_a_local_file(folder_run: Setup, loop_run: Path, tmp_path: Path) -> None:
     from torchvision.models import resnet18
 
     torch.manual_seed(0)
@@ -139,12 +139,13 @@ def test_folder_refusals(tmp_path: Path) -> None:
              "big": "is 300x200, larger than 128 px; pass --image-size S",
              "broken": "none of the 1 image files"}
     for folder, message in cases.items():
-        result = invoke("pretrain", "--task", "vae", f"images:{tmp_path / folder}", "--run-dir", str(tmp_path / "r"), "-q")
+        result = invoke("pretrain", "--task", "vae", f"images:{tmp_path / folder}", "--run-dir", str(tmp_path / "r"),
+                        "-q")
         assert result.exit_code == 2 and message in " ".join(result.output.split()), result.output
         assert not (tmp_path / "r").exists()
 
 
-def test_next_refusals(folder_run: Setup, loop_run: Path, tmp_path: Path) -> None:  # noqa: F811
+def test_next_refusals(folder_run: Setup, loop_run: Path, tmp_path: Path) -> None:
     assert "at least 2 classes (have: none)" in refused(loop_run, "next", "--budget", "5")
     annotate(loop_run / "exports" / "typiclust-6" / "to_label.csv", folder_run[2], tmp_path / "l.csv")
     assert invoke("import-labels", str(tmp_path / "l.csv"), "--run-dir", str(loop_run), "-q").exit_code == 0
@@ -166,3 +167,27 @@ def test_export_and_simulation_refusals(folder_run: Setup, tmp_path: Path) -> No
     assert "unlabeled dataset" in refused(run, "al-run", "--query", "entropy", "--episodes", "1")
     assert "no classes yet" in refused(run, "init-pool", "--strategy", "probcover", "--embeddings", "vae",
                                        "--budget", "3")
+
+
+def test_export_works_for_in_memory_datasets_and_al_episodes(tmp_path: Path) -> None:
+    """digits has no files: the picked images are written as PNGs; an AL episode's query exports too."""
+    run = str(tmp_path / "run")
+    np.save(tmp_path / "e.npy", np.random.default_rng(0).normal(size=(1437, 4)))
+    steps = [["pretrain", "--task", "precomputed", "digits", "--param", f"file={tmp_path / 'e.npy'}"],
+             ["init-pool", "--strategy", "random", "--budget", "5"],
+             ["export", "random-5"],
+             ["al-run", "--query", "entropy", "--episodes", "1", "--step-budget", "4", "--trials", "1",
+              "--epochs", "1"],
+             ["export", "al/entropy/random-5--entropy/trial-0/episode-0"]]
+    for step in steps:
+        result = invoke(*step, "--run-dir", run, "-q")
+        assert result.exit_code == 0, (step, result.output)
+    with (tmp_path / "run" / "exports" / "random-5" / "to_label.csv").open() as handle:
+        rows = list(csv.DictReader(handle))
+    assert len(rows) == 5 and all((tmp_path / "run" / "exports" / "random-5" / r["path"]).is_file() for r in rows)
+    episode = tmp_path / "run" / "exports" / "entropy--random-5--entropy--trial-0--episode-0"
+    trial = tmp_path / "run" / "al" / "entropy" / "random-5--entropy" / "trial-0"
+    queried = np.load(trial / "episode-0" / "queried.npy")
+    with (episode / "to_label.csv").open() as handle:
+        assert [int(r["index"]) for r in csv.DictReader(handle)] == queried.tolist()
+    assert "queried nothing" in refused(tmp_path / "run", "export", "al/entropy/random-5--entropy/trial-0/episode-1")

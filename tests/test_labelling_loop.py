@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import csv
 import json
-import shutil
 from pathlib import Path
 
 import numpy as np
@@ -22,10 +21,8 @@ from alpool.errors import ConfigError
 from alpool.labelling.kfold import kfold_estimate, stratified_folds
 from alpool.rundir import RunDir
 from alpool.stages.context import RunInputs, Upstream, open_run
-from folder_data import KINDS, make_image_folder
+from folder_data import KINDS
 from test_cli import invoke
-
-FAST_VAE = ["--param", "epochs=2", "--param", "latent_dim=8", "--param", "batch_size=16"]
 
 
 def annotate(export_csv: Path, truth: dict[str, str], out: Path) -> list[str]:
@@ -37,27 +34,6 @@ def annotate(export_csv: Path, truth: dict[str, str], out: Path) -> list[str]:
         writer.writerow(["path", "label"])
         writer.writerows([p, truth[p]] for p in paths)
     return paths
-
-
-@pytest.fixture(scope="module")
-def folder_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, dict[str, str]]:
-    """Images, a VAE pretrain step and a TypiClust pool of 6 with its export; return (root, run, truth)."""
-    root = tmp_path_factory.mktemp("loop")
-    truth = make_image_folder(root / "photos", per_kind=12, size=16, nested=True)
-    run = root / "run"
-    for step in (["pretrain", "--task", "vae", f"images:{root / 'photos'}", "--run-dir", str(run), *FAST_VAE],
-                 ["init-pool", "--strategy", "typiclust", "--embeddings", "vae", "--budget", "6", "--run-dir", str(run)],
-                 ["export", "typiclust-6", "--run-dir", str(run)]):
-        result = invoke(*step, "-q")
-        assert result.exit_code == 0, (step, result.output)
-    return root, run, truth
-
-
-@pytest.fixture
-def loop_run(folder_run: tuple[Path, Path, dict[str, str]], tmp_path: Path) -> Path:
-    """A private copy of the fixture's run directory (tests may add steps to it)."""
-    shutil.copytree(folder_run[1], tmp_path / "run")
-    return tmp_path / "run"
 
 
 def test_unlabeled_folder_has_no_ground_truth(folder_run: tuple[Path, Path, dict[str, str]]) -> None:

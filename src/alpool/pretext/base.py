@@ -99,6 +99,7 @@ class PretextTask(ABC):
 
     def check(self, dataset: Dataset) -> None:
         """Refuse bad inputs (files, shapes) before the stage writes anything; no-op by default."""
+        return None
 
 
 TASKS: Registry[type[PretextTask]] = Registry("task")
