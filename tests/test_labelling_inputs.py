@@ -135,6 +135,11 @@ def test_folder_refusals(tmp_path: Path) -> None:
     Image.new("RGB", (300, 200)).save(tmp_path / "big" / "photo.jpg")
     (tmp_path / "broken").mkdir()
     (tmp_path / "broken" / "x.png").write_bytes(b"not a png")
+    (tmp_path / "fine").mkdir()
+    Image.new("L", (16, 16)).save(tmp_path / "fine" / "a.png")
+    result = invoke("pretrain", "--task", "proxy", f"images:{tmp_path / 'fine'}", "--run-dir", str(tmp_path / "r"),
+                    "-q")
+    assert result.exit_code == 2 and "trains on ground-truth labels" in result.output and not (tmp_path / "r").exists()
     cases = {"mixed": "the images have 2 sizes (e.g. b.png is 20x16, most are 16x16); pass --image-size S",
              "big": "is 300x200, larger than 128 px; pass --image-size S",
              "broken": "none of the 1 image files"}
