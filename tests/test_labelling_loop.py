@@ -167,3 +167,36 @@ def test_grey_rgba_and_resize(tmp_path: Path) -> None:
     before = dataset.fingerprint
     Image.fromarray(rng.integers(0, 255, (33, 33, 3), dtype=np.uint8)).save(tmp_path / "rgb.jpg")
     assert load_dataset(f"images:{tmp_path}@16").fingerprint != before  # the fingerprint covers the files
+
+
+QUERY_PARAMS = {"ranked": {"score": "typicality"}, "vaal": {"epochs": 1}, "bald": {"passes": 3},
+                "cluster-quota": {"clusters": "kmeans"}, "cluster-round-robin": {"score": "typicality"},
+                "dbal": {"passes": 3}}
+
+
+@pytest.mark.slow
+def test_every_query_without_ground_truth_works_in_next(folder_run: tuple[Path, Path, dict[str, str]],
+                                                        loop_run: Path, tmp_path: Path) -> None:
+    """Each registered selector that reads no ground truth picks a batch of unlabeled images."""
+    from alpool.labelling.config import ImportLabelsConfig, NextConfig
+    from alpool.selectors import SELECTORS
+    from alpool.stages import import_labels, next_round
+
+    _, _, truth = folder_run
+    annotate(loop_run / "exports" / "typiclust-6" / "to_label.csv", truth, tmp_path / "labels.csv")
+    import_labels.run(ImportLabelsConfig(file=tmp_path / "labels.csv"), loop_run)
+    assert invoke("rank", "--scorer", "typicality", "--param", "task=vae", "--run-dir", str(loop_run),
+                  "-q").exit_code == 0
+    labeled = set(np.load(loop_run / "pools" / "typiclust-6" / "indices.npy").tolist())
+    usable = [n for n in SELECTORS.names() if not SELECTORS.get(n).oracle]
+    assert {"entropy", "bald", "coreset", "typiclust", "probcover", "badge"} <= set(usable)
+    for query in usable:
+        params = QUERY_PARAMS.get(query, {})
+        if "passes" in params and "passes" not in SELECTORS.get(query).Params.model_fields:
+            params = {}
+        config = NextConfig(query=query, query_params=params, budget=3, folds=0, name=f"q-{query}",
+                            framework_params={"dropout": 0.2, "epochs": 20})
+        pool, export = next_round.run(config, loop_run)
+        picked = np.load(loop_run / "pools" / pool.name / "indices.npy")
+        assert len(picked) == 3 and not labeled & set(picked.tolist()), query
+        assert export.summary["n_images"] == 3 and not pool.oracle
