@@ -63,7 +63,8 @@ def next_round(
         quality = pool.summary["estimate"]
         if "accuracy" in quality:
             spread = f" +- {quality['accuracy_std']:.3f}" if "accuracy_std" in quality else ""
-            estimate = f"estimated accuracy {quality['accuracy']:.3f}{spread} ({quality['method']})"
+            caveat = "; optimistic on selector-picked labels" if "caveat" in quality else ""
+            estimate = f"estimated accuracy {quality['accuracy']:.3f}{spread} ({quality['method']}{caveat})"
         else:
             estimate = "no quality estimate"
         done(f"trained on {pool.summary['n_labeled']} labels, {estimate}; {export.summary['n_images']} images to "

@@ -5,7 +5,10 @@ targets are the imported labels (``-1`` elsewhere) and whose classes are the imp
 ground truth, where a dataset has any, is never read (oracle queries are refused). Quality is
 estimated without a test set: stratified k-fold cross-validation on the labelled images
 (:func:`alpool.labelling.kfold.kfold_estimate`), or the accuracy on a labelled ``--holdout`` file
-kept out of training. The final model is trained on every label, the query picks ``budget`` images
+kept out of training. Cross-validation on images a selector picked is optimistic (they are not a
+random sample: on 2,000 Fashion-MNIST images, 5-fold on a TypiClust pool of 50 said 0.76, the
+model scored 0.54 on the other 1,950), so the estimate carries that caveat; a randomly drawn
+labelled holdout is unbiased. The final model is trained on every label, the query picks ``budget`` images
 among those neither labelled nor held out, and the batch is written as ``pools/<name>`` and
 exported as ``exports/<name>`` (``name`` defaults to ``next-<k>``, k = the round it is for).
 """
@@ -34,6 +37,9 @@ from alpool.selectors.base import NEED_LABELS, Selector
 from alpool.stages.context import RunContext, RunInputs, Upstream, open_run
 from alpool.stages.export import export_selection, read_picks
 from alpool.training import resolve_device
+
+KFOLD_CAVEAT = ("optimistic when the labelled images were picked by a selector (typical or uncertain images are "
+                "not a random sample); label a random batch and pass it as --holdout for an unbiased estimate")
 
 
 def default_embeddings(run: RunDir) -> str | None:
@@ -98,7 +104,8 @@ def estimate(trainer: Trainer, final: TrainedModel, labels: LabelSet, holdout: L
             progress.advance()
             return proba
 
-        return kfold_estimate(labeled, y, config.folds, step, numpy_rng(config.seed, "next", "folds"))
+        result = kfold_estimate(labeled, y, config.folds, step, numpy_rng(config.seed, "next", "folds"))
+    return {**result, "caveat": KFOLD_CAVEAT}
 
 
 def read_holdout(config: NextConfig, ctx: RunContext, labels: LabelSet) -> LabelSet | None:
