@@ -157,7 +157,7 @@ def test_next_refusals(folder_run: Setup, loop_run: Path, tmp_path: Path) -> Non
     assert "reads ground-truth labels" in refused(loop_run, "next", "--budget", "5", "--query", "random-covering")
     assert "more than the 30 images not yet labelled" in refused(loop_run, "next", "--budget", "31")
     out = refused(loop_run, "next", "--budget", "5", "--holdout", str(tmp_path / "l.csv"))
-    assert "also imported labels" in out
+    assert "every image in it is also an imported training label" in out
 
 
 def test_export_and_simulation_refusals(folder_run: Setup, tmp_path: Path) -> None:

@@ -109,15 +109,19 @@ def estimate(trainer: Trainer, final: TrainedModel, labels: LabelSet, holdout: L
 
 
 def read_holdout(config: NextConfig, ctx: RunContext, labels: LabelSet) -> LabelSet | None:
-    """Parse ``--holdout`` against the class list; refuse images that are also training labels."""
+    """Parse ``--holdout`` against the class list; images that are also training labels are left out of it."""
     if config.holdout is None:
         return None
     holdout = LabelSet(declared=labels.classes)
     parse_file(config.holdout, ctx.dataset, holdout)
-    both = sorted(set(holdout.labels) & set(labels.labels))
+    both = set(holdout.labels) & set(labels.labels)
+    if len(both) == len(holdout.labels):
+        raise ConfigError(f"{config.holdout}: every image in it is also an imported training label; "
+                          "a holdout must hold images kept out of training")
     if both:
-        raise ConfigError(f"{config.holdout}: {len(both)} image(s) are also imported labels (e.g. index {both[0]}); "
-                          "a holdout must be kept out of training")
+        reporting.info(f"{config.holdout}: {len(both)} image(s) are also training labels; "
+                       "they are left out of the holdout")
+        holdout.labels = {i: label for i, label in holdout.labels.items() if i not in both}
     return holdout
 
 
