@@ -39,7 +39,7 @@ def annotate(export_csv: Path, truth: dict[str, str], out: Path) -> list[str]:
 def test_unlabeled_folder_has_no_ground_truth(folder_run: tuple[Path, Path, dict[str, str]]) -> None:
     root, run, truth = folder_run
     dataset = load_dataset(f"images:{root / 'photos'}")
-    assert dataset.paths == tuple(sorted(truth)) and not dataset.labeled
+    assert dataset.paths == tuple(sorted(truth)) and not dataset.has_labels
     assert (dataset.train_y == -1).all() and len(dataset.test_x) == 0 and dataset.classes == ()
     record = RunDir(run).manifest()
     assert record.dataset.n_classes == 0 and record.val_fraction == 0.0

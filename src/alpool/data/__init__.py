@@ -60,7 +60,7 @@ def validation_split(dataset: Dataset, fraction: float, rng: np.random.Generator
     never enters the pool.
     """
     n = dataset.n_train
-    if dataset.val_x is not None or fraction <= 0 or not dataset.labeled:  # unlabeled: nothing to validate
+    if dataset.val_x is not None or fraction <= 0 or not dataset.has_labels:  # unlabeled: nothing to validate
         return np.arange(n, dtype=np.int64), np.empty(0, dtype=np.int64)
     order = rng.permutation(n)
     n_val = int(round(fraction * n))

@@ -32,7 +32,7 @@ class Dataset:
     val_y: torch.Tensor | None = None  # [V] int64
     paths: tuple[str, ...] = ()  # relative file path of every train image (folders), else empty
     root: str | None = None  # the folder ``paths`` are relative to
-    labeled: bool = True  # False: no ground truth at all (train_y is -1, no test split)
+    has_labels: bool = True  # False: no ground truth at all (train_y is -1, no test split)
     files_digest: str = ""  # sha256 over the source files' paths and bytes (folders)
     _fingerprint: list[str] = field(default_factory=list, repr=False, compare=False)
 
@@ -100,7 +100,7 @@ class Dataset:
             val_y=self.val_y,
             paths=paths,
             root=self.root,
-            labeled=self.labeled,
+            has_labels=self.has_labels,
         )
 
 

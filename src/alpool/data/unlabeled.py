@@ -165,7 +165,7 @@ def load_folder(folder: Path, size: int | None, name: str) -> Dataset:
     return Dataset(
         name=name, train_x=images, train_y=torch.full((len(images),), -1, dtype=torch.int64),
         test_x=torch.empty((0, c, h, w), dtype=torch.uint8), test_y=torch.empty(0, dtype=torch.int64),
-        classes=(), paths=tuple(relative), root=str(folder.resolve()), labeled=False,
+        classes=(), paths=tuple(relative), root=str(folder.resolve()), has_labels=False,
         files_digest=digest.hexdigest(),
     )
 

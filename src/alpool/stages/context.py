@@ -146,7 +146,7 @@ class RunInputs:
 
     def labels(self) -> np.ndarray:
         """Return the true train labels (marks the step as an oracle); refused without ground truth."""
-        if not self.ctx.dataset.labeled:
+        if not self.ctx.dataset.has_labels:
             raise ConfigError(f"{self.ctx.run.manifest().dataset.spec} has no ground-truth labels, so no step "
                               "may read them; choose a selector that needs none (see `alpool list selectors`)")
         self.used_labels = True

@@ -30,11 +30,11 @@ def run(config: PretrainConfig, run_dir: Path) -> StepManifest:
     """
     task = make_task(config.task, config.params)
     dataset = load_dataset(config.dataset, config.data_dir, config.download)
-    if task.oracle and not dataset.labeled:
+    if task.oracle and not dataset.has_labels:
         raise ConfigError(f"task {config.task!r} trains on ground-truth labels, and {config.dataset} has none; "
                           "use a self-supervised task, --task precomputed or --task torchvision")
     task.check(dataset)
-    val_fraction = config.val_fraction if dataset.labeled else 0.0  # unlabeled: nothing to validate on
+    val_fraction = config.val_fraction if dataset.has_labels else 0.0  # unlabeled: nothing to validate on
     run_ = RunDir.create(run_dir, dataset_record(config.dataset, dataset, config.data_dir), config.seed,
                          val_fraction)
     pool, val = split_pool(run_, dataset)
