@@ -201,3 +201,16 @@ def test_every_query_without_ground_truth_works_in_next(folder_run: tuple[Path, 
         picked = np.load(loop_run / "pools" / pool.name / "indices.npy")
         assert len(picked) == 3 and not labeled & set(picked.tolist()), query
         assert export.summary["n_images"] == 3 and not pool.oracle
+
+
+@pytest.mark.parametrize("framework", [["--framework", "supervised", "--epochs", "1"],
+                                       ["--framework", "semi-supervised", "--framework-param", "steps=3"]])
+def test_next_with_networks_trained_on_the_images(folder_run: tuple[Path, Path, dict[str, str]], loop_run: Path,
+                                                  tmp_path: Path, framework: list[str]) -> None:
+    """The CNN frameworks train on the imported labels (and, semi-supervised, on the unlabeled images)."""
+    annotate(loop_run / "exports" / "typiclust-6" / "to_label.csv", folder_run[2], tmp_path / "labels.csv")
+    assert invoke("import-labels", str(tmp_path / "labels.csv"), "--run-dir", str(loop_run), "-q").exit_code == 0
+    result = invoke("next", "--budget", "3", "--folds", "2", *framework, "--run-dir", str(loop_run), "-q")
+    assert result.exit_code == 0, result.output
+    summary = json.loads((loop_run / "pools" / "next-002" / "manifest.json").read_text())["summary"]
+    assert summary["framework"] == framework[1] and summary["estimate"]["folds"] == 2

@@ -185,7 +185,8 @@ def load_imagefolder(source: DataSource) -> Dataset:
     if not classes or empty:
         raise DatasetFilesMissing(
             f"imagefolder: no images ({', '.join(sorted(IMAGE_EXTENSIONS))}) in class folders "
-            f"{', '.join(empty) or '(none found)'} under {path}; put at least one image in each")
+            f"{', '.join(empty) or '(none found)'} under {path}; put at least one image in each "
+            "(for a folder of unlabeled images use images:PATH)")
     size, mode, off_size = probe(train_paths + test_paths)
     if off_size:
         reporting.info(f"imagefolder: {off_size} images are not {size[0]}x{size[1]} "
