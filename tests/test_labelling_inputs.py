@@ -196,3 +196,19 @@ def test_export_works_for_in_memory_datasets_and_al_episodes(tmp_path: Path) -> 
     with (episode / "to_label.csv").open() as handle:
         assert [int(r["index"]) for r in csv.DictReader(handle)] == queried.tolist()
     assert "queried nothing" in refused(tmp_path / "run", "export", "al/entropy/random-5--entropy/trial-0/episode-1")
+
+
+def test_import_a_label_studio_csv_export(folder_run: Setup, loop_run: Path, tmp_path: Path) -> None:
+    """Label Studio's CSV export keeps the tasks' data columns; its label column is the Choices tag."""
+    truth = folder_run[2]
+    with (loop_run / "exports" / "typiclust-6" / "to_label.csv").open() as handle:
+        rows = list(csv.DictReader(handle))
+    lines = ["image,path,index,rank,score,choice,annotator"] + [
+        f"/data/local-files/?d={r['path']},{r['path']},{r['index']},{r['rank']},{r['score']},{truth[r['path']]},ann@x"
+        for r in rows]
+    export = write(tmp_path / "project-1.csv", "\n".join(lines) + "\n")
+    assert "'label' and 'path'" in refused(loop_run, "import-labels", export)
+    result = invoke("import-labels", export, "--label-column", "choice", "--run-dir", str(loop_run), "-q")
+    assert result.exit_code == 0 and "6 labels imported" in result.output, result.output
+    with (loop_run / "labels" / "round-001" / "labels.csv").open() as handle:
+        assert {r["path"]: r["label"] for r in csv.DictReader(handle)} == {r["path"]: truth[r["path"]] for r in rows}

@@ -14,6 +14,7 @@ from alpool.labelling.config import ImportLabelsConfig
 def import_labels(
     file: Annotated[Path, typer.Argument(help="CSV with a header: path,label (paths as in to_label.csv) or index,label.")],
     classes: Annotated[str | None, typer.Option("--classes", help="Declare the class list, comma-separated (first import; later ones inherit it).")] = None,
+    label_column: Annotated[str, typer.Option("--label-column", help="Column of the labels (e.g. choice in a Label Studio CSV export).")] = "label",
     by: Annotated[str | None, typer.Option("--by", help="Who labelled (recorded in the manifest).")] = None,
     name: Annotated[str | None, typer.Option("--name", help="Labels step name (default: round-001, round-002, ...).")] = None,
     run_dir: RunDirOpt = None, data_dir: DataDirOpt = None, force: ForceOpt = False, quiet: QuietOpt = False,
@@ -28,7 +29,8 @@ def import_labels(
     def body() -> None:
         target = resolve_run_dir(run_dir)
         declared = classes.split(",") if classes is not None else None
-        config = ImportLabelsConfig(file=file, name=name, classes=declared, by=by, force=force)
+        config = ImportLabelsConfig(file=file, name=name, classes=declared, by=by, label_column=label_column,
+                                    force=force)
         manifest = stage.run(config, target, data_dir)
         summary = manifest.summary
         counts = ", ".join(f"{c} {n}" for c, n in summary["counts"].items())

@@ -32,6 +32,7 @@ class ImportLabelsConfig(Frozen):
     name: str | None = None
     classes: list[str] | None = Field(None, description="declared class list (first import; later ones inherit)")
     by: str | None = Field(None, description="who labelled (recorded)")
+    label_column: str = Field("label", min_length=1, description="the CSV column holding the labels")
     force: bool = False
 
 

@@ -61,8 +61,13 @@ class LabelSet:
         return True
 
 
-def read_rows(file: Path) -> tuple[str, list[tuple[int, str, str]]]:
-    """Return the key column (``path`` or ``index``) and ``(line, key, label)`` rows of a labels CSV."""
+def read_rows(file: Path, column: str = "label") -> tuple[str, list[tuple[int, str, str]]]:
+    """Return the key column (``path`` or ``index``) and ``(line, key, label)`` rows of a labels CSV.
+
+    ``column`` names the label column (Label Studio's CSV export calls it after the Choices tag,
+    e.g. ``choice``; its ``path`` and ``index`` columns come from the exported tasks).
+    """
+    column = column.strip().lower()
     if not file.is_file():
         raise ConfigError(f"labels file {file} not found; pass a CSV with a path,label or index,label header")
     try:
@@ -71,10 +76,10 @@ def read_rows(file: Path) -> tuple[str, list[tuple[int, str, str]]]:
             header = [h.strip().lower() for h in reader.fieldnames or []]
             reader.fieldnames = header
             key = "path" if "path" in header else "index" if "index" in header else None
-            if key is None or "label" not in header:
-                raise ConfigError(f"{file}: the header must hold 'label' and 'path' or 'index' "
-                                  f"(it has: {', '.join(header) or 'nothing'})")
-            rows = [(reader.line_num, (r.get(key) or "").strip(), (r.get("label") or "").strip()) for r in reader]
+            if key is None or column not in header:
+                raise ConfigError(f"{file}: the header must hold {column!r} and 'path' or 'index' "
+                                  f"(it has: {', '.join(header) or 'nothing'}; --label-column names another)")
+            rows = [(reader.line_num, (r.get(key) or "").strip(), (r.get(column) or "").strip()) for r in reader]
     except (UnicodeDecodeError, csv.Error) as exc:
         raise CorruptFileError(f"{file} is not a readable UTF-8 CSV ({exc})") from None
     if not rows:
@@ -117,9 +122,9 @@ class IndexOf:
         return text
 
 
-def parse_file(file: Path, dataset: Dataset, into: LabelSet) -> list[tuple[int, str]]:
+def parse_file(file: Path, dataset: Dataset, into: LabelSet, column: str = "label") -> list[tuple[int, str]]:
     """Check every row of ``file`` and add it to ``into``; return the new ``(index, label)`` pairs."""
-    key, rows = read_rows(file)
+    key, rows = read_rows(file, column)
     index_of = IndexOf(dataset)
     new: list[tuple[int, str]] = []
     for line, value, label in rows:

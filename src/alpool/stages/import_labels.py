@@ -1,5 +1,8 @@
 """``alpool import-labels``: record a person's labels as ``labels/<name>/`` (never oracle).
 
+A Label Studio CSV export of the exported tasks imports directly: it carries the tasks' ``path``
+and ``index`` columns, and ``--label-column choice`` names its label column.
+
 Each import is one step (``round-001``, ``round-002``, ... by default) holding the new labels as
 ``labels.csv`` (``index, path, label``); ``alpool next`` trains on the union of every round. The
 class list is the one declared with ``--classes`` (first import; later imports inherit it and may
@@ -59,7 +62,7 @@ def run(config: ImportLabelsConfig, run_dir: Path, data_dir: Path | None = None)
     labels = load_imported(ctx.run, exclude=name)
     declare(labels, config.classes)
     before = len(labels.labels)
-    new = parse_file(config.file, ctx.dataset, labels)
+    new = parse_file(config.file, ctx.dataset, labels, config.label_column)
     if not new:
         raise ConfigError(f"{config.file}: every row was imported before; nothing new to record")
     record = {**config.model_dump(mode="json"), "classes": labels.declared,
