@@ -212,3 +212,14 @@ def test_import_a_label_studio_csv_export(folder_run: Setup, loop_run: Path, tmp
     assert result.exit_code == 0 and "6 labels imported" in result.output, result.output
     with (loop_run / "labels" / "round-001" / "labels.csv").open() as handle:
         assert {r["path"]: r["label"] for r in csv.DictReader(handle)} == {r["path"]: truth[r["path"]] for r in rows}
+
+
+def test_self_supervised_tasks_on_unlabeled_images(loop_run: Path) -> None:
+    """simclr and scan train without classes; scan asks for a number of clusters first, writing nothing."""
+    run = str(loop_run)
+    result = invoke("pretrain", "--task", "simclr", "--epochs", "1", "--param", "batch_size=16", "--run-dir", run, "-q")
+    assert result.exit_code == 0, result.output
+    assert "give --param clusters=K" in refused(loop_run, "pretrain", "--task", "scan", "--epochs", "1")
+    result = invoke("pretrain", "--task", "scan", "--epochs", "1", "--param", "clusters=3", "--run-dir", run, "-q")
+    assert result.exit_code == 0, result.output
+    assert len(np.unique(np.load(loop_run / "pretrain" / "scan" / "cluster.npy"))) <= 3
