@@ -19,7 +19,8 @@ def run(config: AnalyzeConfig, run_dir: Path, data_dir: Path | None = None) -> S
     runs = [ctx.run] + [RunDir(p) for p in config.runs]
     options = AnalyzeOptions.from_config(config, seed=ctx.seed)
     with ctx.run.writing("analysis", config.name, config.model_dump(mode="json"), force=True) as w:
-        result = analyze(runs, options, w.path, labels=ctx.dataset.train_y.numpy())
+        labels = ctx.dataset.train_y.numpy() if ctx.dataset.has_labels else None  # unlabeled: no histograms
+        result = analyze(runs, options, w.path, labels=labels)
         for name in result.files:
             w.add_output(name)
         return w.finish(result.summary, oracle=bool(result.summary.get("oracle", False)))
