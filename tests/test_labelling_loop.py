@@ -89,6 +89,7 @@ def test_loop_end_to_end(folder_run: tuple[Path, Path, dict[str, str]], loop_run
     third = np.load(loop_run / "pools" / "next-003" / "indices.npy")
     paths = sorted(truth)
     assert not {paths[i] for i in third} & (set(first) | set(second))
+    assert invoke("analyze", "--run-dir", run, "-q").exit_code == 0  # reads no ground truth either
     for manifest in loop_run.glob("*/*/manifest.json"):
         assert json.loads(manifest.read_text())["oracle"] is False, manifest
 
