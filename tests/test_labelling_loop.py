@@ -21,7 +21,7 @@ from alpool.errors import ConfigError
 from alpool.labelling.kfold import kfold_estimate, stratified_folds
 from alpool.rundir import RunDir
 from alpool.stages.context import RunInputs, Upstream, open_run
-from folder_data import KINDS
+from folder_data import KINDS, make_image_folder
 from test_cli import invoke
 
 
@@ -215,3 +215,36 @@ def test_next_with_networks_trained_on_the_images(folder_run: tuple[Path, Path, 
     assert result.exit_code == 0, result.output
     summary = json.loads((loop_run / "pools" / "next-002" / "manifest.json").read_text())["summary"]
     assert summary["framework"] == framework[1] and summary["estimate"]["folds"] == 2
+
+
+def test_decoded_folders_are_cached_by_content(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """With ALPOOL_CACHE the second load reads the cache; a changed file makes a new entry."""
+    truth = make_image_folder(tmp_path / "photos", per_kind=2, size=12)
+    (tmp_path / "photos" / "broken.png").write_bytes(b"not a png")
+    monkeypatch.setenv("ALPOOL_CACHE", str(tmp_path / "cache"))
+    first = load_dataset(f"images:{tmp_path / 'photos'}")
+    assert len(list((tmp_path / "cache").glob("images-*.npz"))) == 1
+    from alpool import reporting
+
+    class Recorder(reporting.Reporter):
+        def __init__(self) -> None:
+            self.tasks: list[str] = []
+
+        def start(self, description: str, total: int | None) -> object:
+            self.tasks.append(description)
+            return None
+
+    recorder = Recorder()
+    previous = reporting.set_reporter(recorder)
+    try:
+        again = load_dataset(f"images:{tmp_path / 'photos'}")
+    finally:
+        reporting.set_reporter(previous)
+    assert "decoding images" not in recorder.tasks  # served from the cache
+    assert torch.equal(first.train_x, again.train_x) and again.paths == tuple(sorted(truth))
+    assert again.fingerprint == first.fingerprint
+    changed = sorted(truth)[0]
+    (tmp_path / "photos" / changed).write_bytes((tmp_path / "photos" / sorted(truth)[1]).read_bytes())
+    third = load_dataset(f"images:{tmp_path / 'photos'}")
+    assert len(list((tmp_path / "cache").glob("images-*.npz"))) == 2
+    assert torch.equal(third.train_x[0], first.train_x[1]) and third.fingerprint != first.fingerprint

@@ -19,26 +19,34 @@ What a practitioner has before labelling anything. Rules (the decisions):
   the run keeps every image in the pool (no validation hold-out: a held-out unlabeled image would
   measure nothing). Quality is estimated from the labels a person imports (``alpool next``).
 * The fingerprint covers every kept file's relative path and bytes, and the size.
+* Every command decodes the folder again (and checks the fingerprint). With ``ALPOOL_CACHE=DIR``
+  the decoded images are kept in ``DIR/images-<key>.npz``, the key hashing the size and every
+  file's path and bytes, so a changed file is never served from the cache; only decoding is saved.
 """
 
 from __future__ import annotations
 
 import hashlib
+import io
 import os
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from alpool import reporting
+from alpool.atomic_files import atomic_write_bytes
 from alpool.data.base import Dataset, DataSource
 from alpool.data.registry import DATASETS
 from alpool.errors import ConfigError, DatasetFilesMissing
 
 DECODABLE = frozenset({".png", ".jpg", ".jpeg", ".webp", ".gif"})
 MAX_RAW_SIDE = 128
+UNREADABLE = "not a readable PNG/JPEG/WebP/GIF"
+CACHE_ENV = "ALPOOL_CACHE"
 NAMED_IN_NOTES = 5
 
 
@@ -91,7 +99,7 @@ def decode_file(path: Path, size: int | None) -> Decoded:
     try:
         image = decode_image(torch.frombuffer(bytearray(data), dtype=torch.uint8))
     except (RuntimeError, ValueError):
-        return Decoded(None, sha, "not a readable PNG/JPEG/WebP/GIF")
+        return Decoded(None, sha, UNREADABLE)
     if image.ndim == 4:  # animated GIF: the first frame
         image = image[0]
     image = image[:1] if image.shape[0] in (1, 2) else image[:3]  # drop alpha
@@ -148,7 +156,7 @@ def load_folder(folder: Path, size: int | None, name: str) -> Dataset:
     if others:
         _note(f"{name}: ignored (not {'/'.join(sorted(e[1:] for e in DECODABLE))})",
               [str(p.relative_to(folder)) for p in others])
-    decoded = decode_all(paths, size)
+    decoded = _cached(paths, folder, size) or decode_all(paths, size)
     broken = [f"{p.relative_to(folder)} ({d.error})" for p, d in zip(paths, decoded, strict=True) if d.image is None]
     if broken:
         _note(f"{name}: skipped unreadable", broken)
@@ -161,6 +169,7 @@ def load_folder(folder: Path, size: int | None, name: str) -> Dataset:
     digest = hashlib.sha256(f"size={size}\n".encode())
     for rel, d in kept:
         digest.update(f"{rel}\0{d.sha256}\n".encode())
+    _store(paths, folder, size, decoded, images)
     c, h, w = images.shape[1:]
     return Dataset(
         name=name, train_x=images, train_y=torch.full((len(images),), -1, dtype=torch.int64),
@@ -168,6 +177,41 @@ def load_folder(folder: Path, size: int | None, name: str) -> Dataset:
         classes=(), paths=tuple(relative), root=str(folder.resolve()), has_labels=False,
         files_digest=digest.hexdigest(),
     )
+
+
+def _cache_path(paths: list[Path], folder: Path, size: int | None) -> Path | None:
+    """Return ``$ALPOOL_CACHE/images-<key>.npz`` (key: size, relative paths and file bytes), if caching."""
+    root = os.environ.get(CACHE_ENV)
+    if not root:
+        return None
+    digest = hashlib.sha256(f"v1 size={size}\n".encode())
+    with ThreadPoolExecutor(max_workers=max(1, min(8, os.cpu_count() or 1))) as pool:
+        for path, sha in zip(paths, pool.map(lambda p: hashlib.sha256(p.read_bytes()).hexdigest(), paths), strict=True):
+            digest.update(f"{path.relative_to(folder).as_posix()}\0{sha}\n".encode())
+    return Path(root).expanduser() / f"images-{digest.hexdigest()[:32]}.npz"
+
+
+def _cached(paths: list[Path], folder: Path, size: int | None) -> list[Decoded] | None:
+    """Return the decoded images from the cache (``ALPOOL_CACHE``), or ``None`` on a miss or no cache."""
+    path = _cache_path(paths, folder, size)
+    if path is None or not path.is_file():
+        return None
+    with np.load(path, allow_pickle=False) as data:
+        images, kept, shas = torch.from_numpy(data["images"]), data["kept"], data["sha256"].tolist()
+    rows = iter(range(len(images)))
+    return [Decoded(images[next(rows)], sha) if ok else Decoded(None, sha, UNREADABLE)
+            for ok, sha in zip(kept.tolist(), shas, strict=True)]
+
+
+def _store(paths: list[Path], folder: Path, size: int | None, decoded: list[Decoded], images: torch.Tensor) -> None:
+    """Write the decoded images to the cache (atomically) when ``ALPOOL_CACHE`` is set."""
+    path = _cache_path(paths, folder, size)
+    if path is None or path.is_file():
+        return
+    buffer = io.BytesIO()
+    np.savez(buffer, images=images.numpy(), kept=np.array([d.image is not None for d in decoded]),
+             sha256=np.array([d.sha256 for d in decoded]))
+    atomic_write_bytes(path, buffer.getvalue())
 
 
 def resolve(source: DataSource, name: str) -> tuple[Path, int | None]:
