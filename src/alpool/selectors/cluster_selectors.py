@@ -105,8 +105,7 @@ def cluster_ids(ctx: SelectionContext, params: ClusterQuotaParams) -> tuple[np.n
     x = embeddings_of(ctx, params.embeddings, ctx.candidates)  # [n_cand, D]
     k = min(params.k or ctx.num_classes, len(x))
     if k < 1:
-        raise ConfigError("cluster-quota with clusters='kmeans' needs a cluster count: the dataset "
-                          "has no classes, so pass --param k=K")
+        raise ConfigError("the dataset has no classes yet (unlabeled): give --param k=K clusters")
     result = kmeans(l2_normalize(x, inplace=True) if params.normalize else x, k, ctx.rng, ctx.device)
     return result.labels, f"{result.algorithm}({params.embeddings}, k={k})"
 
