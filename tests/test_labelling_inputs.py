@@ -170,8 +170,9 @@ def test_export_and_simulation_refusals(folder_run: Setup, tmp_path: Path) -> No
     out = refused(run, "export", "typiclust-6", "--name", "copy", "--copy-to", str(tmp_path / "dest"))
     assert "exists with other content" in out
     assert "unlabeled dataset" in refused(run, "al-run", "--query", "entropy", "--episodes", "1")
-    assert "no classes yet" in refused(run, "init-pool", "--strategy", "probcover", "--embeddings", "vae",
-                                       "--budget", "3")
+    # ProbCover has a default of 10 pseudo-classes without labels (issue 13); k-means quotas need K.
+    assert "no classes yet" in refused(run, "init-pool", "--strategy", "cluster-quota", "--param",
+                                       "clusters=kmeans", "--embeddings", "vae", "--budget", "3")
 
 
 def test_export_works_for_in_memory_datasets_and_al_episodes(tmp_path: Path) -> None:
