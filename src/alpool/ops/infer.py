@@ -6,6 +6,7 @@ from collections.abc import Callable
 from contextlib import nullcontext
 from typing import Any
 
+import numpy as np
 import torch
 
 from alpool.data.augment import to_float
@@ -48,3 +49,10 @@ def infer(fn: Callable[[torch.Tensor], torch.Tensor | tuple[torch.Tensor, ...]],
         for store, part in zip(outs, parts, strict=True):
             store.append(part.float().cpu())
     return tuple(torch.cat(store) for store in outs)
+
+
+def in_chunks(indices: np.ndarray, chunk_size: int,
+              fn: Callable[[np.ndarray], np.ndarray]) -> np.ndarray:
+    """Apply ``fn`` to consecutive chunks of ``indices`` and concatenate the results."""
+    parts = [fn(indices[i:i + chunk_size]) for i in range(0, len(indices), chunk_size)]
+    return np.concatenate(parts) if parts else np.empty(0)

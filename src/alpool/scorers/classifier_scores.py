@@ -41,10 +41,10 @@ from alpool.config import TrainConfig
 from alpool.errors import ConfigError, CorruptFileError
 from alpool.models import ModelSpec, build_model
 from alpool.ops.distances import min_distances
+from alpool.ops.infer import in_chunks
 from alpool.params import Params
 from alpool.scorers.base import SCORERS, Scorer, ScoringContext
 from alpool.seeding import torch_generator, torch_seeded
-from alpool.selectors.uncertainty_queries import in_chunks
 from alpool.selectors.vaal import VAE, VAALParams, discriminator, labeled_probability, train_vaal
 from alpool.training import embed, prepare
 from alpool.uncertainty import bald, consistency, entropy, least_confidence, margin

@@ -18,11 +18,11 @@ import numpy as np
 import torch
 from pydantic import Field
 
+from alpool.ops.infer import in_chunks
 from alpool.ops.kmeans import kmeanspp
 from alpool.ops.ranking import rank_top
 from alpool.params import Params
 from alpool.selectors.base import NEED_CLASSIFIER, SELECTORS, Selection, SelectionContext, Selector
-from alpool.selectors.uncertainty_queries import in_chunks
 
 
 class BadgeParams(Params):

@@ -14,13 +14,13 @@ toolkit's "BALD without dropout" bug is avoided by the classifier's ``mc_predict
 from __future__ import annotations
 
 from abc import abstractmethod
-from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 import torch
 from pydantic import Field
 
+from alpool.ops.infer import in_chunks
 from alpool.ops.ranking import rank_top
 from alpool.params import Params
 from alpool.selectors.base import (
@@ -45,13 +45,6 @@ from alpool.uncertainty import (
 def torch_generator_from(rng: np.random.Generator) -> torch.Generator:
     """Return a CPU torch generator seeded by one draw of ``rng``."""
     return torch.Generator().manual_seed(int(rng.integers(2**62)))
-
-
-def in_chunks(indices: np.ndarray, chunk_size: int,
-              fn: Callable[[np.ndarray], np.ndarray]) -> np.ndarray:
-    """Apply ``fn`` to consecutive chunks of ``indices`` and concatenate the results."""
-    parts = [fn(indices[i:i + chunk_size]) for i in range(0, len(indices), chunk_size)]
-    return np.concatenate(parts) if parts else np.empty(0)
 
 
 def score_info(scores: np.ndarray, picks: np.ndarray) -> dict[str, Any]:
