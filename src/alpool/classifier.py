@@ -80,7 +80,7 @@ class ModelClassifier:
                 parts = []
                 for idx in batches(len(x), self.train.eval_batch_size, None):
                     xb = to_float(x[idx].to(self.device))
-                    xb = crop_flip(xb, generator, self.train.crop_padding, self.train.flip)
+                    xb = crop_flip(xb, generator, *self.train.augmentation(tuple(xb.shape)))
                     with autocast(self.device):
                         parts.append(F.softmax(self.model(xb).float(), dim=1).cpu())
                 out[t] = torch.cat(parts).double().numpy()
