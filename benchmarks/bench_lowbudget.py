@@ -95,8 +95,8 @@ def report(root: Path, clock: dict[str, float], args: argparse.Namespace) -> Non
           f"latent {args.latent_dim}, linear probe, --validation none, {args.threads} thread(s)")
     print(f"{'labels':>6} {'strategy':<10} {'pools':>5} {'test accuracy':>17} {'classes covered':>16}")
     for (n, strategy), row in table.iterrows():
-        print(f"{n:>6} {strategy:<10} {row.pools:>5} {row.acc_mean:>8.3f} +- {row.acc_std:.3f} "
-              f"{row.classes_mean:>10.1f} (min {row.classes_min})")
+        print(f"{n:>6} {strategy:<10} {int(row.pools):>5} {row.acc_mean:>8.3f} +- {row.acc_std:.3f} "
+              f"{row.classes_mean:>10.1f} (min {int(row.classes_min)})")
     print("\nwall time (s): " + ", ".join(f"{k} {v:.0f}" for k, v in clock.items()))
     ran = {pool: i for i, pool in enumerate(json.loads((root / "al" / "bench" / "manifest.json").read_text())
                                               ["config"]["pools"])}  # the order the trials ran in

@@ -61,7 +61,7 @@ def test_default_cnn_learns_digits_and_the_manifest_records_the_augmentation(run
 
 
 def test_chance_level_prints_one_warning_with_the_cause(run_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    train = TrainConfig(epochs=1, batch_size=32, lr=0.05, crop_padding=4, flip=True)
+    train = TrainConfig(epochs=1, batch_size=32, lr=1e-7, crop_padding=4, flip=True)  # learns nothing
     al_run.run(ALRunConfig(pools=["bench20-000"], episodes=0, trials=1, train=train, name="chance"), run_dir)
     err = capsys.readouterr().err
     lines = [line for line in err.splitlines() if line.startswith("warning: final accuracy")]
@@ -144,3 +144,28 @@ def test_linear_probe_embeds_the_test_split_once_per_embedding_step(run_dir: Pat
     a = pd.read_csv(run_dir / "al" / "probe-a" / "results.csv")["test_accuracy"]
     b = pd.read_csv(run_dir / "al" / "probe-b" / "results.csv")["test_accuracy"]
     np.testing.assert_allclose(a, b)
+
+
+README_CHAIN = """
+alpool pretrain --task vae digits          # defaults to the run directory runs/digits
+alpool rank --scorer vae-loss              # later commands reuse the previous run directory
+alpool init-pool --strategy ranked --score vae-loss --budget 20
+alpool init-pool --strategy random --budget 20
+alpool al-run --query entropy --query random --episodes 5 --step-budget 40 --trials 3
+"""
+
+
+@pytest.mark.slow
+def test_readme_step_by_step_chain_learns_digits(tmp_path: Path) -> None:
+    """The README's chain, verbatim (minus its comments), in a fresh folder: > 0.8 at the last episode."""
+    readme = (Path(__file__).parents[1] / "README.md").read_text()
+    commands = [line.split("#")[0].split() for line in README_CHAIN.strip().splitlines()]
+    for command in commands:
+        assert " ".join(command) in " ".join(readme.split()), f"README no longer has: {' '.join(command)}"
+        done = subprocess.run([sys.executable, "-m", "alpool", *command[1:], "-q"], cwd=tmp_path,
+                              capture_output=True, text=True, timeout=3600,
+                              env={**os.environ, "OMP_NUM_THREADS": "1"})
+        assert done.returncode == 0, done.stderr
+    results = pd.read_csv(tmp_path / "runs" / "digits" / "al" / "entropy+random" / "results.csv")
+    last = results[results["episode"] == 5]
+    assert (last.groupby(["pool", "query"])["test_accuracy"].mean() > 0.8).all(), last
