@@ -156,6 +156,7 @@ alpool al-run --query entropy --query random --episodes 5 --step-budget 40 --tri
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(7200)  # the default VAE (100 epochs) and 72 CNN trainings: ~30-60 min on a busy CPU
 def test_readme_step_by_step_chain_learns_digits(tmp_path: Path) -> None:
     """The README's chain, verbatim (minus its comments), in a fresh folder: > 0.8 at the last episode."""
     readme = (Path(__file__).parents[1] / "README.md").read_text()

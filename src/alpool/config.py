@@ -60,6 +60,15 @@ class TrainConfig(Frozen):
         return (pad if self.crop_padding is None else self.crop_padding,
                 flip if self.flip is None else self.flip)
 
+    def perturbation(self, image_shape: tuple[int, ...], dataset: str = "") -> tuple[int, bool]:
+        """Return the ``(crop_padding, flip)`` of augmented passes (consistency, augmented queries).
+
+        The training augmentation, but at least a 1-pixel pad-and-crop: where the dataset trains
+        without augmentation (8x8 digits), every pass would otherwise be the same image.
+        """
+        pad, flip = self.augmentation(image_shape, dataset)
+        return (1, flip) if pad == 0 and not flip else (pad, flip)
+
     def resolved(self, dataset: str, image_shape: tuple[int, ...]) -> TrainConfig:
         """Return a copy whose augmentation defaults are filled in for ``dataset`` (what manifests record)."""
         pad, flip = self.augmentation(image_shape, dataset)

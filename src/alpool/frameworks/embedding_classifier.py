@@ -7,7 +7,7 @@ How each query input is defined for a probe (the embeddings are fixed; only the 
   *input features*, the ``mlp`` head drops hidden units; the head is trained with the same dropout,
   so the passes are Gal & Ghahramani's approximate posterior samples. With ``dropout=0`` every pass
   would be identical (BALD = 0 everywhere), so MC-dropout queries raise a ConfigError instead.
-- ``augmented_predict_proba``: the *images* are augmented (crop + flip of the training config) and
+- ``augmented_predict_proba``: the *images* are augmented (``TrainConfig.perturbation``) and
   re-embedded through the frozen pretext encoder, then classified by the head; this needs the
   encoder (a pretrain checkpoint that can be rebuilt), otherwise it raises a ConfigError. No
   feature-noise stand-in is used: it would not measure the consistency the query is defined by.

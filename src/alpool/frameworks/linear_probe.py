@@ -355,7 +355,7 @@ class LinearProbe(Framework):
 
         def augmented(indices: np.ndarray, generator: torch.Generator) -> torch.Tensor:
             x = to_float(data.dataset.train_x[torch.as_tensor(np.asarray(indices, np.int64))])
-            x = crop_flip(x, generator, *cfg.augmentation(tuple(x.shape), data.dataset.name))
+            x = crop_flip(x, generator, *cfg.perturbation(tuple(x.shape), data.dataset.name))
             return scale(
                 embed_images(self.encoder(data, stored), x, data.device, cfg.eval_batch_size)
             )
