@@ -170,3 +170,20 @@ def test_readme_step_by_step_chain_learns_digits(tmp_path: Path) -> None:
     results = pd.read_csv(tmp_path / "runs" / "digits" / "al" / "entropy+random" / "results.csv")
     last = results[results["episode"] == 5]
     assert (last.groupby(["pool", "query"])["test_accuracy"].mean() > 0.8).all(), last
+
+
+def test_scatter_legend_names_each_strategy_once() -> None:
+    import matplotlib.pyplot as plt
+
+    from alpool.analysis.corr_plots import plot_score_scatter
+
+    rows = [{"role": "random", "missing_class": False, "init_strategy": "random", "f": i, "test_accuracy": 0.1 * i}
+            for i in range(4)]
+    rows += [{"role": "strategy", "missing_class": i == 0, "init_strategy": "typiclust", "f": i, "test_accuracy": 0.5}
+             for i in range(5)]
+    rows += [{"role": "strategy", "missing_class": False, "init_strategy": "probcover", "f": 1, "test_accuracy": 0.4}]
+    fig, ax = plt.subplots()
+    plot_score_scatter(ax, pd.DataFrame(rows), "f", "test_accuracy")
+    labels = [t.get_text() for t in ax.get_legend().get_texts() if t.get_text().startswith("strategy:")]
+    plt.close(fig)
+    assert labels == ["strategy: probcover", "strategy: typiclust (5 pools)"]
