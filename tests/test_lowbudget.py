@@ -187,3 +187,15 @@ def test_scatter_legend_names_each_strategy_once() -> None:
     labels = [t.get_text() for t in ax.get_legend().get_texts() if t.get_text().startswith("strategy:")]
     plt.close(fig)
     assert labels == ["strategy: probcover", "strategy: typiclust (5 pools)"]
+
+
+def test_labeled_kfold_through_al_run_records_its_choice(run_dir: Path) -> None:
+    manifest = al_run.run(ALRunConfig(pools=["bench20-000"], episodes=1, step_budget=10, trials=1, train=FAST,
+                                      validation="labeled-kfold", folds=3, name="kfold"), run_dir)
+    results = pd.read_csv(run_dir / "al" / "kfold" / "results.csv")
+    assert (results["validation"] == "labeled-kfold").all() and results["val_accuracy"].between(0, 1).all()
+    assert manifest.summary["validation"] == "labeled-kfold"
+    for episode, n in ((0, 20), (1, 30)):
+        path = run_dir / "al" / "kfold" / "bench20-000--random" / "trial-0" / f"episode-{episode}" / "metrics.json"
+        info = json.loads(path.read_text())["train_info"]
+        assert info["kfold_folds"] == 3 and sum(info["kfold_held_out"]) == n  # folds of the labeled set only

@@ -129,6 +129,9 @@ def _check_grid(config: ALRunConfig, run: RunDir, pools: list[str], pool_size: i
         run.step("pretrain", task).manifest()
     for pool in pools:
         size = run.step("pools", pool).manifest().summary.get("budget", 0)
+        if config.validation == "labeled-kfold" and int(size) < 2:
+            raise ConfigError(f"--validation labeled-kfold needs at least 2 labeled images; pool {pool!r} has {size}; "
+                              "use --validation none")
         needed = int(size) + config.episodes * config.step_budget
         if needed > pool_size:
             raise ConfigError(f"pool {pool!r} ({size}) + {config.episodes} episodes x {config.step_budget} = {needed} "
