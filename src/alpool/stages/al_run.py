@@ -206,8 +206,8 @@ def warn_chance(final: dict[str, float], num_classes: int, config: ALRunConfig, 
     else:
         cause = f"the learning rate (lr={train.lr}) or the {config.framework} settings; check history in the episodes"
     key, value = min(low.items(), key=lambda kv: kv[1])
-    sys.stderr.write(f"warning: final accuracy {value:.2f} ({key}) is near chance level (1/{num_classes} = "
-                   f"{chance:.2f}); likely cause: {cause}\n")
+    print(f"warning: final accuracy {value:.2f} ({key}) is near chance level (1/{num_classes} = {chance:.2f}); "
+          f"likely cause: {cause}", file=sys.stderr, flush=True)
 
 
 def _finish(w: StepWriter, run: RunDir, results: list[TrialResult]) -> StepManifest:
