@@ -8,12 +8,12 @@ import pytest
 
 from alpool.data import DATASETS, parse_spec
 from alpool.frameworks import make_framework
+from alpool.presets import load_preset
 from alpool.pretext import make_task
 from alpool.scorers import make_scorer
 from alpool.selectors import make_selector
-from alpool.stages.presets import load_preset
 
-PRESETS = sorted(p.stem for p in (Path(__file__).parents[1] / "presets").glob("*.toml"))
+PRESETS = sorted(p.stem for p in (Path(__file__).parents[1] / "src" / "alpool" / "presets").glob("*.toml"))
 
 
 def test_the_expected_presets_exist() -> None:

@@ -1,4 +1,4 @@
-"""What every stage after ``pretrain`` shares: the run's dataset, its pool/validation split, inputs."""
+"""An opened run: its dataset, its pool/validation split and the finished steps it reads (stages, AL trials)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import torch
 
 from alpool.data import Dataset, load_dataset, validation_split
 from alpool.errors import MissingStepError
-from alpool.rundir import DatasetRecord, RunDir, StepDir, StepWriter
+from alpool.rundir import DatasetRecord, InputLog, RunDir, StepDir
 from alpool.seeding import numpy_rng
 
 
@@ -61,7 +61,7 @@ def open_run(run_dir: Path, data_dir: Path | None = None) -> RunContext:
 class StepArtifacts:
     """A finished step's files, read through the manifest; reads are recorded as inputs of ``writer``."""
 
-    def __init__(self, step: StepDir, writer: StepWriter | None) -> None:
+    def __init__(self, step: StepDir, writer: InputLog | None) -> None:
         self.step = step
         self.name = step.name
         self.writer = writer
@@ -98,7 +98,7 @@ class StepArtifacts:
 class Upstream:
     """Opens finished upstream steps for a writer and remembers whether any used labels."""
 
-    def __init__(self, run: RunDir, writer: StepWriter | None) -> None:
+    def __init__(self, run: RunDir, writer: InputLog | None) -> None:
         self.run = run
         self.writer = writer
         self.oracle = False

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -52,7 +51,7 @@ from alpool.manifests import (
 # The manifest types are part of this module's interface (steps return and read them).
 __all__ = [
     "SCHEMA_VERSION", "STEP_KINDS", "DatasetRecord", "RunDir", "RunManifest", "StepDir", "StepKind",
-    "StepManifest", "StepWriter", "check_recorded_inputs", "last_run", "remember_run",
+    "StepManifest", "StepWriter", "InputLog", "check_recorded_inputs", "last_run", "remember_run",
 ]
 
 COMMAND_OF_KIND = {
@@ -63,6 +62,7 @@ COMMAND_OF_KIND = {
     "analysis": "alpool analyze ...",
 }
 POINTER = Path(".alpool") / "last-run"
+SETTINGS_FILE = "config.json"  # the settings an unfinished resumable step was started with
 
 
 # -- steps ------------------------------------------------------------------------------------
@@ -125,18 +125,34 @@ class StepDir:
                 f"the file changed after the step finished: redo step {self.label} with --force"
             )
 
-    def rel(self, path: Path) -> str:
-        """Return ``path`` relative to the run root (the key of inputs/outputs)."""
-        return str(path.resolve().relative_to(self.run.root.resolve()))
+
+class InputLog:
+    """Records ``{relative path: sha256}`` of the run-directory files a step (or one of its jobs) reads."""
+
+    def __init__(self, run: RunDir) -> None:
+        self.run = run
+        self.inputs: dict[str, str] = {}
+
+    def record_input(self, path: Path) -> Path:
+        """Record that the step reads ``path`` (a file of the run directory) and return it."""
+        self.inputs[str(path.resolve().relative_to(self.run.root.resolve()))] = sha256_file(path)
+        return path
+
+    def record_step_input(self, upstream: StepDir, relative: str) -> Path:
+        """Record an input file of a finished upstream step, verified against its manifest."""
+        manifest = upstream.manifest()
+        if relative in manifest.outputs:
+            upstream._verify(relative, manifest.outputs[relative])
+        return self.record_input(upstream.file(relative))
 
 
-class StepWriter:
+class StepWriter(InputLog):
     """Writes one step: lock held, files written atomically, manifest last."""
 
     def __init__(self, step: StepDir, config: dict[str, Any]) -> None:
+        super().__init__(step.run)
         self.step = step
         self.config = config
-        self.inputs: dict[str, str] = {}
         self.outputs: list[str] = []
         self.started = time.time()
         self.started_at = now_iso()
@@ -146,17 +162,30 @@ class StepWriter:
         """Return the step folder."""
         return self.step.path
 
-    def record_input(self, path: Path) -> Path:
-        """Record that the step reads ``path`` (a file of the run directory) and return it."""
-        self.inputs[self.step.rel(path)] = sha256_file(path)
-        return path
+    def keep_settings(self, settings: dict[str, Any], force: bool = False) -> None:
+        """Apply the one resume rule of resumable steps (``pretrain``, ``al-run``).
 
-    def record_step_input(self, upstream: StepDir, relative: str) -> Path:
-        """Record an input file of a finished upstream step, verified against its manifest."""
-        manifest = upstream.manifest()
-        if relative in manifest.outputs:
-            upstream._verify(relative, manifest.outputs[relative])
-        return self.record_input(upstream.file(relative))
+        ``config.json`` in an unfinished step folder records the settings that define its result.
+        Resuming with other settings is refused, naming the first changed one; with ``force`` the
+        folder's files are removed and the step starts over.
+
+        Raises:
+            StaleInputError: the recorded settings differ and ``force`` is false.
+        """
+        path = self.path / SETTINGS_FILE
+        wanted = json.loads(json.dumps(settings, default=_json_default))
+        recorded = json.loads(path.read_text()) if path.exists() else wanted
+        changed = sorted(k for k in set(recorded) | set(wanted) if recorded.get(k) != wanted.get(k))
+        if changed and not force:
+            key = changed[0]
+            raise StaleInputError(
+                f"step {self.step.label} was started with {key}={recorded.get(key)!r}, now {wanted.get(key)!r}; "
+                "run the same command to resume, or pass --force to start over (or use another --name)"
+            )
+        if changed:
+            shutil.rmtree(self.path)
+            self.path.mkdir(parents=True)
+        self.write_json(SETTINGS_FILE, wanted)
 
     def save_array(self, relative: str, array: np.ndarray) -> Path:
         """Save an output array atomically."""
@@ -315,25 +344,19 @@ class RunDir:
                 )
             if step.is_finished():
                 step.manifest_path.unlink()
-                self._unrecord_step(step)
+                self.record_step(step, finished=False)
             if step.path.exists() and not resume:
                 shutil.rmtree(step.path)
             step.path.mkdir(parents=True, exist_ok=True)
             yield StepWriter(step, config)
 
-    def record_step(self, step: StepDir) -> None:
-        """Add a finished step to run.json's steps index."""
+    def record_step(self, step: StepDir, finished: bool = True) -> None:
+        """Add a finished step to run.json's steps index (or remove it with ``finished=False``)."""
         with file_lock(self.root / ".run.lock", f"run {self.root}"):
             manifest = self.manifest()
             steps = [s for s in manifest.steps if (s.kind, s.name) != (step.kind, step.name)]
-            steps.append(StepRef(kind=step.kind, name=step.name, finished_at=now_iso()))
-            updated = manifest.model_copy(update={"steps": steps})
-            atomic_write_text(self.manifest_path, updated.model_dump_json(indent=2))
-
-    def _unrecord_step(self, step: StepDir) -> None:
-        with file_lock(self.root / ".run.lock", f"run {self.root}"):
-            manifest = self.manifest()
-            steps = [s for s in manifest.steps if (s.kind, s.name) != (step.kind, step.name)]
+            if finished:
+                steps.append(StepRef(kind=step.kind, name=step.name, finished_at=now_iso()))
             updated = manifest.model_copy(update={"steps": steps})
             atomic_write_text(self.manifest_path, updated.model_dump_json(indent=2))
 
@@ -369,7 +392,3 @@ def last_run(cwd: Path | None = None) -> Path | None:
     text = pointer.read_text().strip()
     return Path(text) if text else None
 
-
-def python_executable() -> str:
-    """Return the interpreter (recorded for reproducibility)."""
-    return sys.executable

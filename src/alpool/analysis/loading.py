@@ -7,7 +7,6 @@ every table carries a ``run`` column with a short, unique label of its run direc
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -17,6 +16,7 @@ import pandas as pd
 
 from alpool.errors import ConfigError, CorruptFileError
 from alpool.rundir import STEP_KINDS, RunDir, StepDir
+from alpool.trial_dirs import finished_episodes
 
 METRICS = ("test_accuracy", "test_macro_auc", "val_accuracy")
 DEFAULTS: dict[str, Any] = {"framework": "supervised", "test_macro_auc": np.nan,
@@ -199,33 +199,19 @@ def add_arms(results: pd.DataFrame, pools: pd.DataFrame) -> pd.DataFrame:
 
 
 def find_episode_dirs(step: StepDir, label: str, results: pd.DataFrame) -> list[EpisodeDir]:
-    """Find every finished episode folder of an experiment (``**/trial-*/episode-*``).
+    """Find every finished episode folder of an experiment, keyed by its results rows.
 
-    Pool, query, trial and episode come from the episode's ``metrics.json`` row; when it lacks them,
-    from the experiment's ``results.csv`` rows (the only (pool, query) pair, or the pair named by
-    the ``<pool>--<query>`` folder). Folders without ``metrics.json`` are unfinished and skipped.
+    The (pool, query) arms come from the experiment's ``results.csv`` rows; their folders are
+    built forward by :mod:`alpool.trial_dirs` (never parsed back from a folder name, so pool
+    names may contain ``--``). Trial and episode come from each episode's ``metrics.json``.
+    Folders without ``metrics.json`` are unfinished and skipped.
     """
     rows = results[(results["run"] == label) & (results["experiment"] == step.name)]
-    pairs = set(zip(rows["pool"], rows["query"], strict=True))
+    pairs = zip(rows["pool"].astype(str), rows["query"].astype(str), strict=True)
     found = []
-    for path in sorted(step.path.glob("**/trial-*/episode-*")):
-        metrics = path / "metrics.json"
-        if not path.is_dir() or not metrics.exists():
-            continue
-        row = json.loads(metrics.read_text())
-        trial = int(row.get("trial", path.parent.name.removeprefix("trial-")))
-        episode = int(row.get("episode", path.name.removeprefix("episode-")))
-        pair = _pool_query(row, path, pairs)
-        if pair is not None:
-            found.append(EpisodeDir(label, step.name, pair[0], pair[1], trial, episode, path))
+    for pool, query, folder in finished_episodes(step.path, pairs):
+        row = folder.row()
+        trial = int(row.get("trial", folder.path.parent.name.removeprefix("trial-")))
+        episode = int(row.get("episode", folder.path.name.removeprefix("episode-")))
+        found.append(EpisodeDir(label, step.name, pool, query, trial, episode, folder.path))
     return found
-
-
-def _pool_query(row: dict[str, Any], path: Path,
-                pairs: set[tuple[str, str]]) -> tuple[str, str] | None:
-    if "pool" in row and "query" in row:
-        return str(row["pool"]), str(row["query"])
-    if len(pairs) == 1:
-        return next(iter(pairs))
-    folder = path.parents[1].name  # <pool>--<query>
-    return next(((p, q) for p, q in sorted(pairs) if folder == f"{p}--{q}"), None)

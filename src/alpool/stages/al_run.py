@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -12,12 +11,12 @@ import pandas as pd
 from alpool import reporting
 from alpool.al.trial import TrialJob, TrialResult, run_trial
 from alpool.config import ALRunConfig
-from alpool.errors import ConfigError, MissingStepError, StaleInputError
+from alpool.errors import ConfigError, MissingStepError
 from alpool.executor import make_executor
 from alpool.frameworks import make_framework
+from alpool.run_context import open_run
 from alpool.rundir import RunDir, StepManifest, StepWriter, check_recorded_inputs
 from alpool.selectors import SELECTORS, make_selector
-from alpool.stages.context import open_run
 
 RESULT_COLUMNS = [
     "experiment", "pool", "init_strategy", "query", "framework", "embeddings", "init", "trial", "episode", "n_labeled",
@@ -58,7 +57,7 @@ def run(config: ALRunConfig, run_dir: Path, data_dir: Path | None = None) -> Ste
     name = experiment_name(config)
     record = config.model_dump(mode="json")
     with ctx.run.writing("al", name, record, config.force, resume=True) as w:
-        _check_resume(w, record)
+        w.keep_settings({k: v for k, v in record.items() if k not in NOT_RESUME_KEYS}, config.force)
         for pool in pools:
             w.record_step_input(ctx.run.step("pools", pool), "indices.npy")
         check_recorded_inputs(w.step, w.inputs)
@@ -105,23 +104,6 @@ def _check_grid(config: ALRunConfig, run: RunDir, pools: list[str], pool_size: i
         if needed > pool_size:
             raise ConfigError(f"pool {pool!r} ({size}) + {config.episodes} episodes x {config.step_budget} = {needed} "
                               f"labels, more than the {pool_size} selectable images; lower --episodes or --step-budget")
-
-
-def _check_resume(w: StepWriter, record: dict[str, Any]) -> None:
-    """Refuse to continue an unfinished experiment that was started with other settings."""
-    path = w.path / "config.json"
-    wanted = {k: v for k, v in record.items() if k not in NOT_RESUME_KEYS}
-    if path.exists():
-        recorded = json.loads(path.read_text())
-        if recorded != wanted:
-            diff = sorted(k for k in set(recorded) | set(wanted) if recorded.get(k) != wanted.get(k))
-            first = diff[0]
-            raise StaleInputError(
-                f"experiment {w.step.label} was started with {first}={recorded.get(first)!r}, "
-                f"now {wanted.get(first)!r}; "
-                "run the same command to resume, or pass --force to start over (or use another --name)"
-            )
-    w.write_json("config.json", wanted)
 
 
 def _finish(w: StepWriter, run: RunDir, results: list[TrialResult]) -> StepManifest:

@@ -9,11 +9,11 @@ import numpy as np
 
 from alpool.config import InitPoolConfig
 from alpool.errors import ConfigError, StepExistsError
+from alpool.run_context import RunContext, RunInputs, Upstream, open_run
 from alpool.rundir import StepManifest
 from alpool.seeding import numpy_rng
 from alpool.selectors import SELECTORS, SelectionContext, make_selector
-from alpool.selectors.base import NEED_CLASSIFIER
-from alpool.stages.context import RunContext, RunInputs, Upstream, open_run
+from alpool.selectors.base import NEED_CLASSIFIER, Selector
 from alpool.training import resolve_device
 
 
@@ -35,20 +35,24 @@ def pool_budget(config: InitPoolConfig, pool_size: int) -> int:
     return max(1, int(round(config.budget_ratio * pool_size)))
 
 
-def default_name(config: InitPoolConfig, budget: int) -> str:
-    """Return the pool folder name: ``<strategy>[-<score>][-easy]-<budget>`` (``-r<ratio>`` for ratios)."""
+def default_name(config: InitPoolConfig, selector: Selector) -> str:
+    """Return the pool folder name: ``<strategy>[-<score>][-easy]-<budget>`` (``-r<ratio>`` for ratios).
+
+    The name depends on the config only (never on the dataset), so ``alpool all`` can tell which
+    pools are finished without loading the data.
+    """
     label = config.strategy
     if "score" in config.params:
         label += f"-{config.params['score']}"
-    if getattr(make_selector(config.strategy, config.params).params, "ascending", False):
+    if getattr(selector.params, "ascending", False):
         label += "-easy"  # the bottom of the order must not collide with the top's folder
-    size = f"r{config.budget_ratio:g}" if config.budget_ratio is not None else str(budget)
+    size = f"r{config.budget_ratio:g}" if config.budget_ratio is not None else str(config.budget)
     return f"{label}-{size}"
 
 
-def pool_names(config: InitPoolConfig, budget: int) -> list[str]:
+def pool_names(config: InitPoolConfig, selector: Selector) -> list[str]:
     """Return one name per pool; ``--count M`` numbers them ``-000`` ... ``-M-1``."""
-    base = config.name or default_name(config, budget)
+    base = config.name or default_name(config, selector)
     return [base] if config.count == 1 else [f"{base}-{i:03d}" for i in range(config.count)]
 
 
@@ -62,18 +66,19 @@ def run(config: InitPoolConfig, run_dir: Path, data_dir: Path | None = None) -> 
     budget = pool_budget(config, len(ctx.pool))
     if budget > len(ctx.pool):
         raise ConfigError(f"budget {budget} is larger than the {len(ctx.pool)} selectable train images; lower --budget")
-    names = pool_names(config, budget)
+    names = pool_names(config, selector)
     for name in names:  # refuse before computing anything
         step = ctx.run.step("pools", name)
         if step.is_finished() and not config.force:
             raise StepExistsError(f"pool {step.label} already exists in {ctx.run.root}; "
                                   "pass --force to redo it or choose another --name")
-    return [_write_pool(config, ctx, name, i, budget) for i, name in enumerate(names)]
+    return [_write_pool(config, ctx, selector, name, i, budget) for i, name in enumerate(names)]
 
 
-def _write_pool(config: InitPoolConfig, ctx: RunContext, name: str, member: int, budget: int) -> StepManifest:
+def _write_pool(config: InitPoolConfig, ctx: RunContext, selector: Selector, name: str, member: int,
+                budget: int) -> StepManifest:
+    """Select one pool (member ``member`` of ``--count``) and write ``pools/<name>/``."""
     seed = config.seed + member
-    selector = make_selector(config.strategy, config.params)
     record = {**config.model_dump(mode="json"), "member_seed": seed}
     with ctx.run.writing("pools", name, record, config.force) as w:
         upstream = Upstream(ctx.run, w)
@@ -102,7 +107,7 @@ def _write_pool(config: InitPoolConfig, ctx: RunContext, name: str, member: int,
             **class_summary(selection.indices, ctx.dataset.train_y.numpy(), ctx.dataset.num_classes),
         }
         if config.count > 1 or config.budget_ratio is not None:
-            summary["group"] = config.name or default_name(config, budget)
+            summary["group"] = config.name or default_name(config, selector)
             summary["ratio"] = budget / len(ctx.pool)
         oracle = selector.oracle or inputs.used_labels or upstream.oracle
         return w.finish(summary, oracle=oracle)

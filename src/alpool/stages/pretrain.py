@@ -2,20 +2,19 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from alpool import reporting
+from alpool.analysis.step_figures import loss_curve_png
 from alpool.atomic_files import save_state
 from alpool.config import PretrainConfig
 from alpool.data import load_dataset
 from alpool.pretext import PretrainContext, make_task
+from alpool.run_context import Upstream, dataset_record, split_pool
 from alpool.rundir import RunDir, StepManifest, StepWriter
-from alpool.stages.context import Upstream, dataset_record, split_pool
-from alpool.stages.step_figures import loss_curve_png
 from alpool.training import resolve_device
 
 RESUME_KEYS = ("task", "dataset", "params", "seed")
@@ -24,8 +23,8 @@ RESUME_KEYS = ("task", "dataset", "params", "seed")
 def run(config: PretrainConfig, run_dir: Path) -> StepManifest:
     """Train ``config.task`` on ``config.dataset`` and write ``pretrain/<name>/``.
 
-    An unfinished step with the same task, dataset, params and seed resumes from the task's
-    checkpoint; with a different config it starts over.
+    An unfinished step resumes from the task's checkpoint when run with the same task, dataset,
+    params and seed; other settings are refused unless ``force`` (:meth:`StepWriter.keep_settings`).
     """
     task = make_task(config.task, config.params)
     dataset = load_dataset(config.dataset, config.data_dir, config.download)
@@ -34,7 +33,7 @@ def run(config: PretrainConfig, run_dir: Path) -> StepManifest:
     pool, val = split_pool(run_, dataset)
     device = resolve_device(config.device)
     with run_.writing("pretrain", config.step_name, config.model_dump(mode="json"), config.force, resume=True) as w:
-        _restart_if_config_changed(w, config)
+        w.keep_settings({k: config.model_dump(mode="json")[k] for k in RESUME_KEYS}, config.force)
         upstream = Upstream(run_, w)
         ctx = PretrainContext(dataset=dataset, pool=pool, val=val, device=device, seed=config.seed,
                               workdir=w.path, upstream=upstream.pretrain)
@@ -44,18 +43,6 @@ def run(config: PretrainConfig, run_dir: Path) -> StepManifest:
         (w.path / "checkpoint.pt").unlink(missing_ok=True)
         return w.finish({**out.summary, "task": config.task, "arrays": sorted(out.arrays)},
                         oracle=out.oracle or task.oracle or upstream.oracle)
-
-
-def _restart_if_config_changed(w: StepWriter, config: PretrainConfig) -> None:
-    """Keep an unfinished step's checkpoint only when it was made with the same settings."""
-    path = w.path / "config.json"
-    wanted = {k: config.model_dump(mode="json")[k] for k in RESUME_KEYS}
-    if path.exists() and json.loads(path.read_text()) != wanted:
-        for child in w.path.iterdir():
-            if child.is_file():
-                child.unlink()
-        reporting.info("the unfinished step had other settings: starting over")
-    w.write_json("config.json", wanted)
 
 
 def _write_outputs(w: StepWriter, arrays: dict[str, np.ndarray], checkpoint: dict, history: list[dict],

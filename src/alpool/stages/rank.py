@@ -6,12 +6,12 @@ from pathlib import Path
 
 import numpy as np
 
+from alpool.analysis.step_figures import histogram_png
 from alpool.config import RankConfig
 from alpool.errors import ConfigError
+from alpool.run_context import Upstream, open_run
 from alpool.rundir import StepManifest
 from alpool.scorers import ScoringContext, make_scorer
-from alpool.stages.context import Upstream, open_run
-from alpool.stages.step_figures import histogram_png
 from alpool.training import resolve_device
 
 
