@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import io
 import os
@@ -59,19 +58,25 @@ def load_array(path: Path) -> np.ndarray:
 
 @contextmanager
 def file_lock(path: Path, what: str) -> Iterator[None]:
-    """Hold an exclusive, non-blocking lock on ``path`` or raise :class:`LockedError`."""
+    """Hold an exclusive, non-blocking lock on ``path`` or raise :class:`LockedError`.
+
+    Through ``filelock`` (``fcntl`` on POSIX, ``msvcrt`` on Windows), so ``import alpool`` works
+    everywhere; the lock is released when the process dies.
+    """
+    from filelock import FileLock, Timeout
+
     path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("a") as handle:
-        try:
-            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise LockedError(
-                f"{what} is being written by another alpool process (lock {path}); wait for it to finish"
-            ) from None
-        try:
-            yield
-        finally:
-            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+    lock = FileLock(path, timeout=0)
+    try:
+        lock.acquire()
+    except Timeout:
+        raise LockedError(
+            f"{what} is being written by another alpool process (lock {path}); wait for it to finish"
+        ) from None
+    try:
+        yield
+    finally:
+        lock.release()
 
 
 def save_state(path: Path, state: dict) -> None:
