@@ -16,6 +16,7 @@ import pandas as pd
 
 from alpool.errors import ConfigError, CorruptFileError
 from alpool.rundir import STEP_KINDS, RunDir, StepDir
+from alpool.summaries import PoolSummary
 from alpool.trial_dirs import finished_episodes
 
 METRICS = ("test_accuracy", "test_macro_auc", "val_accuracy")
@@ -123,14 +124,6 @@ def load_results(experiments: list[list[StepDir]], labels: list[str]) -> pd.Data
     return table
 
 
-def pool_label(summary: dict[str, Any]) -> str:
-    """Return how a pool was made, e.g. ``ranked(vae-loss)`` (as in ``results.csv``)."""
-    strategy = str(summary.get("strategy", "?"))
-    params = summary.get("params") or {}
-    detail = params.get("score") or params.get("inner")
-    return f"{strategy}({detail})" if detail else strategy
-
-
 def class_entropy(histogram: np.ndarray) -> float:
     """Return the normalised Shannon entropy (0 = one class, 1 = uniform) of counts ``[K]``."""
     counts = np.asarray(histogram, dtype=float)
@@ -165,22 +158,20 @@ def load_pools(run: RunDir, label: str, labels: np.ndarray | None = None) -> pd.
 def _pool_row(step: StepDir, label: str, n_classes: int,
               labels: np.ndarray | None) -> dict[str, Any]:
     manifest = step.manifest()
-    summary = manifest.summary
-    histogram = summary.get("class_histogram")
+    summary = PoolSummary.of(manifest)
+    histogram = summary.class_histogram
     if histogram is None and labels is not None:
-        histogram = np.bincount(labels[step.read_array("indices.npy")], minlength=n_classes)
+        histogram = np.bincount(labels[step.read_array("indices.npy")], minlength=n_classes).tolist()
     hist = None if histogram is None else np.asarray(histogram, dtype=np.int64)  # [K]
-    covered = int((hist > 0).sum()) if hist is not None else summary.get("n_classes_covered")
-    group = summary.get("group")
-    strategy = str(summary.get("strategy", "?"))
+    covered = int((hist > 0).sum()) if hist is not None else summary.n_classes_covered
     return {
-        "run": label, "pool": step.name, "strategy": strategy, "init_strategy": pool_label(summary),
-        "budget": summary.get("budget"), "seed": summary.get("seed"), "group": group,
-        "ratio": summary.get("ratio"), "oracle": manifest.oracle, "histogram": hist,
+        "run": label, "pool": step.name, "strategy": summary.strategy, "init_strategy": summary.init_strategy,
+        "budget": summary.budget, "seed": summary.seed, "group": summary.group,
+        "ratio": summary.ratio, "oracle": manifest.oracle, "histogram": hist,
         "n_classes": n_classes, "n_classes_covered": covered,
         "missing_class": covered is not None and covered < n_classes,
         "class_entropy": class_entropy(hist) if hist is not None else float("nan"),
-        "is_bench": strategy == "random" and group is not None and "ratio" in summary,
+        "is_bench": summary.is_bench,
     }
 
 

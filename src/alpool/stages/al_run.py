@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -17,6 +16,7 @@ from alpool.frameworks import make_framework
 from alpool.run_context import open_run
 from alpool.rundir import RunDir, StepManifest, StepWriter, check_recorded_inputs
 from alpool.selectors import SELECTORS, make_selector
+from alpool.summaries import ALSummary, PoolSummary
 
 RESULT_COLUMNS = [
     "experiment", "pool", "init_strategy", "query", "framework", "embeddings", "init", "trial", "episode", "n_labeled",
@@ -32,14 +32,6 @@ def experiment_name(config: ALRunConfig) -> str:
         return config.name
     base = "+".join(config.queries)
     return base if config.framework == "supervised" else f"{base}-{config.framework}"
-
-
-def init_strategy(summary: dict[str, Any]) -> str:
-    """Return a readable label of how a pool was made, e.g. ``ranked(vae-loss)``."""
-    strategy = str(summary.get("strategy", "?"))
-    params = summary.get("params") or {}
-    detail = params.get("score") or params.get("inner")
-    return f"{strategy}({detail})" if detail else strategy
 
 
 def alc(n_labeled: np.ndarray, accuracy: np.ndarray) -> float:
@@ -99,7 +91,7 @@ def _check_grid(config: ALRunConfig, run: RunDir, pools: list[str], pool_size: i
     for task in make_framework(config.framework, config.framework_params).uses_pretrain():
         run.step("pretrain", task).manifest()
     for pool in pools:
-        size = run.step("pools", pool).manifest().summary.get("budget", 0)
+        size = PoolSummary.of(run.step("pools", pool).manifest()).budget or 0
         needed = int(size) + config.episodes * config.step_budget
         if needed > pool_size:
             raise ConfigError(f"pool {pool!r} ({size}) + {config.episodes} episodes x {config.step_budget} = {needed} "
@@ -109,6 +101,7 @@ def _check_grid(config: ALRunConfig, run: RunDir, pools: list[str], pool_size: i
 def _finish(w: StepWriter, run: RunDir, results: list[TrialResult]) -> StepManifest:
     """Write results.csv and the manifest (ALC per trial, oracle flags of the pools)."""
     pool_info = {p: run.step("pools", p).manifest() for p in {r.job.pool for r in results}}
+    pool_summary = {p: PoolSummary.of(m) for p, m in pool_info.items()}
     config = ALRunConfig.model_validate_json(results[0].job.config_json)
     framework = make_framework(config.framework, config.framework_params).params
     used = {"embeddings": getattr(framework, "embeddings", None) or "", "init": getattr(framework, "init", None) or ""}
@@ -117,18 +110,19 @@ def _finish(w: StepWriter, run: RunDir, results: list[TrialResult]) -> StepManif
         w.inputs.update(result.inputs)
         manifest = pool_info[result.job.pool]
         for row in result.rows:
-            rows.append({**row, **used, "init_strategy": init_strategy(manifest.summary), "oracle": manifest.oracle})
+            rows.append({**row, **used, "init_strategy": pool_summary[result.job.pool].init_strategy,
+                         "oracle": manifest.oracle})
     table = pd.DataFrame(rows).sort_values(["pool", "query", "trial", "episode"])
     w.write_text("results.csv", table[RESULT_COLUMNS].to_csv(index=False))
     alcs = {f"{p}|{q}|{t}": alc(g["n_labeled"].to_numpy(), g["test_accuracy"].to_numpy())
             for (p, q, t), g in table.groupby(["pool", "query", "trial"])}
     last = table[table["episode"] == table["episode"].max()]
-    summary = {
-        "alc": alcs,
-        "final_accuracy": {"|".join(k): v for k, v in last.groupby(["pool", "query"])["test_accuracy"].mean().items()},
-        "jobs": len(results),
-        "candidates": config.candidates,
-        "queries_oracle": sorted(q for q in set(table["query"]) if SELECTORS.get(q).oracle),
-    }
-    oracle = any(m.oracle for m in pool_info.values()) or bool(summary["queries_oracle"])
-    return w.finish(summary, oracle=oracle)
+    summary = ALSummary(
+        alc=alcs,
+        final_accuracy={"|".join(k): v for k, v in last.groupby(["pool", "query"])["test_accuracy"].mean().items()},
+        jobs=len(results),
+        candidates=config.candidates,
+        queries_oracle=sorted(q for q in set(table["query"]) if SELECTORS.get(q).oracle),
+    )
+    oracle = any(m.oracle for m in pool_info.values()) or bool(summary.queries_oracle)
+    return w.finish(summary.to_json(), oracle=oracle)

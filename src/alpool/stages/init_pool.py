@@ -14,6 +14,7 @@ from alpool.rundir import StepManifest
 from alpool.seeding import numpy_rng
 from alpool.selectors import SELECTORS, SelectionContext, make_selector
 from alpool.selectors.base import NEED_CLASSIFIER, Selector
+from alpool.summaries import PoolSummary
 from alpool.training import resolve_device
 
 
@@ -97,20 +98,16 @@ def _write_pool(config: InitPoolConfig, ctx: RunContext, selector: Selector, nam
         scores[ctx.pool] = selection.candidate_scores
         w.save_array("indices.npy", selection.indices)
         w.save_array("selection_scores.npy", scores)
-        summary = {
-            "strategy": config.strategy,
-            "params": config.params,
-            "budget": budget,
-            "seed": seed,
-            "uses": upstream.used,
-            "info": selection.info,
+        grouped = config.count > 1 or config.budget_ratio is not None
+        summary = PoolSummary(
+            strategy=config.strategy, params=config.params, budget=budget, seed=seed, uses=upstream.used,
+            info=selection.info,
             **class_summary(selection.indices, ctx.dataset.train_y.numpy(), ctx.dataset.num_classes),
-        }
-        if config.count > 1 or config.budget_ratio is not None:
-            summary["group"] = config.name or default_name(config, selector)
-            summary["ratio"] = budget / len(ctx.pool)
+            group=config.name or default_name(config, selector) if grouped else None,
+            ratio=budget / len(ctx.pool) if grouped else None,
+        )
         oracle = selector.oracle or inputs.used_labels or upstream.oracle
-        return w.finish(summary, oracle=oracle)
+        return w.finish(summary.to_json(), oracle=oracle)
 
 
 def selector_help() -> str:
