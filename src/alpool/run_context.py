@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from alpool.checkpoints import load_checkpoint
 from alpool.data import Dataset, load_dataset, validation_split
 from alpool.errors import MissingStepError
 from alpool.rundir import DatasetRecord, InputLog, RunDir, StepDir
@@ -83,12 +84,11 @@ class StepArtifacts:
         return self.step.read_array(relative)
 
     def checkpoint(self) -> dict[str, Any]:
-        """Load ``model.pt`` (weights only) and record it as an input."""
+        """Load ``model.pt`` (any checkpoint version, see :mod:`alpool.checkpoints`) and record it as an input."""
         path = self.step.file("model.pt")
         if self.writer is not None:
             self.writer.record_step_input(self.step, "model.pt")
-        loaded: dict[str, Any] = torch.load(path, map_location="cpu", weights_only=True)
-        return loaded
+        return load_checkpoint(path)
 
     def summary(self) -> dict[str, Any]:
         """Return the manifest summary."""

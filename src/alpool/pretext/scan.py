@@ -27,6 +27,7 @@ from pydantic import Field
 from torch import nn
 from torch.nn import functional as F
 
+from alpool.checkpoints import encoder_kind
 from alpool.data.augment import to_float
 from alpool.data.contrastive_augment import ContrastiveAugment, contrastive_views
 from alpool.errors import ConfigError, MissingStepError
@@ -95,7 +96,7 @@ class SCANTask(PretextTask):
         p = self.params
         source = ctx.upstream(p.task)
         checkpoint = source.checkpoint()
-        if "spec" not in checkpoint or "backbone" not in checkpoint:
+        if encoder_kind(checkpoint) != "backbone" or "backbone" not in checkpoint:
             raise ConfigError(f"pretrain step {p.task!r} saved no encoder; scan starts from a simclr step: "
                               f"alpool pretrain --task simclr")
         try:
@@ -120,7 +121,8 @@ class SCANTask(PretextTask):
         return PretrainOutput(
             arrays={"cluster": cluster, "confidence": proba.max(axis=1).astype(np.float64), "proba": proba,
                     "embeddings": features},
-            checkpoint={"spec": spec.model_dump(mode="json"), "backbone": cpu_state(encoder.backbone),
+            checkpoint={"spec": spec.model_dump(mode="json"), "encoder": "backbone",
+                        "backbone": cpu_state(encoder.backbone),
                         "cluster_head": {"weight": net.heads.weight.detach().view(p.heads, clusters, -1)[head].cpu(),
                                          "bias": net.heads.bias.detach().view(p.heads, clusters)[head].cpu()},
                         "clusters": clusters, "source": p.task},

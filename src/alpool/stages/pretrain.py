@@ -9,7 +9,7 @@ import pandas as pd
 
 from alpool import reporting
 from alpool.analysis.step_figures import loss_curve_png
-from alpool.atomic_files import save_state
+from alpool.checkpoints import save_checkpoint
 from alpool.config import PretrainConfig
 from alpool.data import load_dataset
 from alpool.pretext import PretrainContext, make_task
@@ -39,13 +39,13 @@ def run(config: PretrainConfig, run_dir: Path) -> StepManifest:
                               workdir=w.path, upstream=upstream.pretrain)
         reporting.info(f"pretraining {config.task} on {config.dataset} ({dataset.n_train} images, {device})")
         out = task.run(ctx)
-        _write_outputs(w, out.arrays, out.checkpoint, out.history, dataset.n_train)
+        _write_outputs(w, config.task, out.arrays, out.checkpoint, out.history, dataset.n_train)
         (w.path / "checkpoint.pt").unlink(missing_ok=True)
         return w.finish({**out.summary, "task": config.task, "arrays": sorted(out.arrays)},
                         oracle=out.oracle or task.oracle or upstream.oracle)
 
 
-def _write_outputs(w: StepWriter, arrays: dict[str, np.ndarray], checkpoint: dict, history: list[dict],
+def _write_outputs(w: StepWriter, task: str, arrays: dict[str, np.ndarray], checkpoint: dict, history: list[dict],
                    n_train: int) -> None:
     """Save arrays (checked to cover every train image), the model and the loss curve."""
     if "embeddings" not in arrays:
@@ -54,7 +54,7 @@ def _write_outputs(w: StepWriter, arrays: dict[str, np.ndarray], checkpoint: dic
         if array.shape[0] != n_train:
             raise RuntimeError(f"array {name!r} has {array.shape[0]} rows, expected {n_train}")
         w.save_array(f"{name}.npy", array)
-    save_state(w.path / "model.pt", checkpoint)
+    save_checkpoint(w.path / "model.pt", task, checkpoint)
     w.add_output("model.pt")
     w.write_text("history.csv", pd.DataFrame(history).to_csv(index=False))
     curve = loss_curve_png(history, f"pretrain {w.path.name}")
