@@ -97,14 +97,32 @@ class TrialFolder:
         return EpisodeFolder(self.path / f"episode-{episode}")
 
 
-def finished_episodes(experiment: Path, pairs: Iterable[tuple[str, str]]
-                      ) -> Iterator[tuple[str, str, EpisodeFolder]]:
-    """Yield ``(pool, query, folder)`` of every finished episode of the given (pool, query) arms."""
+@dataclass(frozen=True)
+class FoundEpisode:
+    """A finished episode found on disk, with the arm and numbers of the folders that hold it."""
+
+    pool: str
+    query: str
+    trial: int
+    episode: int
+    folder: EpisodeFolder
+
+
+def finished_episodes(experiment: Path, pairs: Iterable[tuple[str, str]]) -> Iterator[FoundEpisode]:
+    """Yield every finished episode of the given (pool, query) arms of an experiment folder."""
     for pool, query in sorted(set(pairs)):
-        for path in sorted(pair_folder(experiment, pool, query).glob("trial-*/episode-*")):
-            folder = EpisodeFolder(path)
-            if path.is_dir() and folder.is_finished():
-                yield pool, query, folder
+        for trial_path in sorted(pair_folder(experiment, pool, query).glob("trial-*")):
+            for path in sorted(trial_path.glob("episode-*")):
+                trial, episode = _number(trial_path.name, "trial-"), _number(path.name, "episode-")
+                folder = EpisodeFolder(path)
+                if trial is not None and episode is not None and folder.is_finished():
+                    yield FoundEpisode(pool, query, trial, episode, folder)
+
+
+def _number(name: str, prefix: str) -> int | None:
+    """Return ``t`` of a folder named ``<prefix><t>`` (None for other names)."""
+    digits = name.removeprefix(prefix)
+    return int(digits) if name.startswith(prefix) and digits.isdigit() else None
 
 
 def _to_builtin(value: Any) -> Any:

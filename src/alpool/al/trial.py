@@ -24,7 +24,7 @@ import torch
 from alpool.config import ALRunConfig
 from alpool.frameworks import EpisodeData, make_framework
 from alpool.run_context import RunContext, RunInputs, Upstream, open_run
-from alpool.rundir import InputLog
+from alpool.rundir import InputLog, RunDir
 from alpool.seeding import derive_seed, numpy_rng
 from alpool.selectors import SelectionContext, make_selector
 from alpool.training import classification_metrics, resolve_device
@@ -46,7 +46,8 @@ class TrialJob:
     @property
     def folder(self) -> TrialFolder:
         """Return the trial's folder."""
-        return TrialFolder(Path(self.run_dir) / "al" / self.experiment, self.pool, self.query, self.trial)
+        return TrialFolder(RunDir(Path(self.run_dir)).step("al", self.experiment).path, self.pool, self.query,
+                           self.trial)
 
 
 @dataclass

@@ -194,15 +194,9 @@ def find_episode_dirs(step: StepDir, label: str, results: pd.DataFrame) -> list[
 
     The (pool, query) arms come from the experiment's ``results.csv`` rows; their folders are
     built forward by :mod:`alpool.trial_dirs` (never parsed back from a folder name, so pool
-    names may contain ``--``). Trial and episode come from each episode's ``metrics.json``.
-    Folders without ``metrics.json`` are unfinished and skipped.
+    names may contain ``--``). Folders without ``metrics.json`` are unfinished and skipped.
     """
     rows = results[(results["run"] == label) & (results["experiment"] == step.name)]
     pairs = zip(rows["pool"].astype(str), rows["query"].astype(str), strict=True)
-    found = []
-    for pool, query, folder in finished_episodes(step.path, pairs):
-        row = folder.row()
-        trial = int(row.get("trial", folder.path.parent.name.removeprefix("trial-")))
-        episode = int(row.get("episode", folder.path.name.removeprefix("episode-")))
-        found.append(EpisodeDir(label, step.name, pool, query, trial, episode, folder.path))
-    return found
+    return [EpisodeDir(label, step.name, e.pool, e.query, e.trial, e.episode, e.folder.path)
+            for e in finished_episodes(step.path, pairs)]
