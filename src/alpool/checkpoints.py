@@ -1,9 +1,9 @@
 """The ``model.pt`` of a pretrain step: one typed, versioned file format, and a reader of older files.
 
 In memory a checkpoint is the dict a pretext task returns: ``spec`` (the network's spec as a JSON
-dict), ``encoder`` (how the embedding function is rebuilt: ``backbone`` = ``build_model(spec)``'s
-backbone on normalised images, ``vae-mean`` = the VAE's latent mean, ``none``) and tensors
-(``backbone``, ``state_dict``, ...). On disk (format version 1) it is::
+dict), ``encoder`` (how the embedding function is rebuilt: ``backbone``, the default when absent, =
+``build_model(spec)``'s backbone on normalised images; ``vae-mean`` = the VAE's latent mean;
+``none``) and tensors (``backbone``, ``state_dict``, ...). On disk (format version 1) it is::
 
     {"alpool_checkpoint": {"format": "alpool-model", "version": 1, "task": ..., "encoder": ...,
                            "spec": {...}},

@@ -102,7 +102,6 @@ class ProxyTask(PretextTask):
         train_accuracy = float((proba.argmax(1) == ds.train_y.numpy()).mean())
         checkpoint: dict[str, Any] = {
             "spec": spec.model_dump(mode="json"),
-            "encoder": "backbone",
             "state_dict": cpu_state(model),
             "backbone": cpu_state(model.backbone),  # type: ignore[arg-type]
             "train": cfg.model_dump(mode="json"),

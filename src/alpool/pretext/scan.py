@@ -121,8 +121,7 @@ class SCANTask(PretextTask):
         return PretrainOutput(
             arrays={"cluster": cluster, "confidence": proba.max(axis=1).astype(np.float64), "proba": proba,
                     "embeddings": features},
-            checkpoint={"spec": spec.model_dump(mode="json"), "encoder": "backbone",
-                        "backbone": cpu_state(encoder.backbone),
+            checkpoint={"spec": spec.model_dump(mode="json"), "backbone": cpu_state(encoder.backbone),
                         "cluster_head": {"weight": net.heads.weight.detach().view(p.heads, clusters, -1)[head].cpu(),
                                          "bias": net.heads.bias.detach().view(p.heads, clusters)[head].cpu()},
                         "clusters": clusters, "source": p.task},

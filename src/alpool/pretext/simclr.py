@@ -119,8 +119,7 @@ class SimCLRTask(PretextTask):
         return PretrainOutput(
             arrays={"embeddings": embeddings, "projections": projections, "loss": loss,
                     "confidence": dynamics.mean.copy(), "variability": dynamics.std()},
-            checkpoint={"spec": spec.model_dump(mode="json"), "encoder": "backbone",
-                        "backbone": cpu_state(net.encoder.backbone),
+            checkpoint={"spec": spec.model_dump(mode="json"), "backbone": cpu_state(net.encoder.backbone),
                         "projector": cpu_state(net.projector), "temperature": p.temperature},
             history=history,
             summary={"epochs": p.epochs, "final_loss": history[-1]["loss"], "arch": spec.arch,
