@@ -13,6 +13,7 @@ from alpool.checkpoints import save_checkpoint
 from alpool.config import PretrainConfig
 from alpool.data import load_dataset
 from alpool.pretext import PretrainContext, make_task
+from alpool.pretext.common import RESUME_FILE
 from alpool.run_context import Upstream, dataset_record, split_pool
 from alpool.rundir import RunDir, StepManifest, StepWriter
 from alpool.training import resolve_device
@@ -40,7 +41,7 @@ def run(config: PretrainConfig, run_dir: Path) -> StepManifest:
         reporting.info(f"pretraining {config.task} on {config.dataset} ({dataset.n_train} images, {device})")
         out = task.run(ctx)
         _write_outputs(w, config.task, out.arrays, out.checkpoint, out.history, dataset.n_train)
-        (w.path / "checkpoint.pt").unlink(missing_ok=True)
+        (w.path / RESUME_FILE).unlink(missing_ok=True)  # the per-epoch resume state is not an output
         return w.finish({**out.summary, "task": config.task, "arrays": sorted(out.arrays)},
                         oracle=out.oracle or task.oracle or upstream.oracle)
 
