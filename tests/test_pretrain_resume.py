@@ -26,7 +26,7 @@ def _unfinished(root: Path, params: dict) -> Path:
 
 def test_changed_settings_are_refused_without_touching_the_step(tmp_path: Path) -> None:
     folder = _unfinished(tmp_path, {"epochs": 3, "latent_dim": 4})
-    with pytest.raises(StaleInputError, match=r"pretrain/vae was started with params=.*'epochs': 3.*--force"):
+    with pytest.raises(StaleInputError, match=r"pretrain/vae was started with params.epochs=3, now 1; .*--force"):
         pretrain.run(CONFIG, tmp_path)
     assert (folder / "checkpoint.pt").read_bytes() == b"made with other settings"
     assert not (folder / "manifest.json").exists()

@@ -5,13 +5,21 @@ from __future__ import annotations
 import hashlib
 import io
 import os
+import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from alpool.errors import CorruptFileError, LockedError
+from alpool import reporting
+from alpool.errors import CorruptFileError, LockedError, NotWritableError
+
+if TYPE_CHECKING:
+    from filelock import BaseFileLock
+
+LOCK_POLL_SECONDS = 0.1
 
 
 def sha256_file(path: Path, chunk: int = 1 << 22) -> str:
@@ -25,13 +33,19 @@ def sha256_file(path: Path, chunk: int = 1 << 22) -> str:
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:
     """Write ``data`` to a temporary name beside ``path`` and rename it into place."""
-    path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    with tmp.open("wb") as handle:
-        handle.write(data)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(tmp, path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with tmp.open("wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except OSError as exc:
+        with suppress(OSError):
+            tmp.unlink(missing_ok=True)
+        raise NotWritableError(f"cannot write {path} ({exc.strerror or type(exc).__name__}); make "
+                               f"{path.parent} writable (or free disk space) and run the command again") from None
 
 
 def atomic_write_text(path: Path, text: str) -> None:
@@ -57,26 +71,74 @@ def load_array(path: Path) -> np.ndarray:
 
 
 @contextmanager
-def file_lock(path: Path, what: str) -> Iterator[None]:
-    """Hold an exclusive, non-blocking lock on ``path`` or raise :class:`LockedError`.
+def file_lock(path: Path, what: str, wait: float = 0.0) -> Iterator[None]:
+    """Hold an exclusive lock on ``path``; wait up to ``wait`` seconds for it, then raise.
 
-    Through ``filelock`` (``fcntl`` on POSIX, ``msvcrt`` on Windows), so ``import alpool`` works
-    everywhere; the lock is released when the process dies.
+    Through ``filelock`` (``fcntl.flock`` on POSIX, ``msvcrt`` on Windows), so ``import alpool``
+    works everywhere; the lock is released when the process dies.
+
+    Args:
+        path: the lock file (created).
+        what: what the lock protects, for messages ("step scores/x").
+        wait: seconds to wait for another process to release the lock (0: refuse at once). While
+            waiting, one message says so through :mod:`alpool.reporting`.
+
+    Raises:
+        LockedError: the lock is still held after ``wait`` seconds.
+        NotWritableError: the lock file cannot be created (e.g. a read-only run directory).
     """
-    from filelock import FileLock, Timeout
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    lock = FileLock(path, timeout=0)
-    try:
-        lock.acquire()
-    except Timeout:
-        raise LockedError(
-            f"{what} is being written by another alpool process (lock {path}); wait for it to finish"
-        ) from None
+    lock = _open_lock(path)
+    _acquire(lock, path, what, wait)
     try:
         yield
     finally:
         lock.release()
+
+
+def _not_writable(path: Path, exc: OSError) -> NotWritableError:
+    """Return the error that says why the lock file cannot be made."""
+    reason = exc.strerror or type(exc).__name__
+    return NotWritableError(
+        f"cannot create the lock file {path} ({reason}); alpool writes into the run directory: make "
+        f"{path.parent} writable or copy the run directory somewhere writable and pass it as --run-dir"
+    )
+
+
+def _open_lock(path: Path) -> BaseFileLock:
+    """Create a lock file (checked writable) and return its lock, not yet held."""
+    from filelock import FileLock
+
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.open("a").close()
+    except OSError as exc:
+        raise _not_writable(path, exc) from None
+    return FileLock(path)
+
+
+def _acquire(lock: BaseFileLock, path: Path, what: str, wait: float) -> None:
+    """Take the lock, polling until ``wait`` seconds have passed."""
+    from filelock import Timeout
+
+    deadline = time.monotonic() + wait
+    told = False
+    while True:
+        try:
+            lock.acquire(timeout=0)
+            return
+        except Timeout:
+            if time.monotonic() >= deadline:
+                waited = f" (waited {wait:g} s)" if wait > 0 else ""
+                raise LockedError(
+                    f"{what} is being written by another alpool process{waited} (lock {path}); "
+                    "wait for it to finish, then run the command again"
+                ) from None
+            if not told:
+                reporting.info(f"waiting up to {wait:g} s for another alpool process to release {path}")
+                told = True
+            time.sleep(min(LOCK_POLL_SECONDS, max(0.0, deadline - time.monotonic())))
+        except OSError as exc:  # after Timeout, which is an OSError too
+            raise _not_writable(path, exc) from None
 
 
 def save_state(path: Path, state: dict) -> None:

@@ -7,7 +7,8 @@ Layout (DESIGN.md section 2)::
     <run>/<kind>/<name>/...            the step's files
 
 A step folder without a ``manifest.json`` is unfinished: it is resumed or redone, never read by
-another step. A finished step is only redone with ``force=True``; the old manifest is removed first
+another step. A finished step is kept when rerun with the same settings ("already finished", see
+:mod:`alpool.run_index`) and only redone with ``force=True``; the old manifest is removed first
 so that a crash leaves an unfinished step, not a finished one with mixed files (the decision: work
 in place, so resumable steps such as ``al-run`` keep their finished episodes).
 
@@ -27,6 +28,7 @@ from typing import Any
 
 import numpy as np
 
+from alpool import reporting, run_index
 from alpool.atomic_files import (
     atomic_save_array,
     atomic_write_bytes,
@@ -35,7 +37,15 @@ from alpool.atomic_files import (
     load_array,
     sha256_file,
 )
-from alpool.errors import CorruptFileError, MissingStepError, StaleInputError, StepExistsError
+from alpool.errors import (
+    AlpoolError,
+    AlreadyFinishedError,
+    CorruptFileError,
+    LockedError,
+    MissingStepError,
+    NotWritableError,
+    StaleInputError,
+)
 from alpool.manifests import (
     SCHEMA_VERSION,
     STEP_KINDS,
@@ -43,10 +53,10 @@ from alpool.manifests import (
     RunManifest,
     StepKind,
     StepManifest,
-    StepRef,
     now_iso,
     read_model,
 )
+from alpool.run_index import sync_index
 
 # The manifest types are part of this module's interface (steps return and read them).
 __all__ = [
@@ -114,6 +124,12 @@ class StepDir:
             self._verify(relative, manifest.outputs[relative])
         return load_array(path)
 
+    def verify(self, relative: str) -> None:
+        """Check an output file of this finished step against the sha256 its manifest records."""
+        expected = self.manifest().outputs.get(relative)
+        if expected is not None:
+            self._verify(relative, expected)
+
     def _verify(self, relative: str, expected: str) -> None:
         path = self.file(relative)
         if not path.exists():
@@ -175,12 +191,14 @@ class StepWriter(InputLog):
         path = self.path / SETTINGS_FILE
         wanted = json.loads(json.dumps(settings, default=_json_default))
         recorded = json.loads(path.read_text()) if path.exists() else wanted
-        changed = sorted(k for k in set(recorded) | set(wanted) if recorded.get(k) != wanted.get(k))
+        old, new = run_index.flat_settings(recorded), run_index.flat_settings(wanted)  # names train.lr
+        changed = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
         if changed and not force:
             key = changed[0]
             raise StaleInputError(
-                f"step {self.step.label} was started with {key}={recorded.get(key)!r}, now {wanted.get(key)!r}; "
-                "run the same command to resume, or pass --force to start over (or use another --name)"
+                f"step {self.step.label} was started with {key}={old.get(key)!r}, now {new.get(key)!r}; "
+                "rerun with its original settings to resume it, or pass --force to start over "
+                "(or use another --name)"
             )
         if changed:
             shutil.rmtree(self.path)
@@ -258,6 +276,8 @@ def _json_default(value: Any) -> Any:
 class RunDir:
     """A run directory holding one dataset's steps."""
 
+    index_wait: float = run_index.INDEX_WAIT_SECONDS  # seconds an index update waits for run.json's lock
+
     def __init__(self, root: Path) -> None:
         self.root = Path(root)
 
@@ -287,6 +307,7 @@ class RunDir:
         if run.exists():
             run.check_dataset(dataset)
             return run
+        check_run_folder(root)
         root.mkdir(parents=True, exist_ok=True)
         manifest = RunManifest(dataset=dataset, seed=seed, val_fraction=val_fraction)
         atomic_write_text(run.manifest_path, manifest.model_dump_json(indent=2))
@@ -330,35 +351,62 @@ class RunDir:
             resume: keep an unfinished step's files (checkpoints, finished episodes); otherwise an
                 unfinished folder is cleared first.
 
+        A user error (:class:`AlpoolError`) raised inside removes what this call wrote when nothing
+        of it can be resumed: the whole folder of a step that does not resume, and a folder this call
+        created that holds no work yet (only ``config.json`` / ``inputs.json``).
+
         Raises:
-            StepExistsError: the step is finished and ``force`` is false.
+            AlreadyFinishedError: the step finished with the same settings (nothing to do).
+            StepExistsError: the step finished with other settings and ``force`` is false.
             LockedError: another process writes the step.
         """
         self.manifest()  # the run must exist
         step = self.step(kind, name)
         with file_lock(self.root / kind / f".{name}.lock", f"step {step.label}"):
-            if step.is_finished() and not force:
-                raise StepExistsError(
-                    f"step {step.label} already exists in {self.root}; pass --force to redo it "
-                    "or choose another --name"
-                )
-            if step.is_finished():
+            if not force and run_index.finished_same(step, config) is not None:
+                self.record_step(step, now=False)  # a finished step found on disk is always indexed
+                raise AlreadyFinishedError(
+                    f"step {step.label} already finished in {self.root} with the same settings: kept it "
+                    "(pass --force to redo it)", root=self.root)
+            if step.is_finished():  # unindexed first: a crash between leaves a step the index lacks
+                sync_index(self, step, remove=True, wait=self.index_wait)
                 step.manifest_path.unlink()
-                self.record_step(step, finished=False)
+            created = not step.path.exists()
             if step.path.exists() and not resume:
                 shutil.rmtree(step.path)
             step.path.mkdir(parents=True, exist_ok=True)
-            yield StepWriter(step, config)
+            try:
+                yield StepWriter(step, config)
+            except AlpoolError:
+                if not step.is_finished() and (not resume or (created and not _holds_work(step.path))):
+                    shutil.rmtree(step.path, ignore_errors=True)
+                raise
 
-    def record_step(self, step: StepDir, finished: bool = True) -> None:
-        """Add a finished step to run.json's steps index (or remove it with ``finished=False``)."""
-        with file_lock(self.root / ".run.lock", f"run {self.root}"):
-            manifest = self.manifest()
-            steps = [s for s in manifest.steps if (s.kind, s.name) != (step.kind, step.name)]
-            if finished:
-                steps.append(StepRef(kind=step.kind, name=step.name, finished_at=now_iso()))
-            updated = manifest.model_copy(update={"steps": steps})
-            atomic_write_text(self.manifest_path, updated.model_dump_json(indent=2))
+    def record_step(self, step: StepDir, now: bool = True) -> None:
+        """Add a finished step to run.json's steps index (and any other finished one it lacks).
+
+        With ``now`` false the step is only added when missing (a step found finished on disk).
+        """
+        try:
+            sync_index(self, step if now else None, wait=self.index_wait)
+        except LockedError as exc:  # the step is finished on disk; the next command indexes it
+            reporting.info(f"step {step.label} finished, but run.json's index was not updated: {exc}; "
+                           "the next alpool command in this run adds it")
+
+
+def _holds_work(folder: Path) -> bool:
+    """Return whether a step folder holds more than its settings (work that a resume keeps)."""
+    return any(p.is_dir() or p.name not in ("config.json", "inputs.json") for p in folder.iterdir())
+
+
+def check_run_folder(root: Path) -> None:
+    """Refuse a run directory path that cannot become one (a file, or a folder under a file)."""
+    for path in (root, *root.parents):
+        if path.exists() and not path.is_dir():
+            raise NotWritableError(f"run directory {root}: {path} is a file, not a folder; "
+                                   "pass another --run-dir (or move the file away)")
+        if path.exists():
+            return
 
 
 def check_recorded_inputs(step: StepDir, writer_inputs: dict[str, str]) -> None:

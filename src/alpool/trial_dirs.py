@@ -20,7 +20,9 @@ from typing import Any
 
 import numpy as np
 
+from alpool import reporting
 from alpool.atomic_files import atomic_save_array, atomic_write_text, load_array, save_state
+from alpool.errors import CorruptFileError
 
 METRICS = "metrics.json"
 STATE = "model.pt"
@@ -52,7 +54,12 @@ class EpisodeFolder:
 
     def row(self) -> dict[str, Any]:
         """Return the finished episode's metrics row."""
-        row: dict[str, Any] = json.loads((self.path / METRICS).read_text())
+        path = self.path / METRICS
+        try:
+            row: dict[str, Any] = json.loads(path.read_text())
+        except ValueError as exc:
+            raise CorruptFileError(f"{path} is not valid JSON ({exc}); rerun the experiment to redo the "
+                                   "episode, or redo it with --force") from None
         return row
 
     def queried(self) -> np.ndarray:
@@ -67,6 +74,17 @@ class EpisodeFolder:
 
             state = torch.load(self.path / STATE, map_location="cpu", weights_only=True)
         return FinishedEpisode(self.row(), self.queried(), state)
+
+    def read_finished(self, with_state: bool = False) -> FinishedEpisode | None:
+        """Return the finished episode; None when it is unfinished or unreadable (then it is redone)."""
+        if not self.is_finished():
+            return None
+        try:
+            return self.read(with_state)
+        except (ValueError, OSError, RuntimeError, CorruptFileError) as exc:
+            reporting.info(f"{self.path} is unreadable ({type(exc).__name__}: {exc}); redoing this episode "
+                           "and the ones after it")
+            return None
 
     def write(self, labeled: np.ndarray, queried: np.ndarray, row: dict[str, Any],
               state: dict[str, Any] | None = None) -> None:

@@ -81,13 +81,13 @@ def run_trial(job: TrialJob) -> TrialResult:
     selector = make_selector(job.query, config.query_params.get(job.query, {}))
     device = resolve_device(config.device)
     labeled = upstream.step("pools", job.pool).array("indices")
-    rows, previous = [], None
+    rows, previous, redo = [], None, False
     for episode in range(config.episodes + 1):
-        folder = job.folder.episode(episode)
-        if folder.is_finished():
-            finished = folder.read(with_state=config.warm_start)
+        finished = None if redo else job.folder.episode(episode).read_finished(config.warm_start)
+        if finished is not None:
             row, queried, previous = finished.row, finished.queried, finished.state
         else:
+            redo = True  # the episodes after a redone one are redone too (they build on its queries)
             row, queried, previous = _run_episode(job, config, ctx, inputs, framework, selector, device,
                                                   labeled, episode, previous)
         rows.append(row)

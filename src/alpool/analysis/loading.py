@@ -90,6 +90,7 @@ def read_results(step: StepDir, label: str) -> pd.DataFrame:
     path = step.file("results.csv")
     if not path.exists():
         raise CorruptFileError(f"{path} is missing; redo step {step.label} with --force")
+    step.verify("results.csv")  # a changed results.csv is refused, not analysed
     table = pd.read_csv(path)
     required = {"trial", "episode", "n_labeled", "test_accuracy"}
     missing = sorted(required - set(table.columns))
@@ -198,5 +199,7 @@ def find_episode_dirs(step: StepDir, label: str, results: pd.DataFrame) -> list[
     """
     rows = results[(results["run"] == label) & (results["experiment"] == step.name)]
     pairs = zip(rows["pool"].astype(str), rows["query"].astype(str), strict=True)
-    return [EpisodeDir(label, step.name, e.pool, e.query, e.trial, e.episode, e.folder.path)
-            for e in finished_episodes(step.path, pairs)]
+    found = list(finished_episodes(step.path, pairs))
+    for episode in found:
+        episode.folder.row()  # a torn metrics.json is one clear error, not a half-drawn report
+    return [EpisodeDir(label, step.name, e.pool, e.query, e.trial, e.episode, e.folder.path) for e in found]

@@ -10,13 +10,15 @@ import pandas as pd
 from alpool import reporting
 from alpool.al.trial import TrialJob, TrialResult, run_trial
 from alpool.config import ALRunConfig
-from alpool.errors import ConfigError, MissingStepError
+from alpool.errors import ConfigError, MissingStepError, StepExistsError
 from alpool.executor import make_executor
 from alpool.frameworks import make_framework
+from alpool.models import MODELS
 from alpool.run_context import open_run
-from alpool.rundir import RunDir, StepManifest, StepWriter, check_recorded_inputs
+from alpool.rundir import RunDir, StepDir, StepManifest, StepWriter, check_recorded_inputs
 from alpool.selectors import SELECTORS, make_selector
 from alpool.summaries import ALSummary, PoolSummary
+from alpool.training import resolve_device
 
 RESULT_COLUMNS = [
     "experiment", "pool", "init_strategy", "query", "framework", "embeddings", "init", "trial", "episode", "n_labeled",
@@ -47,6 +49,7 @@ def run(config: ALRunConfig, run_dir: Path, data_dir: Path | None = None) -> Ste
     pools = _pools(ctx.run, config)
     _check_grid(config, ctx.run, pools, len(ctx.pool))
     name = experiment_name(config)
+    _check_finished_pools(ctx.run.step("al", name), pools, config.force)
     record = config.model_dump(mode="json")
     with ctx.run.writing("al", name, record, config.force, resume=True) as w:
         w.keep_settings({k: v for k, v in record.items() if k not in NOT_RESUME_KEYS}, config.force)
@@ -72,16 +75,19 @@ def _pools(run: RunDir, config: ALRunConfig) -> list[str]:
         if not names:
             raise MissingStepError(f"{run.root} has no finished pool; "
                                    "run `alpool init-pool --strategy random --budget B` first")
-        return names
-    for pool in config.pools:
-        run.step("pools", pool).manifest()
-    return list(config.pools)
+    else:
+        names = list(config.pools)
+    for pool in names:  # each finished, its indices checked against their hash, before any write
+        run.step("pools", pool).read_array("indices.npy")
+    return names
 
 
 def _check_grid(config: ALRunConfig, run: RunDir, pools: list[str], pool_size: int) -> None:
     """Refuse unknown queries/frameworks and budgets that exceed the pool, before any training."""
     for query in config.queries:
         make_selector(query, config.query_params.get(query, {}))
+    MODELS.get(config.train.arch)
+    resolve_device(config.device)
     if config.candidates is not None and config.candidates < config.step_budget:
         raise ConfigError(f"--candidates {config.candidates} is smaller than --step-budget {config.step_budget}; "
                           "give at least as many candidates as images labeled per round")
@@ -96,6 +102,16 @@ def _check_grid(config: ALRunConfig, run: RunDir, pools: list[str], pool_size: i
         if needed > pool_size:
             raise ConfigError(f"pool {pool!r} ({size}) + {config.episodes} episodes x {config.step_budget} = {needed} "
                               f"labels, more than the {pool_size} selectable images; lower --episodes or --step-budget")
+
+
+def _check_finished_pools(step: StepDir, pools: list[str], force: bool) -> None:
+    """Refuse to call a finished experiment 'already finished' when it ran on other pools."""
+    if force or not step.is_finished():
+        return
+    recorded = sorted(k.split("/")[1] for k in step.manifest().inputs if k.startswith("pools/"))
+    if recorded and recorded != sorted(pools):
+        raise StepExistsError(f"experiment {step.label} finished on pools {', '.join(recorded)}, but now "
+                              f"{', '.join(sorted(pools))}; pass --force to redo it or choose another --name")
 
 
 def _finish(w: StepWriter, run: RunDir, results: list[TrialResult]) -> StepManifest:

@@ -15,7 +15,8 @@ from alpool.data import load_dataset
 from alpool.pretext import PretrainContext, make_task
 from alpool.pretext.common import RESUME_FILE
 from alpool.run_context import Upstream, dataset_record, split_pool
-from alpool.rundir import RunDir, StepManifest, StepWriter
+from alpool.rundir import RunDir, StepManifest, StepWriter, check_run_folder
+from alpool.stages.rank import pretrain_steps_read
 from alpool.training import resolve_device
 
 RESUME_KEYS = ("task", "dataset", "params", "seed")
@@ -28,11 +29,14 @@ def run(config: PretrainConfig, run_dir: Path) -> StepManifest:
     params and seed; other settings are refused unless ``force`` (:meth:`StepWriter.keep_settings`).
     """
     task = make_task(config.task, config.params)
+    device = resolve_device(config.device)  # every check before the run directory is created
+    check_run_folder(run_dir)
+    for upstream_task in pretrain_steps_read(task):  # e.g. scan starts from a finished simclr step
+        RunDir(run_dir).step("pretrain", upstream_task).manifest()
     dataset = load_dataset(config.dataset, config.data_dir, config.download)
     run_ = RunDir.create(run_dir, dataset_record(config.dataset, dataset, config.data_dir), config.seed,
                          config.val_fraction)
     pool, val = split_pool(run_, dataset)
-    device = resolve_device(config.device)
     with run_.writing("pretrain", config.step_name, config.model_dump(mode="json"), config.force, resume=True) as w:
         w.keep_settings({k: config.model_dump(mode="json")[k] for k in RESUME_KEYS}, config.force)
         upstream = Upstream(run_, w)
