@@ -109,10 +109,11 @@ def _write_pool(config: InitPoolConfig, ctx: RunContext, selector: Selector, nam
     scores = np.full(ctx.dataset.n_train, np.nan)
     scores[ctx.pool] = selection.candidate_scores
     grouped = config.count > 1 or config.budget_ratio is not None
+    counts = (class_summary(selection.indices, ctx.dataset.train_y.numpy(), ctx.dataset.num_classes)
+              if ctx.dataset.has_labels else {})  # an unlabeled dataset has no classes to count
     summary = PoolSummary(
         strategy=config.strategy, params=config.params, budget=budget, seed=seed, uses=upstream.used,
-        info=selection.info,
-        **class_summary(selection.indices, ctx.dataset.train_y.numpy(), ctx.dataset.num_classes),
+        info=selection.info, **counts,
         group=config.name or default_name(config, selector) if grouped else None,
         ratio=budget / len(ctx.pool) if grouped else None,
     )
