@@ -225,7 +225,7 @@ class PresetAL(Frozen):
 
 
 class Preset(Frozen):
-    """A whole chain (``alpool all --preset NAME``), read from ``presets/NAME.toml``."""
+    """A whole chain (``alpool all --preset NAME``), read from ``presets/NAME.toml`` (see :mod:`alpool.presets`)."""
 
     description: str = ""
     dataset: str = "digits"

@@ -59,6 +59,7 @@ def al_run(
     Example: alpool al-run --query coreset --episodes 5 --step-budget 20 --trials 3
     """
     from alpool.stages import al_run as stage
+    from alpool.summaries import ALSummary
 
     def body() -> None:
         target = resolve_run_dir(run_dir)
@@ -72,9 +73,9 @@ def al_run(
                              validation=validation, folds=folds,  # type: ignore[arg-type]
                              name=name, seed=seed, workers=workers, device=device, force=force)  # type: ignore[arg-type]
         manifest = stage.run(config, target, data_dir)
-        final = manifest.summary["final_accuracy"]
-        best = max(final.items(), key=lambda kv: kv[1])
-        done(f"{manifest.summary['jobs']} trials; best final accuracy {best[1]:.3f} ({best[0]})", target,
+        summary = ALSummary.of(manifest)
+        best = summary.best()
+        done(f"{summary.jobs} trials; best final accuracy {best[1]:.3f} ({best[0]})", target,
              target / "al" / manifest.name)
 
     run_command(body, quiet, debug)

@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import fnmatch
-import json
 import sys
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -15,14 +13,14 @@ from alpool import reporting
 from alpool.al.trial import TrialJob, TrialResult, run_trial
 from alpool.atomic_files import atomic_write_text
 from alpool.config import ALRunConfig
-from alpool.errors import ConfigError, MissingStepError, StaleInputError, StepExistsError
+from alpool.errors import ConfigError, MissingStepError, StepExistsError
 from alpool.executor import make_executor
 from alpool.frameworks import make_framework
 from alpool.models import MODELS
-from alpool.run_index import flat_settings
+from alpool.run_context import open_run
 from alpool.rundir import RunDir, StepDir, StepManifest, StepWriter, check_recorded_inputs
 from alpool.selectors import SELECTORS, make_selector
-from alpool.stages.context import open_run
+from alpool.summaries import ALSummary, PoolSummary
 from alpool.training import resolve_device
 
 RESULT_COLUMNS = [
@@ -40,14 +38,6 @@ def experiment_name(config: ALRunConfig) -> str:
         return config.name
     base = "+".join(config.queries)
     return base if config.framework == "supervised" else f"{base}-{config.framework}"
-
-
-def init_strategy(summary: dict[str, Any]) -> str:
-    """Return a readable label of how a pool was made, e.g. ``ranked(vae-loss)``."""
-    strategy = str(summary.get("strategy", "?"))
-    params = summary.get("params") or {}
-    detail = params.get("score") or params.get("inner")
-    return f"{strategy}({detail})" if detail else strategy
 
 
 def alc(n_labeled: np.ndarray, accuracy: np.ndarray) -> float:
@@ -72,7 +62,7 @@ def run(config: ALRunConfig, run_dir: Path, data_dir: Path | None = None) -> Ste
     _check_finished_pools(ctx.run.step("al", name), pools, config.force)
     record = config.model_dump(mode="json")
     with ctx.run.writing("al", name, record, config.force, resume=True) as w:
-        _check_resume(w, record)
+        w.keep_settings({k: v for k, v in record.items() if k not in NOT_RESUME_KEYS}, config.force)
         for pool in pools:
             w.record_step_input(ctx.run.step("pools", pool), "indices.npy")
         check_recorded_inputs(w.step, w.inputs)
@@ -138,7 +128,7 @@ def _check_grid(config: ALRunConfig, run: RunDir, pools: list[str], pool_size: i
     for task in framework.uses_pretrain():
         run.step("pretrain", task).manifest()
     for pool in pools:
-        size = run.step("pools", pool).manifest().summary.get("budget", 0)
+        size = PoolSummary.of(run.step("pools", pool).manifest()).budget or 0
         if config.validation == "labeled-kfold" and int(size) < 2:
             raise ConfigError(f"--validation labeled-kfold needs at least 2 labeled images; pool {pool!r} has {size}; "
                               "use --validation none")
@@ -158,23 +148,6 @@ def _check_finished_pools(step: StepDir, pools: list[str], force: bool) -> None:
                               f"{', '.join(sorted(pools))}; pass --force to redo it or choose another --name")
 
 
-def _check_resume(w: StepWriter, record: dict[str, Any]) -> None:
-    """Refuse to continue an unfinished experiment that was started with other settings."""
-    path = w.path / "config.json"
-    wanted = {k: v for k, v in record.items() if k not in NOT_RESUME_KEYS}
-    if path.exists():
-        recorded = json.loads(path.read_text())
-        if recorded != wanted:
-            old, new = flat_settings(recorded), flat_settings(wanted)  # name the nested key (train.lr)
-            first = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))[0]
-            raise StaleInputError(
-                f"experiment {w.step.label} was started with {first}={old.get(first)!r}, "
-                f"now {new.get(first)!r}; rerun with its original settings to resume it, "
-                "or pass --force to start over (or use another --name)"
-            )
-    w.write_json("config.json", wanted)
-
-
 def _table(run: RunDir, results: list[TrialResult]) -> pd.DataFrame:
     """Return the rows of ``results.csv`` for the finished trials ``results``."""
     pool_info = {p: run.step("pools", p).manifest() for p in {r.job.pool for r in results}}
@@ -186,7 +159,8 @@ def _table(run: RunDir, results: list[TrialResult]) -> pd.DataFrame:
     for result in results:
         manifest = pool_info[result.job.pool]
         for row in result.rows:
-            rows.append({**row, **used, "init_strategy": init_strategy(manifest.summary), "oracle": manifest.oracle})
+            rows.append({**row, **used, "init_strategy": PoolSummary.of(manifest).init_strategy,
+                         "oracle": manifest.oracle})
     return pd.DataFrame(rows).sort_values(["pool", "query", "trial", "episode"])
 
 
@@ -224,14 +198,14 @@ def _finish(w: StepWriter, run: RunDir, results: list[TrialResult]) -> StepManif
     alcs = {f"{p}|{q}|{t}": alc(g["n_labeled"].to_numpy(), g["test_accuracy"].to_numpy())
             for (p, q, t), g in table.groupby(["pool", "query", "trial"])}
     last = table[table["episode"] == table["episode"].max()]
-    summary = {
-        "alc": alcs,
-        "final_accuracy": {"|".join(k): v for k, v in last.groupby(["pool", "query"])["test_accuracy"].mean().items()},
-        "jobs": len(results),
-        "candidates": config.candidates,
-        "validation": config.validation,
-        "augmentation": {"crop_padding": config.train.crop_padding, "flip": config.train.flip},
-        "queries_oracle": sorted(q for q in set(table["query"]) if SELECTORS.get(q).oracle),
-    }
-    oracle = any(m.oracle for m in pool_info.values()) or bool(summary["queries_oracle"])
-    return w.finish(summary, oracle=oracle)
+    summary = ALSummary(
+        alc=alcs,
+        final_accuracy={"|".join(k): v for k, v in last.groupby(["pool", "query"])["test_accuracy"].mean().items()},
+        jobs=len(results),
+        candidates=config.candidates,
+        validation=config.validation,
+        augmentation={"crop_padding": config.train.crop_padding, "flip": config.train.flip},
+        queries_oracle=sorted(q for q in set(table["query"]) if SELECTORS.get(q).oracle),
+    )
+    oracle = any(m.oracle for m in pool_info.values()) or bool(summary.queries_oracle)
+    return w.finish(summary.to_json(), oracle=oracle)
