@@ -23,7 +23,8 @@ class ModelClassifier:
         model: the trained network (best-validation weights).
         images: all train images ``[N, C, H, W]`` uint8 (CPU or device).
         device: where to run.
-        train: the training config (its augmentation is used by ``augmented_predict_proba``).
+        train: the training config (``augmented_predict_proba`` uses its ``perturbation``: the
+            training augmentation, at least a 1-pixel crop).
         ensemble: optional factory ``(member) -> model`` training extra members on the same labels.
     """
 
@@ -77,7 +78,8 @@ class ModelClassifier:
         x = self._x(indices)
         out = np.empty((passes, len(x), self.num_classes))
         def augmented(xb: torch.Tensor) -> torch.Tensor:
-            return crop_flip(to_float(xb), generator, self.train.crop_padding, self.train.flip)
+            xb = to_float(xb)
+            return crop_flip(xb, generator, *self.train.perturbation(tuple(xb.shape)))
 
         with eval_mode(self.model):
             for t in range(passes):

@@ -1,11 +1,8 @@
-"""One AL trial: episodes of train -> evaluate -> query, each episode's files written atomically.
+"""One AL trial: episodes of train -> evaluate -> query, each episode written by :mod:`alpool.trial_dirs`.
 
-Folder of a trial: ``al/<experiment>/<pool>--<query>/trial-<t>/episode-<e>/`` with
-``labeled.npy`` (the set trained on), ``queried.npy`` (what this episode's model picked for the
-next one; empty in the last episode) and ``metrics.json``, written last. An episode with a
-``metrics.json`` is finished: a resumed run reads it instead of recomputing it. Every random choice
-of a (trial, episode) derives from the experiment seed, so a resumed run ends with exactly the
-results of an uninterrupted one.
+A finished episode (one with ``metrics.json``) is read back instead of recomputed. Every random
+choice of a (trial, episode) derives from the experiment seed, so a resumed run ends with exactly
+the results of an uninterrupted one.
 
 Candidate subset (``--candidates C``): scoring all unlabeled images each episode is what makes
 expensive queries slow (BALD runs 25 forward passes per image), so, as is common practice (e.g.
@@ -16,8 +13,6 @@ seed, the same rule for every query. ``None`` (the default) gives every unlabele
 
 from __future__ import annotations
 
-import io
-import json
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,16 +21,15 @@ from typing import Any
 import numpy as np
 import torch
 
-from alpool import reporting
-from alpool.atomic_files import atomic_save_array, atomic_write_bytes, atomic_write_text, load_array, sha256_file
+from alpool.al.embedding_cache import SplitEmbeddingCache
 from alpool.config import ALRunConfig
-from alpool.errors import CorruptFileError
 from alpool.frameworks import EpisodeData, make_framework
-from alpool.jsonify import json_default_or_str
+from alpool.run_context import RunContext, RunInputs, Upstream, open_run
+from alpool.rundir import InputLog, RunDir
 from alpool.seeding import derive_seed, numpy_rng
 from alpool.selectors import SelectionContext, make_selector
-from alpool.stages.context import RunContext, RunInputs, Upstream, open_run
 from alpool.training import classification_metrics, resolve_device
+from alpool.trial_dirs import TrialFolder
 
 
 @dataclass(frozen=True)
@@ -51,9 +45,10 @@ class TrialJob:
     config_json: str
 
     @property
-    def folder(self) -> Path:
+    def folder(self) -> TrialFolder:
         """Return the trial's folder."""
-        return Path(self.run_dir) / "al" / self.experiment / f"{self.pool}--{self.query}" / f"trial-{self.trial}"
+        return TrialFolder(RunDir(Path(self.run_dir)).step("al", self.experiment).path, self.pool, self.query,
+                           self.trial)
 
 
 @dataclass
@@ -63,20 +58,6 @@ class TrialResult:
     job: TrialJob
     rows: list[dict[str, Any]]
     inputs: dict[str, str]
-
-
-class InputRecorder:
-    """Collects ``{relative path: sha256}`` of the run-directory files a trial reads."""
-
-    def __init__(self, root: Path) -> None:
-        self.root = root
-        self.inputs: dict[str, str] = {}
-
-    def record_step_input(self, step: Any, relative: str) -> Path:
-        """Record a finished step's file (same interface as :class:`alpool.rundir.StepWriter`)."""
-        path: Path = step.file(relative)
-        self.inputs[str(path.resolve().relative_to(self.root.resolve()))] = sha256_file(path)
-        return path
 
 
 _CONTEXTS: dict[tuple[str, str | None], RunContext] = {}
@@ -94,8 +75,8 @@ def run_trial(job: TrialJob) -> TrialResult:
     """Run (or resume) every episode of one trial and return its metric rows."""
     config = ALRunConfig.model_validate_json(job.config_json)
     ctx = _context(job)
-    recorder = InputRecorder(ctx.run.root)
-    upstream = Upstream(ctx.run, recorder)  # type: ignore[arg-type]
+    log = InputLog(ctx.run)
+    upstream = Upstream(ctx.run, log)
     inputs = RunInputs(ctx, upstream)
     framework = make_framework(config.framework, config.framework_params)
     selector = make_selector(job.query, config.query_params.get(job.query, {}))
@@ -103,24 +84,23 @@ def run_trial(job: TrialJob) -> TrialResult:
     labeled = upstream.step("pools", job.pool).array("indices")
     rows, previous, redo = [], None, False
     for episode in range(config.episodes + 1):
-        folder = job.folder / f"episode-{episode}"
-        finished = None if redo else _finished_episode(folder, config.warm_start)
+        finished = None if redo else job.folder.episode(episode).read_finished(config.warm_start)
         if finished is not None:
-            row, queried, previous = finished
+            row, queried, previous = finished.row, finished.queried, finished.state
         else:
             redo = True  # the episodes after a redone one are redone too (they build on its queries)
             row, queried, previous = _run_episode(job, config, ctx, inputs, framework, selector, device,
                                                   labeled, episode, previous)
         rows.append(row)
         labeled = np.concatenate([labeled, queried])
-    return TrialResult(job, rows, recorder.inputs)
+    return TrialResult(job, rows, log.inputs)
 
 
 def _run_episode(job: TrialJob, config: ALRunConfig, ctx: RunContext, inputs: RunInputs, framework: Any,
                  selector: Any, device: torch.device, labeled: np.ndarray, episode: int,
                  previous: dict[str, torch.Tensor] | None) -> tuple[dict[str, Any], np.ndarray, Any]:
     """Train on ``labeled``, evaluate, query, and write the episode folder (metrics last)."""
-    folder = job.folder / f"episode-{episode}"
+    folder = job.folder.episode(episode)
     seed = derive_seed(config.seed, "trial", job.trial, "episode", episode)
     unlabeled = np.setdiff1d(ctx.pool, labeled).astype(np.int64)
     started = time.time()
@@ -129,6 +109,7 @@ def _run_episode(job: TrialJob, config: ALRunConfig, ctx: RunContext, inputs: Ru
         seed=seed, device=device, embeddings=inputs.embeddings,
         checkpoint=lambda task: inputs.upstream.pretrain(task).checkpoint(),
         previous=previous if config.warm_start else None,
+        validation=config.validation, folds=config.folds, split_cache=_split_cache(ctx, inputs),
     ))
     seconds_train = time.time() - started
     metrics = classification_metrics(trained.test_proba, ctx.dataset.test_y.numpy(), ctx.dataset.num_classes)
@@ -158,27 +139,20 @@ def _run_episode(job: TrialJob, config: ALRunConfig, ctx: RunContext, inputs: Ru
         "seconds_query": round(seconds_query, 3), "seconds": round(seconds_train + seconds_query, 3),
         "train_info": trained.info, "query_info": info,
     }
-    atomic_save_array(folder / "labeled.npy", labeled)
-    atomic_save_array(folder / "queried.npy", queried)
-    if config.warm_start and trained.state is not None:
-        buffer = io.BytesIO()
-        torch.save(trained.state, buffer)
-        atomic_write_bytes(folder / "model.pt", buffer.getvalue())
-    atomic_write_text(folder / "metrics.json", json.dumps(row, indent=2, default=json_default_or_str))
+    folder.write(labeled, queried, row, trained.state if config.warm_start else None)
     return row, queried, trained.state
 
 
-def _finished_episode(folder: Path, warm_start: bool) -> tuple[dict[str, Any], np.ndarray, Any] | None:
-    """Return a finished episode's metrics, queries and weights; None if unfinished or unreadable."""
-    if not (folder / "metrics.json").exists():
-        return None
-    try:
-        row = json.loads((folder / "metrics.json").read_text())
-        return row, load_array(folder / "queried.npy"), _load_state(folder) if warm_start else None
-    except (ValueError, OSError, RuntimeError, CorruptFileError) as exc:
-        reporting.info(f"{folder} is unreadable ({type(exc).__name__}: {exc}); redoing this episode "
-                       "and the ones after it")
-        return None
+def _split_cache(ctx: RunContext, inputs: RunInputs) -> Any:
+    """Return the run's split-embedding cache; a hit still records the encoder's model.pt as an input."""
+    cache = SplitEmbeddingCache(ctx.run)
+
+    def get(task: str, split: str, device: torch.device, compute: Any) -> np.ndarray:
+        if inputs.upstream.writer is not None:
+            inputs.upstream.writer.record_step_input(ctx.run.step("pretrain", task), "model.pt")
+        return cache.get(task, split, device, compute)
+
+    return get
 
 
 def candidate_subset(unlabeled: np.ndarray, size: int | None, rng: np.random.Generator) -> np.ndarray:
@@ -195,8 +169,3 @@ def candidate_subset(unlabeled: np.ndarray, size: int | None, rng: np.random.Gen
     if size is None or size >= len(unlabeled):
         return unlabeled
     return np.sort(rng.choice(unlabeled, size=size, replace=False)).astype(np.int64)
-
-
-def _load_state(folder: Path) -> dict[str, torch.Tensor] | None:
-    path = folder / "model.pt"
-    return torch.load(path, map_location="cpu", weights_only=True) if path.exists() else None

@@ -24,6 +24,8 @@ class AnalyzeOptions(BaseModel):
     hist: bool = Field(False, description="class histograms of pools and queries")
     scatter: bool = Field(False, description="embedding maps with the pools on top")
     experiments: list[str] = Field(default_factory=list, description="empty = every finished one")
+    bench: list[str] = Field(default_factory=list, description="--corr: pool names/globs of the random bench "
+                             "pools; empty = every random pool drawn with --count")
     scorers: list[str] = Field(default_factory=list, description="empty = every finished scorer")
     embeddings: str | None = Field(None, description="pretrain task of the maps")
     projection: Literal["tsne", "umap"] = "tsne"

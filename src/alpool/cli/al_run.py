@@ -28,7 +28,7 @@ from alpool.selectors import SELECTORS
 
 def al_run(
     query: Annotated[list[str] | None, typer.Option("--query", help=f"AL query (repeatable): {SELECTORS.choices_help()}.")] = None,
-    pool: Annotated[list[str] | None, typer.Option("--pool", help="Initial pool (repeatable; default: every finished pool).")] = None,
+    pool: Annotated[list[str] | None, typer.Option("--pool", help="Initial pool or quoted glob, e.g. 'bench20-*' (repeatable; default: every finished pool).")] = None,
     episodes: Annotated[int, typer.Option("--episodes", "-e", help="Query rounds after the initial training (0: train once).")] = 5,
     step_budget: Annotated[int, typer.Option("--step-budget", "-b", help="Images labeled per round.")] = 10,
     trials: Annotated[int, typer.Option("--trials", help="Independent seeds per pool and query.")] = 3,
@@ -43,6 +43,9 @@ def al_run(
     epochs: Annotated[int, typer.Option("--epochs", help="Training epochs per episode.")] = 30,
     train_setting: Annotated[list[str] | None, typer.Option("--train", help="Training setting KEY=VALUE (repeatable), e.g. --train lr=0.05 --train flip=false.")] = None,
     param: ParamOpt = None,
+    validation: Annotated[str, typer.Option("--validation", help="How each episode's weights are chosen: split (best epoch on the run's "
+                                            "held-out images), none (fixed schedule, last epoch), labeled-kfold (k-fold on the labeled pool only).")] = "split",
+    folds: Annotated[int, typer.Option("--folds", help="labeled-kfold: number of folds.")] = 5,
     warm_start: Annotated[bool, typer.Option("--warm-start", help="Keep the previous episode's weights.")] = False,
     workers: Annotated[int, typer.Option("--workers", help="Run trials in this many processes.")] = 1,
     name: Annotated[str | None, typer.Option("--name", help="Experiment folder (default: the queries).")] = None,
@@ -56,6 +59,7 @@ def al_run(
     Example: alpool al-run --query coreset --episodes 5 --step-budget 20 --trials 3
     """
     from alpool.stages import al_run as stage
+    from alpool.summaries import ALSummary
 
     def body() -> None:
         target = resolve_run_dir(run_dir)
@@ -66,11 +70,12 @@ def al_run(
                              episodes=episodes, step_budget=step_budget, trials=trials, candidates=candidates,
                              framework=framework,
                              framework_params=params(framework_param, embeddings=embeddings, init=init), train=train, warm_start=warm_start,
+                             validation=validation, folds=folds,  # type: ignore[arg-type]
                              name=name, seed=seed, workers=workers, device=device, force=force)  # type: ignore[arg-type]
         manifest = stage.run(config, target, data_dir)
-        final = manifest.summary["final_accuracy"]
-        best = max(final.items(), key=lambda kv: kv[1])
-        done(f"{manifest.summary['jobs']} trials; best final accuracy {best[1]:.3f} ({best[0]})", target,
+        summary = ALSummary.of(manifest)
+        best = summary.best()
+        done(f"{summary.jobs} trials; best final accuracy {best[1]:.3f} ({best[0]})", target,
              target / "al" / manifest.name)
 
     run_command(body, quiet, debug)

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from alpool.cli.common import DataDirOpt, DebugOpt, DeviceOpt, ForceOpt, QuietOpt, done, run_command
-from alpool.stages.presets import preset_names
+from alpool.presets import preset_names
 
 
 def all_steps(
@@ -22,8 +22,8 @@ def all_steps(
 
     Example: alpool all --preset quickstart
     """
+    from alpool.presets import load_preset
     from alpool.stages import all as stage
-    from alpool.stages.presets import load_preset
 
     def body() -> None:
         name, config = load_preset(preset)

@@ -146,6 +146,7 @@ class Selector(ABC):
     Params: ClassVar[type[Params]] = Params
     needs: ClassVar[frozenset[str]] = frozenset()
     oracle: ClassVar[bool] = False
+    seeded: ClassVar[bool] = True  # False: the seed does not change the pick (init-pool --count refuses)
 
     def __init__(self, params: ParamsBase | None = None) -> None:
         self.params = params if params is not None else self.Params()

@@ -7,6 +7,7 @@ from pathlib import Path
 from alpool import reporting
 from alpool.config import ALRunConfig, AnalyzeConfig, InitPoolConfig, Preset, PretrainConfig, RankConfig
 from alpool.rundir import RunDir
+from alpool.selectors import make_selector
 from alpool.stages import al_run, analyze, init_pool, pretrain, rank
 
 
@@ -35,7 +36,7 @@ def run(preset: Preset, run_dir: Path, device: str = "auto", force: bool = False
                                      count=pool.count, params=pool.params, name=pool.name,
                                      seed=preset.seed if pool.seed is None else pool.seed, device=device,  # type: ignore[arg-type]
                                      force=force)
-        names = init_pool.pool_names(pool_config, init_pool.pool_budget(pool_config, _pool_size(run_, data_dir)))
+        names = init_pool.pool_names(pool_config, make_selector(pool_config.strategy, pool_config.params))
         if all(_skip(run_, "pools", n, force) for n in names):
             continue
         ran += [f"pools/{m.name}" for m in init_pool.run(pool_config, run_dir, data_dir)]
@@ -58,8 +59,3 @@ def _skip(run: RunDir, kind: str, name: str, force: bool) -> bool:
         return True
     return False
 
-
-def _pool_size(run: RunDir, data_dir: Path | None) -> int:
-    from alpool.stages.context import open_run
-
-    return len(open_run(run.root, data_dir).pool)
