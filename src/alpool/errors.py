@@ -51,3 +51,7 @@ class DatasetFilesMissing(AlpoolError):
 
 class LockedError(AlpoolError):
     """Another process is writing the same step."""
+
+
+class WorkerLostError(AlpoolError):
+    """A distributed worker died more often than the executor retries a job."""

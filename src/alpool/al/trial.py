@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import io
 import json
+import socket
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,6 +29,7 @@ import torch
 
 from alpool.atomic_files import atomic_save_array, atomic_write_bytes, atomic_write_text, load_array, sha256_file
 from alpool.config import ALRunConfig
+from alpool.errors import MissingStepError
 from alpool.frameworks import EpisodeData, make_framework
 from alpool.seeding import derive_seed, numpy_rng
 from alpool.selectors import SelectionContext, make_selector
@@ -85,6 +87,21 @@ def _context(job: TrialJob) -> RunContext:
     if key not in _CONTEXTS:
         _CONTEXTS[key] = open_run(Path(job.run_dir), Path(job.data_dir) if job.data_dir else None)
     return _CONTEXTS[key]
+
+
+def share_context(run_dir: str, data_dir: str | None, ctx: RunContext) -> None:
+    """Use the run opened by the driver for the jobs of ``(run_dir, data_dir)`` in this process.
+
+    Workers get the dataset from the driver instead of reloading and re-hashing it; the run
+    directory itself must still be visible here (a shared filesystem on a cluster).
+
+    Raises:
+        MissingStepError: this process cannot see the run directory at ``ctx.run.root``.
+    """
+    if not (ctx.run.root / "run.json").is_file():
+        raise MissingStepError(f"the worker on {socket.gethostname()} cannot see the run directory "
+                               f"{ctx.run.root}: put it on a filesystem every node mounts, at the same path")
+    _CONTEXTS[(run_dir, data_dir)] = ctx
 
 
 def run_trial(job: TrialJob) -> TrialResult:

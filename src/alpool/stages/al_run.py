@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from contextlib import closing
 from pathlib import Path
 from typing import Any
 
@@ -10,10 +11,10 @@ import numpy as np
 import pandas as pd
 
 from alpool import reporting
-from alpool.al.trial import TrialJob, TrialResult, run_trial
+from alpool.al.trial import TrialJob, TrialResult, run_trial, share_context
 from alpool.config import ALRunConfig
 from alpool.errors import ConfigError, MissingStepError, StaleInputError
-from alpool.executor import make_executor
+from alpool.executor import Setup, make_executor
 from alpool.frameworks import make_framework
 from alpool.rundir import RunDir, StepManifest, StepWriter, check_recorded_inputs
 from alpool.selectors import SELECTORS, make_selector
@@ -24,7 +25,7 @@ RESULT_COLUMNS = [
     "test_accuracy", "test_macro_auc", "val_accuracy", "n_classes_covered", "seconds",
     "seconds_train", "seconds_query", "n_candidates", "oracle",
 ]
-NOT_RESUME_KEYS = ("force", "workers", "device")
+NOT_RESUME_KEYS = ("force", "workers", "device", "execution")
 
 
 def experiment_name(config: ALRunConfig) -> str:
@@ -52,9 +53,10 @@ def alc(n_labeled: np.ndarray, accuracy: np.ndarray) -> float:
 
 def run(config: ALRunConfig, run_dir: Path, data_dir: Path | None = None) -> StepManifest:
     """Run every (pool, query, trial) job and write ``al/<experiment>/``."""
-    ctx = open_run(run_dir, data_dir)
+    ctx = open_run(run_dir.resolve(), data_dir)  # absolute: workers may start in another folder
     pools = _pools(ctx.run, config)
     _check_grid(config, ctx.run, pools, len(ctx.pool))
+    executor = make_executor(config.workers, config.execution, config.device)
     name = experiment_name(config)
     record = config.model_dump(mode="json")
     with ctx.run.writing("al", name, record, config.force, resume=True) as w:
@@ -67,8 +69,10 @@ def run(config: ALRunConfig, run_dir: Path, data_dir: Path | None = None) -> Ste
                          config.model_dump_json())
                 for pool in pools for query in config.queries for trial in range(config.trials)]
         results: list[TrialResult] = []
-        with reporting.task(f"al-run {name}: {len(jobs)} trials", len(jobs)) as progress:
-            for result in make_executor(config.workers).map(run_trial, jobs):
+        shared = Setup(share_context, (str(ctx.run.root), str(data_dir) if data_dir else None, ctx))
+        with (reporting.task(f"al-run {name}: {len(jobs)} trials", len(jobs)) as progress,
+              closing(executor.map(run_trial, jobs, shared)) as finished):
+            for result in finished:
                 results.append(result)
                 progress.advance(status=f"{result.job.pool} / {result.job.query} / trial {result.job.trial}")
         return _finish(w, ctx.run, results)
