@@ -10,7 +10,8 @@ grid with each executor: ``local`` (this process), ``process`` (``--workers`` pr
 - task: mean in-task training time (``seconds`` of results.csv).
 - cost/task: ``wall x slots / tasks``, the CPU-seconds each trial took; ``overhead/task``: that
   minus the in-task time, everything that is not training (start-up, scheduling, transfers, the
-  per-trial probe set-up, files).
+  per-trial probe set-up, files). steady/task: ``(wall - start) x slots / (tasks - 1)``, the same
+  cost once the workers are up (start-up excluded).
 - no-op/task: the same executor mapping ``--pools`` empty jobs (pure dispatch cost, start-up excluded
   for Ray, which is already running by then).
 
@@ -115,6 +116,7 @@ def main() -> None:
             cost = wall * slots / len(table)
             rows.append({"executor": name, "slots": slots, "wall_s": wall, "start_s": first, "task_s": task,
                          "cost_per_task_s": cost, "overhead_per_task_s": cost - task,
+                         "steady_per_task_s": (wall - first) * slots / max(1, len(table) - 1),
                          "noop_per_task_ms": 1000 * noop_per_task(name, args.workers, args.pools),
                          "same_results": identical})
     print(pd.DataFrame(rows).to_string(index=False, float_format=lambda v: f"{v:.3f}"))

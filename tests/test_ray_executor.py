@@ -19,8 +19,9 @@ import torch
 
 from alpool.al.trial import TrialJob, run_trial, share_context
 from alpool.config import ALRunConfig, Execution, InitPoolConfig, PretrainConfig, TrainConfig
-from alpool.errors import MissingStepError
+from alpool.errors import ConfigError, MissingStepError, WorkerLostError
 from alpool.executor import Setup, make_executor
+from alpool.ray_executor import RETRIES
 from alpool.stages import al_run, init_pool, pretrain
 from alpool.stages.context import open_run
 
@@ -126,6 +127,56 @@ def test_a_worker_that_cannot_see_the_run_directory_fails_in_one_line(local_ray:
     with pytest.raises(MissingStepError, match=f"cannot see the run directory {hidden}") as caught:
         list(tasks)
     assert "\n" not in str(caught.value)
+
+
+@pytest.mark.parametrize(("device", "gpus", "match"), [
+    ("cpu", 0.5, "--gpus-per-trial 0.5 with --device cpu"),
+    ("auto", 1.0, "--gpus-per-trial 1 but the Ray cluster has 0 GPUs"),
+    ("cuda", None, "--device cuda but the Ray cluster has no GPU"),
+])
+def test_gpu_requests_the_cluster_cannot_meet_are_refused_before_any_task(
+        local_ray: None, device: str, gpus: float | None, match: str) -> None:
+    with pytest.raises(ConfigError, match=match):
+        make_executor(1, Execution(executor="ray", gpus_per_trial=gpus), device)
+
+
+def test_cpu_trials_see_no_gpu_and_run_with_their_cpus_as_threads(local_ray: None) -> None:
+    def task_environment(job: int) -> tuple[str | None, int]:  # local: sent to Ray by value
+        import os
+
+        import torch
+
+        return os.environ.get("CUDA_VISIBLE_DEVICES"), torch.get_num_threads()
+
+    seen = list(make_executor(1, Execution(executor="ray", cpus_per_trial=2), "auto").map(task_environment, [0]))
+    assert seen == [("", 2)]
+
+
+@pytest.mark.slow
+def test_a_trial_whose_worker_dies_every_time_fails_in_one_line(local_ray: None, run_dir: Path) -> None:
+    """Kill every worker that runs the trial: after the retries, the run stops with a WorkerLostError."""
+    grid = dict(pools=["rand-000"], queries=["margin"], episodes=5, step_budget=10, trials=1, train=TRAIN)
+    failures: list[BaseException] = []
+
+    def drive() -> None:
+        try:
+            al_run.run(ALRunConfig(**grid, name="doomed", execution=RAY), run_dir)
+        except BaseException as exc:  # handed to the test thread
+            failures.append(exc)
+
+    driver = threading.Thread(target=drive)
+    driver.start()
+    killed: set[int] = set()
+    deadline = time.time() + 600
+    while driver.is_alive() and time.time() < deadline:
+        for pid in set(ray_worker_pids()) - killed:
+            os.kill(pid, signal.SIGKILL)
+            killed.add(pid)
+        time.sleep(0.02)
+    driver.join()
+    assert len(killed) == RETRIES + 1
+    assert len(failures) == 1 and isinstance(failures[0], WorkerLostError), failures
+    assert "rand-000 / margin / trial 0" in str(failures[0]) and "\n" not in str(failures[0])
 
 
 @pytest.mark.slow

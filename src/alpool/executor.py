@@ -55,11 +55,12 @@ class Executor(Protocol):
 
 @dataclass(frozen=True)
 class ExecutorRequest:
-    """What an executor factory gets: the pool size, the execution options and the run's device."""
+    """What an executor factory gets; ``connect=False`` only checks the options (no cluster joined)."""
 
     workers: int
     execution: Execution
     device: str
+    connect: bool = True
 
 
 EXECUTORS: Registry[Callable[[ExecutorRequest], Executor]] = Registry("executor")
@@ -186,13 +187,20 @@ def resolve_executor_name(workers: int, execution: Execution) -> str:
     return execution.executor
 
 
-def make_executor(workers: int, execution: Execution | None = None, device: str = "auto") -> Executor:
+def make_executor(workers: int, execution: Execution | None = None, device: str = "auto",
+                  connect: bool = True) -> Executor:
     """Return the executor of ``execution`` (default: in-process for one worker, else a process pool).
+
+    Args:
+        workers: size of the local process pool (``--workers``).
+        execution: executor name and its options.
+        device: the run's ``--device``.
+        connect: join (or start) a cluster now and check its resources; False only checks options.
 
     Raises:
         UnknownNameError: an unknown executor name.
-        ConfigError: options the executor would ignore, or Ray is not installed.
+        ConfigError: options the executor would ignore, Ray not installed or its cluster unreachable.
     """
     execution = execution or Execution()
     name = resolve_executor_name(workers, execution)
-    return EXECUTORS.get(name)(ExecutorRequest(workers, execution, device))
+    return EXECUTORS.get(name)(ExecutorRequest(workers, execution, device, connect))

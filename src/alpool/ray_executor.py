@@ -88,12 +88,14 @@ class RayExecutor:
         self.cpus = options.cpus_per_trial
         self.gpus_wanted = options.gpus_per_trial
         self.device = request.device
+        self.gpus: float | None = None
+        if request.connect:
+            self.connect()
 
     def map(self, fn: Callable[[J], R], jobs: Iterable[J], setup: Setup | None = None) -> Generator[R, None, None]:
         """Submit every job, yield results as they finish; on close, cancel the unfinished tasks."""
         ray = self.ray
-        self._connect()
-        gpus = self._gpus_per_task()
+        gpus = self.connect()
         boxed = [ray.put(setup.args)] if setup is not None else []  # boxed: not resolved into every task
         remote = ray.remote(run_job).options(num_cpus=self.cpus, num_gpus=gpus, max_retries=RETRIES,
                                              retry_exceptions=False)
@@ -108,14 +110,21 @@ class RayExecutor:
             for ref in pending:
                 ray.cancel(ref)
 
-    def _connect(self) -> None:
+    def connect(self) -> float:
+        """Join or start Ray (once), check the GPU request against the cluster; return the GPUs per task."""
+        if self.gpus is None:
+            self._join()
+            self.gpus = self._gpus_per_task()
+        return self.gpus
+
+    def _join(self) -> None:
         """Join the cluster (``--ray-address``, else ``auto`` with ``RAY_ADDRESS``), else start a local Ray."""
         ray = self.ray
         if ray.is_initialized():
             return
         address = self.address or ("auto" if os.environ.get("RAY_ADDRESS") else "local")
         try:
-            ray.init(address=address, include_dashboard=False, log_to_driver=False, logging_level=logging.WARNING)
+            ray.init(address=address, include_dashboard=False, log_to_driver=False, logging_level=logging.ERROR)
         except ConnectionError as exc:
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise ConfigError(f"cannot join the Ray cluster at {address!r} ({first}); start it with "
@@ -126,6 +135,8 @@ class RayExecutor:
         available = float(self.ray.cluster_resources().get("GPU", 0))
         if self.gpus_wanted is not None:
             wanted = float(self.gpus_wanted)
+            if wanted == 0 and self.device == "cuda":
+                raise ConfigError("--gpus-per-trial 0 with --device cuda; give the trials GPUs or use --device cpu")
             if wanted > available:
                 raise ConfigError(f"--gpus-per-trial {wanted:g} but the Ray cluster has {available:g} GPUs; "
                                   "lower --gpus-per-trial or add GPU nodes")

@@ -49,6 +49,9 @@ class TrialJob:
     trial: int
     config_json: str
 
+    def __str__(self) -> str:
+        return f"{self.pool} / {self.query} / trial {self.trial}"
+
     @property
     def folder(self) -> Path:
         """Return the trial's folder."""

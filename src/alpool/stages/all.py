@@ -17,7 +17,7 @@ def run(preset: Preset, run_dir: Path, device: str = "auto", force: bool = False
     ran: list[str] = []
     run_ = RunDir(run_dir)
     if preset.al:
-        make_executor(workers, execution, device)  # refuse bad executor options before any step runs
+        make_executor(workers, execution, device, connect=False)  # refuse bad options before any step
     for step in preset.pretrain:
         config = PretrainConfig(task=step.task, dataset=preset.dataset, data_dir=data_dir, params=step.params,
                                 name=step.name, seed=preset.seed, device=device, force=force,  # type: ignore[arg-type]
