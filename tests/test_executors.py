@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -12,6 +13,7 @@ import pytest
 from alpool.config import Execution
 from alpool.errors import ConfigError, UnknownNameError
 from alpool.executor import InProcessExecutor, ProcessExecutor, assign_gpus, make_executor, visible_gpus
+from alpool.ray_executor import check_reachable
 
 
 def test_gpus_go_round_robin_and_never_all_on_one_when_several_are_visible() -> None:
@@ -81,3 +83,15 @@ def test_ray_executor_without_ray_is_one_line_before_anything_is_written(tmp_pat
     assert len(lines) == 1 and "--executor ray needs Ray" in lines[0] and "pip install" in lines[0]
     assert "alpool[ray]" in lines[0]
     assert not (tmp_path / "run").exists()
+
+
+def test_an_unreachable_ray_address_is_one_line_not_minutes_of_retries() -> None:
+    with socket.socket() as listening:
+        listening.bind(("127.0.0.1", 0))
+        listening.listen()
+        port = listening.getsockname()[1]
+        check_reachable(f"127.0.0.1:{port}")
+        check_reachable(f"ray://127.0.0.1:{port}")
+    with pytest.raises(ConfigError, match=f"cannot join the Ray cluster at '127.0.0.1:{port}'"):
+        check_reachable(f"127.0.0.1:{port}", timeout=2)
+    check_reachable("auto")  # Ray looks the cluster up itself

@@ -152,7 +152,6 @@ def test_cpu_trials_see_no_gpu_and_run_with_their_cpus_as_threads(local_ray: Non
     assert seen == [("", 2)]
 
 
-@pytest.mark.slow
 def test_a_trial_whose_worker_dies_every_time_fails_in_one_line(local_ray: None, run_dir: Path) -> None:
     """Kill every worker that runs the trial: after the retries, the run stops with a WorkerLostError."""
     grid = dict(pools=["rand-000"], queries=["margin"], episodes=5, step_budget=10, trials=1, train=TRAIN)

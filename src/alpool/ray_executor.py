@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import logging
 import os
+import socket
 from collections.abc import Callable, Generator, Iterable
 from typing import Any, TypeVar
 
@@ -70,6 +71,18 @@ def run_job(fn: Callable[[J], R], setup: Setup | None, boxed: list[Any], job: J,
             setup.fn(*ray.get(boxed[0]))
             _INSTALLED.add(key)
     return fn(job)
+
+
+def check_reachable(address: str, timeout: float = 5.0) -> None:
+    """Refuse a ``host:port`` that does not answer (Ray itself would retry connecting for minutes)."""
+    host, _, port = address.removeprefix("ray://").rpartition(":")
+    if not host or not port.isdigit():
+        return  # "auto", "local": Ray finds or starts the cluster itself
+    try:
+        socket.create_connection((host, int(port)), timeout=timeout).close()
+    except OSError as exc:
+        raise ConfigError(f"cannot join the Ray cluster at {address!r} ({exc.strerror or exc}); start it with "
+                          "`ray start --head` on the head node, or fix --ray-address / RAY_ADDRESS") from None
 
 
 class RayExecutor:
@@ -123,6 +136,7 @@ class RayExecutor:
         if ray.is_initialized():
             return
         address = self.address or ("auto" if os.environ.get("RAY_ADDRESS") else "local")
+        check_reachable(self.address or os.environ.get("RAY_ADDRESS") or "local")
         try:
             ray.init(address=address, include_dashboard=False, log_to_driver=False, logging_level=logging.ERROR)
         except ConnectionError as exc:

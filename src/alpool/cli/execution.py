@@ -10,7 +10,7 @@ from alpool.config import Execution
 
 ExecutorOpt = Annotated[str, typer.Option(
     "--executor", help="Where trials run: local (this process), process (--workers local processes) or ray "
-    "(a Ray cluster; pip install 'alpool[ray]'). Default auto: local for one worker, else process.")]
+    "(a Ray cluster; pip install 'alpool\\[ray]'). Default auto: local for one worker, else process.")]
 RayAddressOpt = Annotated[str | None, typer.Option(
     "--ray-address", help="Ray cluster to join, e.g. auto or 10.0.0.1:6379 (default: RAY_ADDRESS, else a local Ray).")]
 GpusPerTrialOpt = Annotated[float | None, typer.Option(
