@@ -152,6 +152,28 @@ def test_cpu_trials_see_no_gpu_and_run_with_their_cpus_as_threads(local_ray: Non
     assert seen == [("", 2)]
 
 
+def test_the_shared_setup_runs_once_per_worker_process(local_ray: None, tmp_path: Path) -> None:
+    """The run (dataset tensors) goes once into the object store; a worker installs it before its first job only."""
+    log = tmp_path / "setups"
+
+    def install(path: str, payload: bytes) -> None:  # local functions: sent to Ray by value
+        import os
+
+        with open(path, "a") as file:
+            file.write(f"{os.getpid()} {len(payload)}\n")
+
+    def worker_pid(job: int) -> int:
+        import os
+
+        return os.getpid()
+
+    executor = make_executor(1, RAY, "cpu")
+    pids = list(executor.map(worker_pid, range(8), Setup(install, (str(log), b"x" * 2_000_000))))
+    setups = [line.split() for line in log.read_text().splitlines()]
+    assert sorted(pid for pid, _ in setups) == sorted({str(p) for p in pids})  # once per worker that ran jobs
+    assert {size for _, size in setups} == {"2000000"}
+
+
 def test_a_trial_whose_worker_dies_every_time_fails_in_one_line(local_ray: None, run_dir: Path) -> None:
     """Kill every worker that runs the trial: after the retries, the run stops with a WorkerLostError."""
     grid = dict(pools=["rand-000"], queries=["margin"], episodes=5, step_budget=10, trials=1, train=TRAIN)

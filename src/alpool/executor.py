@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import queue
 from collections.abc import Callable, Generator, Iterable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from dataclasses import dataclass
@@ -89,7 +90,10 @@ def _limit_threads(threads: int) -> None:
 
 def _start_worker(threads: int, gpus: Any, setup: Setup | None) -> None:
     """Initialise a pool worker: its GPU (before CUDA starts), its threads, then the shared setup."""
-    gpu = gpus.get()
+    try:
+        gpu = gpus.get(timeout=60)
+    except queue.Empty:  # more workers than assignments (never with a fixed-size pool)
+        gpu = None
     if gpu is not None:
         os.environ["CUDA_VISIBLE_DEVICES"] = gpu
     _limit_threads(threads)

@@ -58,8 +58,13 @@ def set_task_threads(threads: int) -> None:
         torch.set_num_threads(threads)
 
 
-def run_job(fn: Callable[[J], R], setup: Setup | None, boxed: list[Any], job: J, threads: int, gpus: float) -> R:
-    """Run one job in a Ray worker: hide GPUs it did not ask for, set threads, install the setup once."""
+def run_job(fn: Callable[[J], R], setup: Callable[..., None] | None, boxed: list[Any], job: J, threads: int,
+            gpus: float) -> R:
+    """Run one job in a Ray worker: hide GPUs it did not ask for, set threads, run the setup once.
+
+    ``boxed`` holds the object-store reference of the setup's arguments inside a list, so that Ray
+    does not resolve (copy) them into every task: each worker process fetches them once.
+    """
     if gpus == 0:
         os.environ["CUDA_VISIBLE_DEVICES"] = ""  # before anything starts CUDA in this worker
     set_task_threads(threads)
@@ -68,7 +73,7 @@ def run_job(fn: Callable[[J], R], setup: Setup | None, boxed: list[Any], job: J,
         if key not in _INSTALLED:
             import ray
 
-            setup.fn(*ray.get(boxed[0]))
+            setup(*ray.get(boxed[0]))
             _INSTALLED.add(key)
     return fn(job)
 
@@ -109,10 +114,11 @@ class RayExecutor:
         """Submit every job, yield results as they finish; on close, cancel the unfinished tasks."""
         ray = self.ray
         gpus = self.connect()
-        boxed = [ray.put(setup.args)] if setup is not None else []  # boxed: not resolved into every task
+        boxed = [ray.put(setup.args)] if setup is not None else []  # put once, fetched once per worker
+        setup_fn = setup.fn if setup is not None else None
         remote = ray.remote(run_job).options(num_cpus=self.cpus, num_gpus=gpus, max_retries=RETRIES,
                                              retry_exceptions=False)
-        pending = {remote.remote(fn, setup, boxed, job, self.cpus, gpus): job for job in jobs}
+        pending = {remote.remote(fn, setup_fn, boxed, job, self.cpus, gpus): job for job in jobs}
         try:
             while pending:
                 finished, _ = ray.wait(list(pending), num_returns=1)
