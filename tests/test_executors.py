@@ -41,6 +41,7 @@ def worker_gpu(job: int) -> tuple[int, str | None]:
     return os.getpid(), os.environ.get("CUDA_VISIBLE_DEVICES")
 
 
+@pytest.mark.slow  # spawns two interpreters that import torch
 def test_process_pool_gives_each_worker_its_own_gpu(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "3,5")
     executor = make_executor(2, Execution(executor="process"), device="auto")
