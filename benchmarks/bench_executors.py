@@ -15,6 +15,10 @@ grid with each executor: ``local`` (this process), ``process`` (``--workers`` pr
 - no-op/task: the same executor mapping ``--pools`` empty jobs (pure dispatch cost, start-up excluded
   for Ray, which is already running by then).
 
+On a shared machine, read the figures with the kernel's autogroup scheduling in mind
+(``/proc/sys/kernel/sched_autogroup_enabled``): the processes of one session (the driver and its
+pool workers) share one CPU share, while Ray's workers run in Ray's own session.
+
 Every executor must give the local executor's results (checked). Run with ``OMP_NUM_THREADS=1``
 so that every process has one thread, as bitwise equality needs.
 
