@@ -33,7 +33,10 @@ def all_steps(
         target = run_dir or Path("runs") / name
         ran = stage.run(config, target, device=device, force=force, workers=workers, data_dir=data_dir,
                          execution=execution(executor, ray_address, gpus_per_trial, cpus_per_trial))
-        report = target / "analysis"
-        done(f"preset {name}: {len(ran)} steps ran", target, report if report.exists() else target)
+        report = target / "analysis" / config.analyze.name / "report.html" if config.analyze else None
+        if report is not None and report.exists():
+            done(f"preset {name}: {len(ran)} steps ran; open the report", target, report)
+        else:
+            done(f"preset {name}: {len(ran)} steps ran", target, target)
 
     run_command(body, quiet, debug)

@@ -15,7 +15,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 from alpool import reporting
-from alpool.errors import AlpoolError, MissingStepError
+from alpool.errors import AlpoolError, AlreadyFinishedError, MissingStepError
 from alpool.params import parse_key_values, validation_message
 from alpool.rundir import last_run, remember_run
 
@@ -69,11 +69,23 @@ class RichReporter(reporting.Reporter):
         console.print(f"[dim]{message}[/dim]")
 
 
+def reporter(quiet: bool) -> reporting.Reporter:
+    """Return the progress renderer: none when quiet, rich bars on a terminal, plain lines in a log."""
+    if quiet:
+        return reporting.Reporter()
+    return RichReporter() if console.is_terminal else reporting.PlainReporter()
+
+
 def run_command(func: Callable[[], T], quiet: bool, debug: bool) -> T:
     """Run a command body: rich progress unless quiet, library errors as one red line and exit 2."""
-    previous = reporting.set_reporter(reporting.Reporter() if quiet else RichReporter())
+    previous = reporting.set_reporter(reporter(quiet))
     try:
         return func()
+    except AlreadyFinishedError as exc:  # a rerun with the same settings: nothing to do, success
+        if isinstance(exc.root, Path):
+            remember_run(exc.root)
+        typer.echo(str(exc))
+        return None  # type: ignore[return-value]
     except (AlpoolError, ValidationError) as exc:
         if debug:
             traceback.print_exc()
