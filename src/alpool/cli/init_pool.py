@@ -51,14 +51,16 @@ def init_pool(
                                 params=params(param, score=score, embeddings=embeddings), seed=seed, name=name,
                                 device=device, force=force)  # type: ignore[arg-type]
         manifests = stage.run(config, target, data_dir)
-        if not quiet and len(manifests) <= 3:
+        if not quiet and len(manifests) <= 3 and "class_histogram" in manifests[0].summary:
             classes = RunDir(target).manifest().dataset.classes
             for manifest in manifests:
                 console.print(histogram_table(manifest, classes))
         first = manifests[0]
         more = f" (+{len(manifests) - 1} more)" if len(manifests) > 1 else ""
-        done(f"pool {first.name}{more}: {first.summary['budget']} images, "
-             f"{first.summary['n_classes_covered']} classes covered", target, target / "pools" / first.name)
+        covered = first.summary.get("n_classes_covered")
+        coverage = f", {covered} classes covered" if covered is not None else " (unlabeled: export it to label)"
+        done(f"pool {first.name}{more}: {first.summary['budget']} images{coverage}", target,
+             target / "pools" / first.name)
 
     run_command(body, quiet, debug)
 

@@ -23,6 +23,7 @@ from alpool.cli.common import (
 )
 from alpool.config import PretrainConfig
 from alpool.data import DATASETS
+from alpool.errors import ConfigError
 from alpool.pretext import TASKS
 from alpool.rundir import RunDir, last_run
 
@@ -34,6 +35,7 @@ def pretrain(
     param: ParamOpt = None,
     name: Annotated[str | None, typer.Option("--name", help="Step folder name (default: the task).")] = None,
     download: Annotated[bool, typer.Option("--download", help="Download missing dataset files.")] = False,
+    image_size: Annotated[int | None, typer.Option("--image-size", help="Image folders: resize the shorter side to S and centre-crop S x S (recorded in the dataset spec as PATH@S).")] = None,
     val_fraction: Annotated[float, typer.Option("--val-fraction", help="Share of train held out as validation (new runs).")] = 0.1,
     run_dir: RunDirOpt = None, data_dir: DataDirOpt = None, device: DeviceOpt = "auto", seed: SeedOpt = 0,
     force: ForceOpt = False, quiet: QuietOpt = False, debug: DebugOpt = False,
@@ -46,6 +48,8 @@ def pretrain(
 
     def body() -> None:
         target, spec, recorded_dir = _target(dataset, run_dir)
+        if image_size is not None:
+            spec = with_image_size(dataset, image_size)
         config = PretrainConfig(task=task, dataset=spec, data_dir=data_dir or recorded_dir, download=download,
                                 params=params(param, epochs=epochs), name=name, seed=seed, device=device,  # type: ignore[arg-type]
                                 force=force, val_fraction=val_fraction)
@@ -53,6 +57,13 @@ def pretrain(
         done(f"pretrained {task} in {manifest.seconds:.0f}s", target, target / "pretrain" / config.step_name)
 
     run_command(body, quiet, debug)
+
+
+def with_image_size(dataset: str | None, size: int) -> str:
+    """Return ``images:PATH@S`` / ``imagefolder:PATH@S``; refuse other datasets."""
+    if dataset is None or not dataset.startswith(("images:", "imagefolder:")):
+        raise ConfigError("--image-size resizes image folders: give the dataset as images:PATH (or imagefolder:PATH)")
+    return f"{dataset}@{size}"
 
 
 def _target(dataset: str | None, run_dir: Path | None) -> tuple[Path, str, Path | None]:

@@ -17,7 +17,7 @@ def _register_loaders() -> None:
     """Import every loader module so that it registers itself (missing modules are skipped)."""
     import importlib
 
-    for module in ("idx", "cifar", "svhn", "medmnist", "tinyimagenet", "imagefolder"):
+    for module in ("idx", "cifar", "svhn", "medmnist", "tinyimagenet", "imagefolder", "unlabeled"):
         try:
             importlib.import_module(f"alpool.data.{module}")
         except ModuleNotFoundError as exc:
@@ -55,11 +55,12 @@ def validation_split(dataset: Dataset, fraction: float, rng: np.random.Generator
     """Return ``(pool_indices, val_indices)`` of the train split.
 
     With an official validation split (MedMNIST) every train index is in the pool and ``val`` is
-    empty: callers use ``dataset.val_x``. Otherwise ``fraction`` of the train split, drawn with
-    ``rng``, is held out as validation and never enters the pool.
+    empty: callers use ``dataset.val_x``; an unlabeled dataset keeps every image in the pool.
+    Otherwise ``fraction`` of the train split, drawn with ``rng``, is held out as validation and
+    never enters the pool.
     """
     n = dataset.n_train
-    if dataset.val_x is not None or fraction <= 0:
+    if dataset.val_x is not None or fraction <= 0 or not dataset.has_labels:  # unlabeled: nothing to validate
         return np.arange(n, dtype=np.int64), np.empty(0, dtype=np.int64)
     order = rng.permutation(n)
     n_val = int(round(fraction * n))

@@ -1,6 +1,6 @@
-"""Pretext tasks (``alpool pretrain --task NAME``): vae, simclr, scan, proxy."""
+"""Pretext tasks (``alpool pretrain --task NAME``): vae, simclr, scan, proxy, precomputed, torchvision."""
 
-from alpool.pretext import proxy, scan, simclr, vae  # noqa: F401  (registers)
+from alpool.pretext import external, proxy, scan, simclr, vae  # noqa: F401  (registers)
 from alpool.pretext.base import (
     TASKS,
     PretextTask,

@@ -97,6 +97,10 @@ class PretextTask(ABC):
     def run(self, ctx: PretrainContext) -> PretrainOutput:
         """Train and return the per-image arrays."""
 
+    def check(self, dataset: Dataset) -> None:
+        """Refuse bad inputs (files, shapes) before the stage writes anything; no-op by default."""
+        return None
+
 
 TASKS: Registry[type[PretextTask]] = Registry("task")
 
