@@ -132,6 +132,17 @@ class InitPoolConfig(Frozen):
         return self
 
 
+class Execution(Frozen):
+    """Where al-run's trials run; never changes the results (see :mod:`alpool.executor`)."""
+
+    executor: str = Field("auto", description="auto (local for 1 worker, else process), local, process or ray")
+    ray_address: str | None = Field(None, description="Ray cluster to join (default: auto if RAY_ADDRESS "
+                                    "is set, else start a local Ray)")
+    gpus_per_trial: float | None = Field(None, ge=0, description="Ray GPUs per trial, fractions allowed "
+                                         "(default: 1 when the cluster has GPUs and --device is not cpu)")
+    cpus_per_trial: int = Field(1, ge=1, description="Ray CPUs per trial = torch threads of the trial")
+
+
 class ALRunConfig(Frozen):
     """``alpool al-run``: a grid of pools x queries x trials."""
 
@@ -154,6 +165,7 @@ class ALRunConfig(Frozen):
     workers: int = Field(1, ge=1)
     device: Device = "auto"
     force: bool = False
+    execution: Execution = Field(default_factory=lambda: Execution())
 
 
 class AnalyzeConfig(Frozen):

@@ -65,3 +65,7 @@ class LockedError(AlpoolError):
 
 class NotWritableError(AlpoolError):
     """A file of the run directory cannot be created (read-only folder, a file where a folder goes)."""
+
+
+class WorkerLostError(AlpoolError):
+    """A distributed worker died more often than the executor retries a job."""

@@ -13,6 +13,7 @@ seed, the same rule for every query. ``None`` (the default) gives every unlabele
 
 from __future__ import annotations
 
+import socket
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +24,7 @@ import torch
 
 from alpool.al.embedding_cache import SplitEmbeddingCache
 from alpool.config import ALRunConfig
+from alpool.errors import MissingStepError
 from alpool.frameworks import EpisodeData, make_framework
 from alpool.run_context import RunContext, RunInputs, Upstream, open_run
 from alpool.rundir import InputLog, RunDir
@@ -43,6 +45,9 @@ class TrialJob:
     query: str
     trial: int
     config_json: str
+
+    def __str__(self) -> str:
+        return f"{self.pool} / {self.query} / trial {self.trial}"
 
     @property
     def folder(self) -> TrialFolder:
@@ -69,6 +74,21 @@ def _context(job: TrialJob) -> RunContext:
     if key not in _CONTEXTS:
         _CONTEXTS[key] = open_run(Path(job.run_dir), Path(job.data_dir) if job.data_dir else None)
     return _CONTEXTS[key]
+
+
+def share_context(run_dir: str, data_dir: str | None, ctx: RunContext) -> None:
+    """Use the run opened by the driver for the jobs of ``(run_dir, data_dir)`` in this process.
+
+    Workers get the dataset from the driver instead of reloading and re-hashing it; the run
+    directory itself must still be visible here (a shared filesystem on a cluster).
+
+    Raises:
+        MissingStepError: this process cannot see the run directory at ``ctx.run.root``.
+    """
+    if not (ctx.run.root / "run.json").is_file():
+        raise MissingStepError(f"the worker on {socket.gethostname()} cannot see the run directory "
+                               f"{ctx.run.root}: put it on a filesystem every node mounts, at the same path")
+    _CONTEXTS[(run_dir, data_dir)] = ctx
 
 
 def run_trial(job: TrialJob) -> TrialResult:

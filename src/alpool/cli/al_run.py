@@ -20,6 +20,7 @@ from alpool.cli.common import (
     resolve_run_dir,
     run_command,
 )
+from alpool.cli.execution import CpusPerTrialOpt, ExecutorOpt, GpusPerTrialOpt, RayAddressOpt, execution
 from alpool.config import ALRunConfig, TrainConfig
 from alpool.frameworks import FRAMEWORKS
 from alpool.models import MODELS
@@ -48,6 +49,8 @@ def al_run(
     folds: Annotated[int, typer.Option("--folds", help="labeled-kfold: number of folds.")] = 5,
     warm_start: Annotated[bool, typer.Option("--warm-start", help="Keep the previous episode's weights.")] = False,
     workers: Annotated[int, typer.Option("--workers", help="Run trials in this many processes.")] = 1,
+    executor: ExecutorOpt = "auto", ray_address: RayAddressOpt = None, gpus_per_trial: GpusPerTrialOpt = None,
+    cpus_per_trial: CpusPerTrialOpt = 1,
     name: Annotated[str | None, typer.Option("--name", help="Experiment folder (default: the queries).")] = None,
     run_dir: RunDirOpt = None, data_dir: DataDirOpt = None, device: DeviceOpt = "auto", seed: SeedOpt = 0,
     force: ForceOpt = False, quiet: QuietOpt = False, debug: DebugOpt = False,
@@ -71,7 +74,8 @@ def al_run(
                              framework=framework,
                              framework_params=params(framework_param, embeddings=embeddings, init=init), train=train, warm_start=warm_start,
                              validation=validation, folds=folds,  # type: ignore[arg-type]
-                             name=name, seed=seed, workers=workers, device=device, force=force)  # type: ignore[arg-type]
+                             name=name, seed=seed, workers=workers, device=device, force=force,  # type: ignore[arg-type]
+                             execution=execution(executor, ray_address, gpus_per_trial, cpus_per_trial))
         manifest = stage.run(config, target, data_dir)
         summary = ALSummary.of(manifest)
         best = summary.best()

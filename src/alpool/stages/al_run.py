@@ -4,16 +4,17 @@ from __future__ import annotations
 
 import fnmatch
 import sys
+from contextlib import closing
 from pathlib import Path
 
 import pandas as pd
 
 from alpool import reporting
-from alpool.al.trial import TrialJob, TrialResult, run_trial
+from alpool.al.trial import TrialJob, TrialResult, run_trial, share_context
 from alpool.atomic_files import atomic_write_text
 from alpool.config import ALRunConfig
 from alpool.errors import ConfigError, MissingStepError, StepExistsError
-from alpool.executor import make_executor
+from alpool.executor import Setup, make_executor
 from alpool.frameworks import make_framework
 from alpool.models import MODELS
 from alpool.ops.curves import alc
@@ -29,7 +30,7 @@ RESULT_COLUMNS = [
     "seconds_train", "seconds_query", "n_candidates", "oracle", "validation",
 ]
 PARTIAL_RESULTS = "results-partial.csv"  # the finished trials of an unfinished run (removed at the end)
-NOT_RESUME_KEYS = ("force", "workers", "device")
+NOT_RESUME_KEYS = ("force", "workers", "device", "execution")
 
 
 def experiment_name(config: ALRunConfig) -> str:
@@ -42,7 +43,7 @@ def experiment_name(config: ALRunConfig) -> str:
 
 def run(config: ALRunConfig, run_dir: Path, data_dir: Path | None = None) -> StepManifest:
     """Run every (pool, query, trial) job and write ``al/<experiment>/``."""
-    ctx = open_run(run_dir, data_dir)
+    ctx = open_run(run_dir.resolve(), data_dir)  # absolute: workers may start in another folder
     if not ctx.dataset.has_labels:
         raise ConfigError(f"al-run simulates labelling with ground truth, and {ctx.run.root} holds an unlabeled "
                           "dataset; label the exported pool and run `alpool import-labels` then `alpool next`")
@@ -52,6 +53,8 @@ def run(config: ALRunConfig, run_dir: Path, data_dir: Path | None = None) -> Ste
         "train": config.train.resolved(ctx.dataset.name, ctx.dataset.image_shape)})  # recorded as run
     _check_grid(config, ctx.run, pools, len(ctx.pool))
     name = experiment_name(config)
+    will_run = config.force or not ctx.run.step("al", name).is_finished()  # no cluster for "already finished"
+    executor = make_executor(config.workers, config.execution, config.device, connect=will_run)
     _check_finished_pools(ctx.run.step("al", name), pools, config.force)
     record = config.model_dump(mode="json")
     with ctx.run.writing("al", name, record, config.force, resume=True) as w:
@@ -64,8 +67,10 @@ def run(config: ALRunConfig, run_dir: Path, data_dir: Path | None = None) -> Ste
                          config.model_dump_json())
                 for pool in pools for query in config.queries for trial in range(config.trials)]
         results: list[TrialResult] = []
-        with reporting.task(f"al-run {name}: {len(jobs)} trials", len(jobs)) as progress:
-            for result in make_executor(config.workers).map(run_trial, jobs):
+        shared = Setup(share_context, (str(ctx.run.root), str(data_dir) if data_dir else None, ctx))
+        with (reporting.task(f"al-run {name}: {len(jobs)} trials", len(jobs)) as progress,
+              closing(executor.map(run_trial, jobs, shared)) as finished):
+            for result in finished:
                 results.append(result)
                 partial = _table(ctx.run, results)[RESULT_COLUMNS]
                 atomic_write_text(w.path / PARTIAL_RESULTS, partial.to_csv(index=False))
