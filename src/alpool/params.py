@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, TypeVar
+from typing import Any, ClassVar, TypeVar
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
@@ -16,6 +16,19 @@ class Params(BaseModel):
 
 
 P = TypeVar("P", bound=Params)
+AnyParams = Params  # the class attribute ``Configurable.Params`` shadows the name inside the class
+
+
+class Configurable:
+    """Base of every registry member built from validated options (selector, scorer, task, framework).
+
+    Subclasses set ``Params`` (a :class:`Params` model) and narrow ``params``' annotation.
+    """
+
+    Params: ClassVar[type[Params]] = Params
+
+    def __init__(self, params: AnyParams | None = None) -> None:
+        self.params = params if params is not None else self.Params()
 
 
 def build_params(model: type[P], values: dict[str, Any], owner: str) -> P:

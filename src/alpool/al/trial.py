@@ -28,9 +28,9 @@ import torch
 
 from alpool.atomic_files import atomic_save_array, atomic_write_bytes, atomic_write_text, load_array, sha256_file
 from alpool.config import ALRunConfig
-from alpool.frameworks import EpisodeData, make_framework
+from alpool.frameworks import FRAMEWORKS, EpisodeData
 from alpool.seeding import derive_seed, numpy_rng
-from alpool.selectors import SelectionContext, make_selector
+from alpool.selectors import SELECTORS, SelectionContext
 from alpool.stages.context import RunContext, RunInputs, Upstream, open_run
 from alpool.training import classification_metrics, resolve_device
 
@@ -94,8 +94,8 @@ def run_trial(job: TrialJob) -> TrialResult:
     recorder = InputRecorder(ctx.run.root)
     upstream = Upstream(ctx.run, recorder)  # type: ignore[arg-type]
     inputs = RunInputs(ctx, upstream)
-    framework = make_framework(config.framework, config.framework_params)
-    selector = make_selector(job.query, config.query_params.get(job.query, {}))
+    framework = FRAMEWORKS.create(config.framework, config.framework_params)
+    selector = SELECTORS.create(job.query, config.query_params.get(job.query, {}))
     device = resolve_device(config.device)
     labeled = upstream.step("pools", job.pool).array("indices")
     rows, previous = [], None

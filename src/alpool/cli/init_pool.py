@@ -24,11 +24,11 @@ from alpool.cli.common import (
 )
 from alpool.config import InitPoolConfig
 from alpool.rundir import RunDir, StepManifest
-from alpool.stages.init_pool import selector_help
+from alpool.selectors import init_pool_names
 
 
 def init_pool(
-    strategy: Annotated[str, typer.Option("--strategy", "-s", help=f"Selector: {selector_help()}.")],
+    strategy: Annotated[str, typer.Option("--strategy", "-s", help=f"Selector: {', '.join(init_pool_names())}.")],
     budget: Annotated[int | None, typer.Option("--budget", "-b", help="Number of images to pick.")] = None,
     budget_ratio: Annotated[float | None, typer.Option("--budget-ratio", help="Budget as a share of the selectable pool.")] = None,
     count: Annotated[int, typer.Option("--count", help="Draw this many pools (seeds seed, seed+1, ...).")] = 1,

@@ -6,6 +6,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from alpool.registry import Registry
@@ -43,11 +44,9 @@ def list_entries(
         table.add_column("name", style="bold")
         table.add_column("description")
         for entry in registry.entries():
-            notes = []
-            for flag in ("oracle",):
-                if getattr(entry.obj, flag, False) is True:
-                    notes.append(flag)
-            table.add_row(entry.name, entry.description + (f" [{', '.join(notes)}]" if notes else ""))
+            notes = [flag for flag in ("oracle", "query")
+                     if entry.meta.get(flag) is True and flag not in entry.description]
+            table.add_row(entry.name, escape(entry.description + (f" [{', '.join(notes)}]" if notes else "")))
         Console(width=140).print(table)
 
     run_command(body, quiet=True, debug=False)

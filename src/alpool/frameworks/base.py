@@ -10,16 +10,15 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import Any
 
 import numpy as np
 import torch
 
 from alpool.config import TrainConfig
 from alpool.data.base import Dataset
-from alpool.params import Params, build_params
-from alpool.params import Params as ParamsBase
-from alpool.registry import Registry
+from alpool.frameworks import FRAMEWORKS
+from alpool.params import Configurable
 from alpool.selectors.base import Classifier
 
 
@@ -79,13 +78,8 @@ class TrainedModel:
     info: dict[str, Any] = field(default_factory=dict)
 
 
-class Framework(ABC):
+class Framework(Configurable, ABC):
     """Base class of the evaluation frameworks."""
-
-    Params: ClassVar[type[Params]] = Params
-
-    def __init__(self, params: ParamsBase | None = None) -> None:
-        self.params = params if params is not None else self.Params()
 
     @abstractmethod
     def train(self, data: EpisodeData) -> TrainedModel:
@@ -96,10 +90,4 @@ class Framework(ABC):
         return []
 
 
-FRAMEWORKS: Registry[type[Framework]] = Registry("framework")
-
-
-def make_framework(name: str, params: dict[str, Any] | None = None) -> Framework:
-    """Build a registered framework with validated options."""
-    cls = FRAMEWORKS.get(name)
-    return cls(build_params(cls.Params, params or {}, f"framework {name!r}"))
+__all__ = ["FRAMEWORKS", "EpisodeData", "Framework", "TrainedModel"]

@@ -99,7 +99,7 @@ def sample_d2(d2: np.ndarray, taken: np.ndarray, rng: np.random.Generator) -> in
     return int(rng.choice(np.flatnonzero(~taken)))
 
 
-@SELECTORS.register("badge", "query: k-means++ seeding on last-layer gradient embeddings (BADGE)")
+@SELECTORS.register("badge")
 class Badge(Selector):
     """Diverse, uncertain batches: k-means++ seeding on the classifier's gradient embeddings."""
 

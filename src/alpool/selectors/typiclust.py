@@ -25,8 +25,7 @@ class TypiClustParams(Params):
     chunk_elements: int = Field(CHUNK_ELEMENTS, gt=0, description="distance entries per block")
 
 
-@SELECTORS.register("typiclust", "TypiClust: most typical point of the least-labeled k-means "
-                    "cluster (initial pool or AL query)")
+@SELECTORS.register("typiclust")
 class TypiClustSelector(Selector):
     """Pick the most typical unlabeled point of the clusters with the fewest labeled points [TC].
 

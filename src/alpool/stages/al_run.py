@@ -14,9 +14,9 @@ from alpool.al.trial import TrialJob, TrialResult, run_trial
 from alpool.config import ALRunConfig
 from alpool.errors import ConfigError, MissingStepError, StaleInputError
 from alpool.executor import make_executor
-from alpool.frameworks import make_framework
+from alpool.frameworks import FRAMEWORKS
 from alpool.rundir import RunDir, StepManifest, StepWriter, check_recorded_inputs
-from alpool.selectors import SELECTORS, make_selector
+from alpool.selectors import SELECTORS
 from alpool.stages.context import open_run
 
 RESULT_COLUMNS = [
@@ -90,14 +90,14 @@ def _pools(run: RunDir, config: ALRunConfig) -> list[str]:
 def _check_grid(config: ALRunConfig, run: RunDir, pools: list[str], pool_size: int) -> None:
     """Refuse unknown queries/frameworks and budgets that exceed the pool, before any training."""
     for query in config.queries:
-        make_selector(query, config.query_params.get(query, {}))
+        SELECTORS.create(query, config.query_params.get(query, {}))
     if config.candidates is not None and config.candidates < config.step_budget:
         raise ConfigError(f"--candidates {config.candidates} is smaller than --step-budget {config.step_budget}; "
                           "give at least as many candidates as images labeled per round")
     unknown = set(config.query_params) - set(config.queries)
     if unknown:
         raise ConfigError(f"query options given for {sorted(unknown)}, which are not in --query {config.queries}")
-    for task in make_framework(config.framework, config.framework_params).uses_pretrain():
+    for task in FRAMEWORKS.create(config.framework, config.framework_params).uses_pretrain():
         run.step("pretrain", task).manifest()
     for pool in pools:
         size = run.step("pools", pool).manifest().summary.get("budget", 0)
@@ -128,7 +128,7 @@ def _finish(w: StepWriter, run: RunDir, results: list[TrialResult]) -> StepManif
     """Write results.csv and the manifest (ALC per trial, oracle flags of the pools)."""
     pool_info = {p: run.step("pools", p).manifest() for p in {r.job.pool for r in results}}
     config = ALRunConfig.model_validate_json(results[0].job.config_json)
-    framework = make_framework(config.framework, config.framework_params).params
+    framework = FRAMEWORKS.create(config.framework, config.framework_params).params
     used = {"embeddings": getattr(framework, "embeddings", None) or "", "init": getattr(framework, "init", None) or ""}
     rows = []
     for result in results:
@@ -146,7 +146,7 @@ def _finish(w: StepWriter, run: RunDir, results: list[TrialResult]) -> StepManif
         "final_accuracy": {"|".join(k): v for k, v in last.groupby(["pool", "query"])["test_accuracy"].mean().items()},
         "jobs": len(results),
         "candidates": config.candidates,
-        "queries_oracle": sorted(q for q in set(table["query"]) if SELECTORS.get(q).oracle),
+        "queries_oracle": sorted(q for q in set(table["query"]) if SELECTORS.entry(q).meta.get("oracle")),
     }
     oracle = any(m.oracle for m in pool_info.values()) or bool(summary["queries_oracle"])
     return w.finish(summary, oracle=oracle)

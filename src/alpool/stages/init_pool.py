@@ -11,7 +11,7 @@ from alpool.config import InitPoolConfig
 from alpool.errors import ConfigError, StepExistsError
 from alpool.rundir import StepManifest
 from alpool.seeding import numpy_rng
-from alpool.selectors import SELECTORS, SelectionContext, make_selector
+from alpool.selectors import SELECTORS, SelectionContext, init_pool_names
 from alpool.selectors.base import NEED_CLASSIFIER
 from alpool.stages.context import RunContext, RunInputs, Upstream, open_run
 from alpool.training import resolve_device
@@ -40,7 +40,7 @@ def default_name(config: InitPoolConfig, budget: int) -> str:
     label = config.strategy
     if "score" in config.params:
         label += f"-{config.params['score']}"
-    if getattr(make_selector(config.strategy, config.params).params, "ascending", False):
+    if getattr(SELECTORS.create(config.strategy, config.params).params, "ascending", False):
         label += "-easy"  # the bottom of the order must not collide with the top's folder
     size = f"r{config.budget_ratio:g}" if config.budget_ratio is not None else str(budget)
     return f"{label}-{size}"
@@ -54,7 +54,7 @@ def pool_names(config: InitPoolConfig, budget: int) -> list[str]:
 
 def run(config: InitPoolConfig, run_dir: Path, data_dir: Path | None = None) -> list[StepManifest]:
     """Select ``config.count`` pools and write ``pools/<name>/`` for each."""
-    selector = make_selector(config.strategy, config.params)
+    selector = SELECTORS.create(config.strategy, config.params)
     if NEED_CLASSIFIER in selector.needs:
         raise ConfigError(f"{config.strategy!r} needs a trained classifier, so it is an AL query: "
                           f"use `alpool al-run --query {config.strategy}`")
@@ -73,7 +73,7 @@ def run(config: InitPoolConfig, run_dir: Path, data_dir: Path | None = None) -> 
 
 def _write_pool(config: InitPoolConfig, ctx: RunContext, name: str, member: int, budget: int) -> StepManifest:
     seed = config.seed + member
-    selector = make_selector(config.strategy, config.params)
+    selector = SELECTORS.create(config.strategy, config.params)
     record = {**config.model_dump(mode="json"), "member_seed": seed}
     with ctx.run.writing("pools", name, record, config.force) as w:
         upstream = Upstream(ctx.run, w)
@@ -110,4 +110,4 @@ def _write_pool(config: InitPoolConfig, ctx: RunContext, name: str, member: int,
 
 def selector_help() -> str:
     """Return the selectors usable for initial pools, for ``--strategy`` help."""
-    return ", ".join(n for n in SELECTORS.names() if NEED_CLASSIFIER not in SELECTORS.get(n).needs)
+    return ", ".join(init_pool_names())

@@ -12,7 +12,7 @@ from alpool import reporting
 from alpool.atomic_files import save_state
 from alpool.config import PretrainConfig
 from alpool.data import load_dataset
-from alpool.pretext import PretrainContext, make_task
+from alpool.pretext import TASKS, PretrainContext
 from alpool.rundir import RunDir, StepManifest, StepWriter
 from alpool.stages.context import Upstream, dataset_record, split_pool
 from alpool.stages.step_figures import loss_curve_png
@@ -27,7 +27,7 @@ def run(config: PretrainConfig, run_dir: Path) -> StepManifest:
     An unfinished step with the same task, dataset, params and seed resumes from the task's
     checkpoint; with a different config it starts over.
     """
-    task = make_task(config.task, config.params)
+    task = TASKS.create(config.task, config.params)
     dataset = load_dataset(config.dataset, config.data_dir, config.download)
     run_ = RunDir.create(run_dir, dataset_record(config.dataset, dataset, config.data_dir), config.seed,
                          config.val_fraction)

@@ -9,7 +9,7 @@ import numpy as np
 from alpool.config import RankConfig
 from alpool.errors import ConfigError
 from alpool.rundir import StepManifest
-from alpool.scorers import ScoringContext, make_scorer
+from alpool.scorers import SCORERS, ScoringContext
 from alpool.stages.context import Upstream, open_run
 from alpool.stages.step_figures import histogram_png
 from alpool.training import resolve_device
@@ -26,7 +26,7 @@ def run(config: RankConfig, run_dir: Path, data_dir: Path | None = None) -> Step
     With ``ascending`` the scores are negated before saving, so that ``scores.npy`` keeps meaning
     "higher = pick first" and ``sorted_idx.npy`` lists the easiest images first.
     """
-    scorer = make_scorer(config.scorer, config.params)
+    scorer = SCORERS.create(config.scorer, config.params)
     ctx = open_run(run_dir, data_dir)
     device = resolve_device(config.device)
     with ctx.run.writing("scores", config.step_name, config.model_dump(mode="json"), config.force) as w:
