@@ -7,7 +7,6 @@ a picklable module-level function); results may arrive in any order.
 from __future__ import annotations
 
 import multiprocessing
-import os
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from typing import Protocol, TypeVar
@@ -33,24 +32,24 @@ class InProcessExecutor:
             yield fn(job)
 
 
-def _limit_threads(threads: int) -> None:
-    import torch
+def _limit_threads(workers: int) -> None:
+    """Apply the thread policy in a worker (the command's count arrives through ``$ALPOOL_THREADS``)."""
+    from alpool import threads
 
-    torch.set_num_threads(threads)
+    threads.apply(threads.choose(workers=workers))
 
 
 class ProcessExecutor:
-    """Run jobs in ``workers`` spawned processes, splitting the CPU threads between them."""
+    """Run jobs in ``workers`` spawned processes, each with the threads of :mod:`alpool.threads`."""
 
     def __init__(self, workers: int) -> None:
         self.workers = workers
 
     def map(self, fn: Callable[[J], R], jobs: Iterable[J]) -> Iterator[R]:
         """Yield results as the workers finish them."""
-        threads = max(1, (os.cpu_count() or 1) // self.workers)
         context = multiprocessing.get_context("spawn")
         with ProcessPoolExecutor(self.workers, mp_context=context, initializer=_limit_threads,
-                                 initargs=(threads,)) as pool:
+                                 initargs=(self.workers,)) as pool:
             futures = [pool.submit(fn, job) for job in jobs]
             for future in as_completed(futures):
                 yield future.result()

@@ -28,6 +28,7 @@ from typing import Any
 
 import numpy as np
 
+from alpool import reporting
 from alpool.atomic_files import (
     atomic_save_array,
     atomic_write_bytes,
@@ -36,7 +37,7 @@ from alpool.atomic_files import (
     load_array,
     sha256_file,
 )
-from alpool.errors import CorruptFileError, MissingStepError, StaleInputError, StepExistsError
+from alpool.errors import ConfigError, CorruptFileError, MissingStepError, StaleInputError, StepExistsError
 from alpool.manifests import (
     SCHEMA_VERSION,
     STEP_KINDS,
@@ -45,15 +46,19 @@ from alpool.manifests import (
     StepKind,
     StepManifest,
     StepRef,
+    environment,
     now_iso,
     read_model,
 )
+from alpool.threads import mixed_message
 
 # The manifest types are part of this module's interface (steps return and read them).
 __all__ = [
     "SCHEMA_VERSION", "STEP_KINDS", "DatasetRecord", "RunDir", "RunManifest", "StepDir", "StepKind",
     "StepManifest", "StepWriter", "check_recorded_inputs", "last_run", "remember_run",
 ]
+
+PROCESS_FILE = ".process.json"  # an unfinished step's earlier seconds and thread counts
 
 COMMAND_OF_KIND = {
     "pretrain": "alpool pretrain --task {name} DATASET",
@@ -133,13 +138,14 @@ class StepDir:
 class StepWriter:
     """Writes one step: lock held, files written atomically, manifest last."""
 
-    def __init__(self, step: StepDir, config: dict[str, Any]) -> None:
+    def __init__(self, step: StepDir, config: dict[str, Any], resume: bool = False) -> None:
         self.step = step
         self.config = config
         self.inputs: dict[str, str] = {}
         self.outputs: list[str] = []
         self.started = time.time()
         self.started_at = now_iso()
+        self.earlier_seconds, self.thread_counts = record_process(step, resume, self.started)
 
     @property
     def path(self) -> Path:
@@ -203,12 +209,40 @@ class StepWriter:
             outputs=outputs,
             oracle=oracle,
             started_at=self.started_at,
-            seconds=round(time.time() - self.started, 3),
+            seconds=round(self.earlier_seconds + time.time() - self.started, 3),
+            environment=environment(self.thread_counts),
             summary=json.loads(json.dumps(summary or {}, default=_json_default)),
         )
         atomic_write_text(self.step.manifest_path, manifest.model_dump_json(indent=2))
         self.step.run.record_step(self.step)
+        (self.path / PROCESS_FILE).unlink(missing_ok=True)
         return manifest
+
+
+def record_process(step: StepDir, resume: bool, started: float) -> tuple[float, list[int]]:
+    """Record this process in an unfinished step; return the earlier processes' seconds and thread counts.
+
+    A killed process counts up to its last write in the step folder (later work is redone).
+    Resuming with another torch thread count is said in one line (see :mod:`alpool.threads`).
+    """
+    import torch
+
+    path = step.path / PROCESS_FILE
+    earlier, counts = 0.0, []
+    if resume and path.exists():
+        try:
+            data = json.loads(path.read_text())
+            last_write = max(p.stat().st_mtime for p in step.path.rglob("*") if p.is_file())
+            earlier = float(data["seconds_before"]) + max(0.0, last_write - float(data["started"]))
+            counts = [int(n) for n in data["threads"]]
+        except (OSError, ValueError, KeyError, TypeError):
+            earlier, counts = 0.0, []  # an unreadable record loses only the earlier time
+    threads = torch.get_num_threads()
+    if counts and threads not in counts:
+        reporting.info(mixed_message(step.label, counts[-1], threads))
+    counts = [*counts, threads] if threads not in counts else counts
+    atomic_write_text(path, json.dumps({"seconds_before": earlier, "started": started, "threads": counts}))
+    return earlier, counts
 
 
 def _json_default(value: Any) -> Any:
@@ -252,14 +286,23 @@ class RunDir:
         return manifest
 
     @classmethod
-    def create(cls, root: Path, dataset: DatasetRecord, seed: int, val_fraction: float = 0.1) -> RunDir:
-        """Create ``root`` for ``dataset`` or open it if it already holds the same dataset."""
+    def create(cls, root: Path, dataset: DatasetRecord, seed: int, val_fraction: float | None = None) -> RunDir:
+        """Create ``root`` for ``dataset`` or open it if it already holds the same dataset.
+
+        ``val_fraction`` None means the default for a new run and the recorded one for an existing
+        run; a given value that differs from the recorded one is refused (the pool would change).
+        """
         run = cls(root)
         if run.exists():
             run.check_dataset(dataset)
+            recorded = run.manifest().val_fraction
+            if val_fraction is not None and val_fraction != recorded:
+                raise ConfigError(f"{root} holds a validation split of {recorded:g} of train, not {val_fraction:g}; "
+                                  f"drop --val-fraction (or pass {recorded:g}) or use another --run-dir")
             return run
         root.mkdir(parents=True, exist_ok=True)
-        manifest = RunManifest(dataset=dataset, seed=seed, val_fraction=val_fraction)
+        given = {} if val_fraction is None else {"val_fraction": val_fraction}
+        manifest = RunManifest(dataset=dataset, seed=seed, **given)
         atomic_write_text(run.manifest_path, manifest.model_dump_json(indent=2))
         return run
 
@@ -319,7 +362,7 @@ class RunDir:
             if step.path.exists() and not resume:
                 shutil.rmtree(step.path)
             step.path.mkdir(parents=True, exist_ok=True)
-            yield StepWriter(step, config)
+            yield StepWriter(step, config, resume)
 
     def record_step(self, step: StepDir) -> None:
         """Add a finished step to run.json's steps index."""

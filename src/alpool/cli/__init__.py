@@ -10,6 +10,7 @@ from alpool import __version__
 from alpool.cli.al_run import al_run
 from alpool.cli.all_cmd import all_steps
 from alpool.cli.analyze import analyze
+from alpool.cli.common import flag
 from alpool.cli.init_pool import init_pool
 from alpool.cli.list_cmd import list_entries
 from alpool.cli.pretrain import pretrain
@@ -32,7 +33,7 @@ def _version(value: bool) -> None:
 
 @app.callback()
 def _root(
-    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True, help="Show the version.")] = False,
+    version: Annotated[bool, flag("--version", callback=_version, is_eager=True, help="Show the version.")] = False,
 ) -> None:
     """Initial pools for deep active learning on images.
 

@@ -7,16 +7,18 @@ from typing import Annotated
 
 import typer
 
-from alpool.cli.common import DataDirOpt, DebugOpt, DeviceOpt, ForceOpt, QuietOpt, done, run_command
+from alpool.cli.common import DataDirOpt, DebugOpt, DeviceOpt, ForceOpt, QuietOpt, ThreadsOpt, done, plural, run_command
+from alpool.config import ALRunConfig, default
 from alpool.stages.presets import preset_names
 
 
 def all_steps(
     preset: Annotated[str, typer.Option("--preset", help=f"Preset name ({', '.join(preset_names())}) or a .toml path.")] = "quickstart",
     run_dir: Annotated[Path | None, typer.Option("--run-dir", "-r", help="Run directory (default: runs/<preset>).")] = None,
-    workers: Annotated[int, typer.Option("--workers", help="Run AL trials in this many processes.")] = 1,
-    data_dir: DataDirOpt = None, device: DeviceOpt = "auto", force: ForceOpt = False,
+    workers: Annotated[int, typer.Option("--workers", help="Run AL trials in this many processes.")] = default(ALRunConfig, "workers"),
+    data_dir: DataDirOpt = None, device: DeviceOpt = default(ALRunConfig, "device"), force: ForceOpt = False,
     quiet: QuietOpt = False, debug: DebugOpt = False,
+    threads: ThreadsOpt = None,
 ) -> None:
     """Run the whole chain of a preset; finished steps are kept, killed ones resume.
 
@@ -30,6 +32,6 @@ def all_steps(
         target = run_dir or Path("runs") / name
         ran = stage.run(config, target, device=device, force=force, workers=workers, data_dir=data_dir)
         report = target / "analysis"
-        done(f"preset {name}: {len(ran)} steps ran", target, report if report.exists() else target)
+        done(f"preset {name}: {plural(len(ran), 'step')} ran", target, report if report.exists() else target)
 
-    run_command(body, quiet, debug)
+    run_command(body, quiet, debug, threads, workers)

@@ -22,13 +22,21 @@ from alpool.rundir import last_run, remember_run
 T = TypeVar("T")
 console = Console(stderr=True)
 
+def flag(*decls: str, **kwargs: Any) -> Any:
+    """Return a boolean ``typer.Option`` shown as a flag in help (no ``<bool>`` value column)."""
+    return typer.Option(*decls, metavar="", **kwargs)
+
+
 RunDirOpt = Annotated[Path | None, typer.Option("--run-dir", "-r", help="Run directory (default: the one the previous command used).")]
 DataDirOpt = Annotated[Path | None, typer.Option("--data-dir", help="Where dataset files are (default: $ALPOOL_DATA).")]
 DeviceOpt = Annotated[str, typer.Option("--device", help="auto, cpu or cuda.")]
 SeedOpt = Annotated[int, typer.Option("--seed", help="Seed of every random choice of this step.")]
-ForceOpt = Annotated[bool, typer.Option("--force", help="Redo a finished step (its files are replaced).")]
-QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")]
-DebugOpt = Annotated[bool, typer.Option("--debug", help="Show the traceback of errors.")]
+ForceOpt = Annotated[bool, flag("--force", help="Redo a finished step (its files are replaced).")]
+QuietOpt = Annotated[bool, flag("--quiet", "-q", help="No progress bars.")]
+DebugOpt = Annotated[bool, flag("--debug", help="Show the traceback of errors.")]
+ThreadsOpt = Annotated[int | None, typer.Option(
+    "--threads", help="Torch threads per process (default: $ALPOOL_THREADS, $OMP_NUM_THREADS, else the idle cores "
+    "shared by the workers; 1 on a busy machine).")]
 ParamOpt = Annotated[list[str] | None, typer.Option("--param", "-p", help="Extra option KEY=VALUE of the chosen entry (repeatable).")]
 
 
@@ -69,10 +77,16 @@ class RichReporter(reporting.Reporter):
         console.print(f"[dim]{message}[/dim]")
 
 
-def run_command(func: Callable[[], T], quiet: bool, debug: bool) -> T:
-    """Run a command body: rich progress unless quiet, library errors as one red line and exit 2."""
+def run_command(func: Callable[[], T], quiet: bool, debug: bool, threads: int | None = None, workers: int = 1,
+                uses_torch: bool = True) -> T:
+    """Run a command body: thread policy applied, rich progress unless quiet, library errors as one
+    red line and exit 2. ``uses_torch=False`` (``list``) leaves torch unimported."""
     previous = reporting.set_reporter(reporting.Reporter() if quiet else RichReporter())
     try:
+        if uses_torch:
+            from alpool import threads as thread_policy
+
+            thread_policy.apply(thread_policy.choose(threads, workers))
         return func()
     except (AlpoolError, ValidationError) as exc:
         if debug:
@@ -106,11 +120,18 @@ def default_run_dir(dataset: str) -> Path:
     return Path("runs") / re.sub(r"[^A-Za-z0-9._-]+", "-", name)
 
 
-def params(pairs: list[str] | None, **named: Any) -> dict[str, Any]:
-    """Merge ``--param k=v`` pairs with named options that were given (not None)."""
-    merged: dict[str, Any] = parse_key_values(pairs or [])
+def params(pairs: list[str] | None, flag: str = "--param", **named: Any) -> dict[str, Any]:
+    """Merge ``--param k=v`` pairs (or another ``flag``'s) with named options that were given (not None)."""
+    merged: dict[str, Any] = parse_key_values(pairs or [], flag)
     merged.update({k: v for k, v in named.items() if v is not None})
     return merged
+
+
+def plural(n: int, noun: str) -> str:
+    """Return ``"1 class"``, ``"2 classes"``, ``"1 image"``, ``"3 images"``."""
+    if n == 1:
+        return f"{n} {noun}"
+    return f"{n} {noun}{'es' if noun.endswith(('s', 'sh', 'ch', 'x')) else 's'}"
 
 
 def done(message: str, run_dir: Path, output: Path) -> None:

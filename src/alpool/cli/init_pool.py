@@ -16,13 +16,15 @@ from alpool.cli.common import (
     QuietOpt,
     RunDirOpt,
     SeedOpt,
+    ThreadsOpt,
     console,
     done,
     params,
+    plural,
     resolve_run_dir,
     run_command,
 )
-from alpool.config import InitPoolConfig
+from alpool.config import InitPoolConfig, default
 from alpool.rundir import RunDir, StepManifest
 from alpool.selectors import init_pool_names
 
@@ -31,13 +33,14 @@ def init_pool(
     strategy: Annotated[str, typer.Option("--strategy", "-s", help=f"Selector: {', '.join(init_pool_names())}.")],
     budget: Annotated[int | None, typer.Option("--budget", "-b", help="Number of images to pick.")] = None,
     budget_ratio: Annotated[float | None, typer.Option("--budget-ratio", help="Budget as a share of the selectable pool.")] = None,
-    count: Annotated[int, typer.Option("--count", help="Draw this many pools (seeds seed, seed+1, ...).")] = 1,
+    count: Annotated[int, typer.Option("--count", help="Draw this many pools (seeds seed, seed+1, ...).")] = default(InitPoolConfig, "count"),
     score: Annotated[str | None, typer.Option("--score", help="Scorer whose order ranked/cluster strategies use.")] = None,
     embeddings: Annotated[str | None, typer.Option("--embeddings", help="Pretrain task whose embeddings are used.")] = None,
     param: ParamOpt = None,
     name: Annotated[str | None, typer.Option("--name", help="Pool folder name (default: <strategy>[-<score>]-<budget>).")] = None,
-    run_dir: RunDirOpt = None, data_dir: DataDirOpt = None, device: DeviceOpt = "auto", seed: SeedOpt = 0,
+    run_dir: RunDirOpt = None, data_dir: DataDirOpt = None, device: DeviceOpt = default(InitPoolConfig, "device"), seed: SeedOpt = default(InitPoolConfig, "seed"),
     force: ForceOpt = False, quiet: QuietOpt = False, debug: DebugOpt = False,
+    threads: ThreadsOpt = None,
 ) -> None:
     """Pick the first images to label.
 
@@ -57,10 +60,10 @@ def init_pool(
                 console.print(histogram_table(manifest, classes))
         first = manifests[0]
         more = f" (+{len(manifests) - 1} more)" if len(manifests) > 1 else ""
-        done(f"pool {first.name}{more}: {first.summary['budget']} images, "
-             f"{first.summary['n_classes_covered']} classes covered", target, target / "pools" / first.name)
+        done(f"pool {first.name}{more}: {plural(first.summary['budget'], 'image')}, "
+             f"{plural(first.summary['n_classes_covered'], 'class')} covered", target, target / "pools" / first.name)
 
-    run_command(body, quiet, debug)
+    run_command(body, quiet, debug, threads)
 
 
 def histogram_table(manifest: StepManifest, classes: list[str]) -> Table:

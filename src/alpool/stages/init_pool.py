@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 
 from alpool.config import InitPoolConfig
-from alpool.errors import ConfigError, StepExistsError
+from alpool.errors import ConfigError, StepExistsError, UnknownNameError
 from alpool.rundir import StepManifest
 from alpool.seeding import numpy_rng
 from alpool.selectors import SELECTORS, SelectionContext, init_pool_names
@@ -35,8 +35,15 @@ def pool_budget(config: InitPoolConfig, pool_size: int) -> int:
     return max(1, int(round(config.budget_ratio * pool_size)))
 
 
+def check_strategy(name: str) -> None:
+    """Refuse an unknown strategy, suggesting only selectors that init-pool accepts."""
+    if name not in SELECTORS:
+        raise UnknownNameError(SELECTORS.unknown_message(name, among=init_pool_names()))
+
+
 def default_name(config: InitPoolConfig, budget: int) -> str:
     """Return the pool folder name: ``<strategy>[-<score>][-easy]-<budget>`` (``-r<ratio>`` for ratios)."""
+    check_strategy(config.strategy)
     label = config.strategy
     if "score" in config.params:
         label += f"-{config.params['score']}"
@@ -54,6 +61,7 @@ def pool_names(config: InitPoolConfig, budget: int) -> list[str]:
 
 def run(config: InitPoolConfig, run_dir: Path, data_dir: Path | None = None) -> list[StepManifest]:
     """Select ``config.count`` pools and write ``pools/<name>/`` for each."""
+    check_strategy(config.strategy)
     selector = SELECTORS.create(config.strategy, config.params)
     if NEED_CLASSIFIER in selector.needs:
         raise ConfigError(f"{config.strategy!r} needs a trained classifier, so it is an AL query: "

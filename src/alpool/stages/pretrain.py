@@ -29,8 +29,8 @@ def run(config: PretrainConfig, run_dir: Path) -> StepManifest:
     """
     task = TASKS.create(config.task, config.params)
     dataset = load_dataset(config.dataset, config.data_dir, config.download)
-    run_ = RunDir.create(run_dir, dataset_record(config.dataset, dataset, config.data_dir), config.seed,
-                         config.val_fraction)
+    given = config.val_fraction if "val_fraction" in config.model_fields_set else None
+    run_ = RunDir.create(run_dir, dataset_record(config.dataset, dataset, config.data_dir), config.seed, given)
     pool, val = split_pool(run_, dataset)
     device = resolve_device(config.device)
     with run_.writing("pretrain", config.step_name, config.model_dump(mode="json"), config.force, resume=True) as w:
