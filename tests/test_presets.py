@@ -37,3 +37,14 @@ def test_preset_is_valid(name: str) -> None:
             make_selector(query, grid.query_params.get(query, {}))
         make_framework(grid.framework, grid.framework_params)
     assert preset.description
+
+
+@pytest.mark.parametrize("budget", ["", "budget = 10\nbudget_ratio = 0.1\n", "budget = 0\n"])
+def test_a_preset_pool_with_a_bad_budget_is_refused(budget: str, tmp_path: Path) -> None:
+    """A preset pool is validated like ``init-pool``: exactly one budget, at least 1 image."""
+    from alpool.errors import ConfigError
+
+    path = tmp_path / "bad.toml"
+    path.write_text(f'description = "x"\n[[pools]]\nstrategy = "random"\n{budget}')
+    with pytest.raises(ConfigError, match=r"preset .*bad.toml: pools.0"):
+        load_preset(str(path))

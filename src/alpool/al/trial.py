@@ -30,7 +30,7 @@ from alpool.atomic_files import atomic_save_array, atomic_write_bytes, atomic_wr
 from alpool.config import ALRunConfig
 from alpool.frameworks import FRAMEWORKS, EpisodeData
 from alpool.seeding import derive_seed, numpy_rng
-from alpool.selectors import SELECTORS, SelectionContext
+from alpool.selectors import SelectionContext, make_selector  # the name tests patch to watch queries
 from alpool.stages.context import RunContext, RunInputs, Upstream, open_run
 from alpool.training import classification_metrics, resolve_device
 
@@ -95,7 +95,7 @@ def run_trial(job: TrialJob) -> TrialResult:
     upstream = Upstream(ctx.run, recorder)  # type: ignore[arg-type]
     inputs = RunInputs(ctx, upstream)
     framework = FRAMEWORKS.create(config.framework, config.framework_params)
-    selector = SELECTORS.create(job.query, config.query_params.get(job.query, {}))
+    selector = make_selector(job.query, config.query_params.get(job.query, {}))
     device = resolve_device(config.device)
     labeled = upstream.step("pools", job.pool).array("indices")
     rows, previous = [], None

@@ -17,7 +17,6 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from alpool import reporting
 from alpool.errors import AlpoolError, MissingStepError
 from alpool.params import parse_key_values, validation_message
-from alpool.rundir import last_run, remember_run
 
 T = TypeVar("T")
 console = Console(stderr=True)
@@ -108,6 +107,8 @@ def resolve_run_dir(run_dir: Path | None) -> Path:
     """Return ``--run-dir`` or the run directory the previous command used."""
     if run_dir is not None:
         return run_dir
+    from alpool.rundir import last_run
+
     remembered = last_run()
     if remembered is None:
         raise MissingStepError("no run directory: pass --run-dir DIR or run `alpool pretrain --task TASK DATASET` first")
@@ -136,6 +137,8 @@ def plural(n: int, noun: str) -> str:
 
 def done(message: str, run_dir: Path, output: Path) -> None:
     """Remember the run directory and print the command's one-line summary with its output folder."""
+    from alpool.rundir import remember_run
+
     remember_run(run_dir)
     typer.echo(f"{message} -> {output}")
 

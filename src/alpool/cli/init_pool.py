@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.table import Table
@@ -25,8 +25,10 @@ from alpool.cli.common import (
     run_command,
 )
 from alpool.config import InitPoolConfig, default
-from alpool.rundir import RunDir, StepManifest
 from alpool.selectors import init_pool_names
+
+if TYPE_CHECKING:
+    from alpool.rundir import StepManifest
 
 
 def init_pool(
@@ -55,6 +57,8 @@ def init_pool(
                                 device=device, force=force)  # type: ignore[arg-type]
         manifests = stage.run(config, target, data_dir)
         if not quiet and len(manifests) <= 3:
+            from alpool.rundir import RunDir
+
             classes = RunDir(target).manifest().dataset.classes
             for manifest in manifests:
                 console.print(histogram_table(manifest, classes))

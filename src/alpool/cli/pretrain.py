@@ -26,7 +26,6 @@ from alpool.cli.common import (
 from alpool.config import VAL_FRACTION, PretrainConfig, default
 from alpool.data import DATASETS
 from alpool.pretext import TASKS
-from alpool.rundir import RunDir, last_run
 
 
 def pretrain(
@@ -66,6 +65,8 @@ def _target(dataset: str | None, run_dir: Path | None) -> tuple[Path, str, Path 
     """
     if dataset is not None:
         return run_dir or default_run_dir(dataset), dataset, None
+    from alpool.rundir import RunDir, last_run
+
     target = run_dir or last_run()
     if target is not None and RunDir(target).exists():
         recorded = RunDir(target).manifest().dataset
