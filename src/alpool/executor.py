@@ -32,11 +32,11 @@ class InProcessExecutor:
             yield fn(job)
 
 
-def _limit_threads(workers: int) -> None:
-    """Apply the thread policy in a worker (the command's count arrives through ``$ALPOOL_THREADS``)."""
+def _limit_threads(count: int, source: str) -> None:
+    """Apply the count the parent chose (:mod:`alpool.threads`) in a worker."""
     from alpool import threads
 
-    threads.apply(threads.choose(workers=workers))
+    threads.apply(threads.ThreadChoice(count, source))
 
 
 class ProcessExecutor:
@@ -47,9 +47,12 @@ class ProcessExecutor:
 
     def map(self, fn: Callable[[J], R], jobs: Iterable[J]) -> Iterator[R]:
         """Yield results as the workers finish them."""
+        from alpool import threads
+
+        choice = threads.choose(workers=self.workers)  # once, so that every worker has the same count
         context = multiprocessing.get_context("spawn")
         with ProcessPoolExecutor(self.workers, mp_context=context, initializer=_limit_threads,
-                                 initargs=(self.workers,)) as pool:
+                                 initargs=(choice.threads, choice.source)) as pool:
             futures = [pool.submit(fn, job) for job in jobs]
             for future in as_completed(futures):
                 yield future.result()

@@ -64,7 +64,7 @@ def al_run(
 
     def body() -> None:
         target = resolve_run_dir(run_dir)
-        queries = query or ["random"]
+        queries = query or default(ALRunConfig, "queries")
         extra = params(param)
         train = build_params(TrainConfig, {"arch": arch, "epochs": epochs, **params(train_setting, "--train")}, "--train")
         config = ALRunConfig(pools=pool or [], queries=queries, query_params={q: extra for q in queries} if extra else {},
