@@ -98,7 +98,9 @@ def test_every_package_entry_is_declared_and_imports(kind: str) -> None:
     package = importlib.import_module(next(iter(registry.entries())).module.rsplit(".", 1)[0])  # type: ignore[union-attr]
     for module in pkgutil.iter_modules(package.__path__):
         importlib.import_module(f"{package.__name__}.{module.name}")
-    assert registry.undeclared() == []
+    assert registry.undeclared() == [], (
+        f"declare {registry.undeclared()} in {package.__name__.replace('.', '/')}/__init__.py "
+        "(name, module, description) and register them with @REG.register(name) only")
 
 
 def test_declared_metadata_matches_the_classes() -> None:
