@@ -38,6 +38,10 @@ def imported_by(args: list[str], cwd: Path) -> dict:
     (["--help"], 0),
     (["al-run", "--help"], 0),
     (["init-pool", "--help"], 0),
+    (["pretrain", "--help"], 0),
+    (["rank", "--help"], 0),
+    (["analyze", "--help"], 0),
+    (["all", "--help"], 0),
     (["list", "datasets"], 0),
     (["list", "selectors"], 0),
     (["list", "selectr"], 2),             # unknown kind: did-you-mean error
