@@ -28,7 +28,6 @@ from typing import Any
 
 import numpy as np
 
-from alpool import reporting
 from alpool.atomic_files import (
     atomic_save_array,
     atomic_write_bytes,
@@ -50,15 +49,13 @@ from alpool.manifests import (
     now_iso,
     read_model,
 )
-from alpool.threads import mixed_message
+from alpool.threads import PROCESS_FILE, record_process
 
 # The manifest types are part of this module's interface (steps return and read them).
 __all__ = [
     "SCHEMA_VERSION", "STEP_KINDS", "DatasetRecord", "RunDir", "RunManifest", "StepDir", "StepKind",
     "StepManifest", "StepWriter", "check_recorded_inputs", "last_run", "remember_run",
 ]
-
-PROCESS_FILE = ".process.json"  # an unfinished step's earlier seconds and thread counts
 
 COMMAND_OF_KIND = {
     "pretrain": "alpool pretrain --task {name} DATASET",
@@ -145,7 +142,7 @@ class StepWriter:
         self.outputs: list[str] = []
         self.started = time.time()
         self.started_at = now_iso()
-        self.earlier_seconds, self.thread_counts = record_process(step, resume, self.started)
+        self.earlier_seconds, self.thread_counts = record_process(step.path, step.label, resume, self.started)
 
     @property
     def path(self) -> Path:
@@ -217,32 +214,6 @@ class StepWriter:
         self.step.run.record_step(self.step)
         (self.path / PROCESS_FILE).unlink(missing_ok=True)
         return manifest
-
-
-def record_process(step: StepDir, resume: bool, started: float) -> tuple[float, list[int]]:
-    """Record this process in an unfinished step; return the earlier processes' seconds and thread counts.
-
-    A killed process counts up to its last write in the step folder (later work is redone).
-    Resuming with another torch thread count is said in one line (see :mod:`alpool.threads`).
-    """
-    import torch
-
-    path = step.path / PROCESS_FILE
-    earlier, counts = 0.0, []
-    if resume and path.exists():
-        try:
-            data = json.loads(path.read_text())
-            last_write = max(p.stat().st_mtime for p in step.path.rglob("*") if p.is_file())
-            earlier = float(data["seconds_before"]) + max(0.0, last_write - float(data["started"]))
-            counts = [int(n) for n in data["threads"]]
-        except (OSError, ValueError, KeyError, TypeError):
-            earlier, counts = 0.0, []  # an unreadable record loses only the earlier time
-    threads = torch.get_num_threads()
-    if counts and threads not in counts:
-        reporting.info(mixed_message(step.label, counts[-1], threads))
-    counts = [*counts, threads] if threads not in counts else counts
-    atomic_write_text(path, json.dumps({"seconds_before": earlier, "started": started, "threads": counts}))
-    return earlier, counts
 
 
 def _json_default(value: Any) -> Any:
