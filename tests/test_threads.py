@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 import torch
 
-from alpool import reporting, threads
-from alpool.errors import ConfigError
+from alpool import threads
+from alpool.errors import AlpoolWarning, ConfigError
 from alpool.executor import ProcessExecutor
 from alpool.manifests import DatasetRecord
 from alpool.rundir import PROCESS_FILE, RunDir
@@ -76,14 +76,6 @@ def _run(tmp_path: Path) -> RunDir:
     return RunDir.create(tmp_path / "run", record, seed=0)
 
 
-class Collect(reporting.Reporter):
-    def __init__(self) -> None:
-        self.messages: list[str] = []
-
-    def info(self, message: str) -> None:
-        self.messages.append(message)
-
-
 def test_a_resumed_step_sums_seconds_and_says_when_threads_mix(tmp_path: Path) -> None:
     run = _run(tmp_path)
     step = run.step("al", "random")
@@ -96,19 +88,25 @@ def test_a_resumed_step_sums_seconds_and_says_when_threads_mix(tmp_path: Path) -
     np.save(episode, np.zeros(2))
     os.utime(episode, (started + 10, started + 10))
     threads.apply(threads.ThreadChoice(1, "--threads"))
-    collect = Collect()
-    previous = reporting.set_reporter(collect)
-    try:
-        with run.writing("al", "random", {"a": 1}, resume=True) as w:
-            manifest = w.finish({})
-    finally:
-        reporting.set_reporter(previous)
+    with pytest.warns(AlpoolWarning) as said, run.writing("al", "random", {"a": 1}, resume=True) as w:
+        manifest = w.finish({})
     assert 15.0 <= manifest.seconds < 17.0  # 5 + 10 earlier, plus this process
     assert manifest.environment["torch_threads"] == "1"
     assert manifest.environment["torch_threads_mixed"] == "2,1"
-    assert collect.messages == [threads.mixed_message("al/random", 2, 1)]
-    assert "resumes with 1 torch thread(s) but started with 2" in collect.messages[0]
+    assert [str(w.message) for w in said] == [threads.mixed_message("al/random", 2, 1)]
+    assert "resumes with 1 torch thread(s) but started with 2" in str(said[0].message)
     assert not (step.path / PROCESS_FILE).exists()
+
+
+def test_the_cli_prints_the_warning_as_one_line_also_when_quiet(capsys: pytest.CaptureFixture[str]) -> None:
+    import warnings
+
+    from alpool.cli.common import run_command
+
+    run_command(lambda: warnings.warn(threads.mixed_message("al/x", 2, 1), AlpoolWarning, stacklevel=1),
+                quiet=True, debug=False, uses_torch=False)
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("warning: step al/x resumes with 1 torch thread(s)")
 
 
 def test_a_fresh_step_records_one_thread_count(tmp_path: Path) -> None:

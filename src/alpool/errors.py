@@ -51,3 +51,7 @@ class DatasetFilesMissing(AlpoolError):
 
 class LockedError(AlpoolError):
     """Another process is writing the same step."""
+
+
+class AlpoolWarning(UserWarning):
+    """Something the user should know that does not stop the step (the CLI prints one yellow line, also with -q)."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import sys
 import traceback
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
@@ -15,7 +16,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 from alpool import reporting
-from alpool.errors import AlpoolError, MissingStepError
+from alpool.errors import AlpoolError, AlpoolWarning, MissingStepError
 from alpool.params import parse_key_values, validation_message
 
 T = TypeVar("T")
@@ -82,11 +83,13 @@ def run_command(func: Callable[[], T], quiet: bool, debug: bool, threads: int | 
     red line and exit 2. ``uses_torch=False`` (``list``) leaves torch unimported."""
     previous = reporting.set_reporter(reporting.Reporter() if quiet else RichReporter())
     try:
-        if uses_torch:
-            from alpool import threads as thread_policy
+        with warnings.catch_warnings():
+            show_alpool_warnings()
+            if uses_torch:
+                from alpool import threads as thread_policy
 
-            thread_policy.apply(thread_policy.choose(threads, workers))
-        return func()
+                thread_policy.apply(thread_policy.choose(threads, workers))
+            return func()
     except (AlpoolError, ValidationError) as exc:
         if debug:
             traceback.print_exc()
@@ -95,6 +98,24 @@ def run_command(func: Callable[[], T], quiet: bool, debug: bool, threads: int | 
         raise typer.Exit(code=2) from None
     finally:
         reporting.set_reporter(previous)
+
+
+def show_alpool_warnings() -> None:
+    """Print every :class:`AlpoolWarning` as one yellow line (also with --quiet); others as Python does.
+
+    Call inside ``warnings.catch_warnings()``, which restores the previous behaviour.
+    """
+    original = warnings.showwarning
+
+    def show(message: Warning | str, category: type[Warning], filename: str, lineno: int,
+             file: Any = None, line: str | None = None) -> None:
+        if issubclass(category, AlpoolWarning):
+            console.print(f"[yellow]warning:[/yellow] {_escape(str(message))}", soft_wrap=True, highlight=False)
+        else:
+            original(message, category, filename, lineno, file, line)
+
+    warnings.simplefilter("always", AlpoolWarning)
+    warnings.showwarning = show
 
 
 def _escape(text: str) -> str:
