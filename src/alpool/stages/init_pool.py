@@ -115,7 +115,3 @@ def _write_pool(config: InitPoolConfig, ctx: RunContext, name: str, member: int,
         oracle = selector.oracle or inputs.used_labels or upstream.oracle
         return w.finish(summary, oracle=oracle)
 
-
-def selector_help() -> str:
-    """Return the selectors usable for initial pools, for ``--strategy`` help."""
-    return ", ".join(init_pool_names())
