@@ -75,8 +75,8 @@ def test_chain_writes_every_step(chain: Path) -> None:
 
 
 def test_finished_step_needs_force(chain: Path) -> None:
-    before = tree_digest(chain / "scores")
-    result = invoke("rank", "--scorer", "vae-loss", "--run-dir", str(chain))
+    before = tree_digest(chain / "scores")  # other settings (a same-settings rerun is "already finished")
+    result = invoke("rank", "--scorer", "vae-loss", "--seed", "1", "--run-dir", str(chain))
     assert result.exit_code == 2 and "--force" in result.output
     assert tree_digest(chain / "scores") == before
 

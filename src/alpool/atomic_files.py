@@ -6,13 +6,18 @@ import fcntl
 import hashlib
 import io
 import os
+import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
+from typing import IO
 
 import numpy as np
 
-from alpool.errors import CorruptFileError, LockedError
+from alpool import reporting
+from alpool.errors import CorruptFileError, LockedError, NotWritableError
+
+LOCK_POLL_SECONDS = 0.1
 
 
 def sha256_file(path: Path, chunk: int = 1 << 22) -> str:
@@ -26,13 +31,19 @@ def sha256_file(path: Path, chunk: int = 1 << 22) -> str:
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:
     """Write ``data`` to a temporary name beside ``path`` and rename it into place."""
-    path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    with tmp.open("wb") as handle:
-        handle.write(data)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(tmp, path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with tmp.open("wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except OSError as exc:
+        with suppress(OSError):
+            tmp.unlink(missing_ok=True)
+        raise NotWritableError(f"cannot write {path} ({exc.strerror or type(exc).__name__}); make "
+                               f"{path.parent} writable (or free disk space) and run the command again") from None
 
 
 def atomic_write_text(path: Path, text: str) -> None:
@@ -58,20 +69,60 @@ def load_array(path: Path) -> np.ndarray:
 
 
 @contextmanager
-def file_lock(path: Path, what: str) -> Iterator[None]:
-    """Hold an exclusive, non-blocking lock on ``path`` or raise :class:`LockedError`."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("a") as handle:
-        try:
-            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise LockedError(
-                f"{what} is being written by another alpool process (lock {path}); wait for it to finish"
-            ) from None
+def file_lock(path: Path, what: str, wait: float = 0.0) -> Iterator[None]:
+    """Hold an exclusive lock on ``path``; wait up to ``wait`` seconds for it, then raise.
+
+    Args:
+        path: the lock file (created).
+        what: what the lock protects, for messages ("step scores/x").
+        wait: seconds to wait for another process to release the lock (0: refuse at once). While
+            waiting, one message says so through :mod:`alpool.reporting`.
+
+    Raises:
+        LockedError: the lock is still held after ``wait`` seconds.
+        NotWritableError: the lock file cannot be created (e.g. a read-only run directory).
+    """
+    handle = _open_lock(path)
+    with handle:
+        _acquire(handle, path, what, wait)
         try:
             yield
         finally:
             fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+
+
+def _open_lock(path: Path) -> IO[str]:
+    """Open (create) a lock file or say why the folder is not writable."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return path.open("a")
+    except OSError as exc:
+        reason = exc.strerror or type(exc).__name__
+        raise NotWritableError(
+            f"cannot create the lock file {path} ({reason}); alpool writes into the run directory: make "
+            f"{path.parent} writable or copy the run directory somewhere writable and pass it as --run-dir"
+        ) from None
+
+
+def _acquire(handle: IO[str], path: Path, what: str, wait: float) -> None:
+    """Take the lock, polling until ``wait`` seconds have passed."""
+    deadline = time.monotonic() + wait
+    told = False
+    while True:
+        try:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return
+        except BlockingIOError:
+            if time.monotonic() >= deadline:
+                waited = f" (waited {wait:g} s)" if wait > 0 else ""
+                raise LockedError(
+                    f"{what} is being written by another alpool process{waited} (lock {path}); "
+                    "wait for it to finish, then run the command again"
+                ) from None
+            if not told:
+                reporting.info(f"waiting up to {wait:g} s for another alpool process to release {path}")
+                told = True
+            time.sleep(min(LOCK_POLL_SECONDS, max(0.0, deadline - time.monotonic())))
 
 
 def save_state(path: Path, state: dict) -> None:

@@ -33,6 +33,16 @@ class StepExistsError(AlpoolError):
     """A finished step would be overwritten without ``--force``."""
 
 
+class AlreadyFinishedError(StepExistsError):
+    """The step already finished with the same settings: nothing to do (the CLI exits 0)."""
+
+    exit_code = 0
+
+    def __init__(self, message: str, root: object = None) -> None:
+        super().__init__(message)
+        self.root = root  # the run directory (the CLI remembers it as after a successful command)
+
+
 class StaleInputError(AlpoolError):
     """A step's recorded inputs (hash or dataset fingerprint) no longer match."""
 
@@ -51,6 +61,10 @@ class DatasetFilesMissing(AlpoolError):
 
 class LockedError(AlpoolError):
     """Another process is writing the same step."""
+
+
+class NotWritableError(AlpoolError):
+    """A file of the run directory cannot be created (read-only folder, a file where a folder goes)."""
 
 
 class AlpoolWarning(UserWarning):

@@ -1,15 +1,19 @@
 """The one progress hook between the library and the CLI.
 
 Library code never prints. It calls :func:`progress` for long loops and :func:`info` for short
-messages; the CLI installs a :class:`Reporter` that renders them with rich. The default reporter is
-silent, so the library is quiet when used from Python or tests.
+messages; the CLI installs a :class:`Reporter` that renders them: rich bars on a terminal,
+:class:`PlainReporter` lines when stderr goes to a log or a pipe. The default reporter is silent, so
+the library is quiet when used from Python or tests.
 """
 
 from __future__ import annotations
 
+import sys
+import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from typing import TypeVar
+from dataclasses import dataclass, field
+from typing import TextIO, TypeVar
 
 T = TypeVar("T")
 
@@ -29,6 +33,95 @@ class Reporter:
 
     def info(self, message: str) -> None:
         """Show a short message."""
+
+
+@dataclass
+class _Plain:
+    """State of one task of :class:`PlainReporter`."""
+
+    description: str
+    total: int | None
+    depth: int
+    done: int = 0
+    status: str = ""
+    started: float = field(default_factory=time.monotonic)
+
+
+class PlainReporter(Reporter):
+    """Plain progress lines for logs: step, done/total, elapsed and ETA, every ``interval`` seconds.
+
+    Each outermost task prints a line when it starts and when it ends; while tasks run, a line per
+    running task is printed at most every ``interval`` seconds (nested tasks indented). Messages are
+    printed as they come. Nothing is redrawn, so a log of a long run stays readable.
+    """
+
+    def __init__(self, stream: TextIO | None = None, interval: float = 30.0) -> None:
+        self.stream = stream
+        self.interval = interval
+        self.tasks: list[_Plain] = []
+        self.last_print = time.monotonic()
+
+    def start(self, description: str, total: int | None) -> object:
+        """Begin a task (an outermost one is announced at once)."""
+        task = _Plain(description, total, len(self.tasks))
+        self.tasks.append(task)
+        if task.depth == 0:
+            self._print(f"{description}: started" + (f" ({total} to do)" if total else ""))
+        return task
+
+    def advance(self, handle: object, amount: int = 1, status: str = "") -> None:
+        """Count progress; print the running tasks when ``interval`` seconds have passed."""
+        if not isinstance(handle, _Plain):
+            return
+        handle.done += amount
+        handle.status = status or handle.status
+        if time.monotonic() - self.last_print >= self.interval:
+            for task in self.tasks:
+                self._print(progress_line(task.description, task.done, task.total,
+                                          time.monotonic() - task.started, task.status, task.depth))
+
+    def stop(self, handle: object) -> None:
+        """End a task (an outermost one prints its total time)."""
+        if not isinstance(handle, _Plain):
+            return
+        if handle in self.tasks:
+            self.tasks.remove(handle)
+        if handle.depth == 0:
+            count = f"{handle.done}/{handle.total}" if handle.total else str(handle.done)
+            self._print(f"{handle.description}: finished {count} in "
+                        f"{format_seconds(time.monotonic() - handle.started)}")
+
+    def info(self, message: str) -> None:
+        """Print a message."""
+        self._print(message)
+
+    def _print(self, line: str) -> None:
+        stream = self.stream if self.stream is not None else sys.stderr
+        print(line, file=stream, flush=True)
+        self.last_print = time.monotonic()
+
+
+def format_seconds(seconds: float) -> str:
+    """Return ``seconds`` as ``H:MM:SS``."""
+    whole = int(round(seconds))
+    return f"{whole // 3600}:{whole % 3600 // 60:02d}:{whole % 60:02d}"
+
+
+def progress_line(description: str, done: int, total: int | None, elapsed: float, status: str = "",
+                  depth: int = 0) -> str:
+    """Return one plain progress line: ``step: done/total (pct), elapsed H:MM:SS, ETA H:MM:SS``."""
+    parts = [f"{'  ' * depth}{description}:"]
+    if total:
+        parts.append(f"{done}/{total} ({100 * done / total:.0f}%),")
+    else:
+        parts.append(f"{done} done,")
+    parts.append(f"elapsed {format_seconds(elapsed)}")
+    if total and done:
+        parts[-1] += ","
+        parts.append(f"ETA {format_seconds(elapsed / done * max(0, total - done))}")
+    if status:
+        parts.append(f"[{status}]")
+    return " ".join(parts)
 
 
 _current: Reporter = Reporter()

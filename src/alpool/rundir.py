@@ -7,7 +7,8 @@ Layout (DESIGN.md section 2)::
     <run>/<kind>/<name>/...            the step's files
 
 A step folder without a ``manifest.json`` is unfinished: it is resumed or redone, never read by
-another step. A finished step is only redone with ``force=True``; the old manifest is removed first
+another step. A finished step is kept when rerun with the same settings ("already finished", see
+:mod:`alpool.run_index`) and only redone with ``force=True``; the old manifest is removed first
 so that a crash leaves an unfinished step, not a finished one with mixed files (the decision: work
 in place, so resumable steps such as ``al-run`` keep their finished episodes).
 
@@ -28,6 +29,7 @@ from typing import Any
 
 import numpy as np
 
+from alpool import reporting, run_index
 from alpool.atomic_files import (
     atomic_save_array,
     atomic_write_bytes,
@@ -36,7 +38,16 @@ from alpool.atomic_files import (
     load_array,
     sha256_file,
 )
-from alpool.errors import ConfigError, CorruptFileError, MissingStepError, StaleInputError, StepExistsError
+from alpool.errors import (
+    AlpoolError,
+    AlreadyFinishedError,
+    ConfigError,
+    CorruptFileError,
+    LockedError,
+    MissingStepError,
+    NotWritableError,
+    StaleInputError,
+)
 from alpool.manifests import (
     SCHEMA_VERSION,
     STEP_KINDS,
@@ -44,11 +55,11 @@ from alpool.manifests import (
     RunManifest,
     StepKind,
     StepManifest,
-    StepRef,
     environment,
     now_iso,
     read_model,
 )
+from alpool.run_index import sync_index
 from alpool.threads import PROCESS_FILE, record_process
 
 # The manifest types are part of this module's interface (steps return and read them).
@@ -115,6 +126,12 @@ class StepDir:
         if verify and relative in manifest.outputs:
             self._verify(relative, manifest.outputs[relative])
         return load_array(path)
+
+    def verify(self, relative: str) -> None:
+        """Check an output file of this finished step against the sha256 its manifest records."""
+        expected = self.manifest().outputs.get(relative)
+        if expected is not None:
+            self._verify(relative, expected)
 
     def _verify(self, relative: str, expected: str) -> None:
         path = self.file(relative)
@@ -234,6 +251,8 @@ def _json_default(value: Any) -> Any:
 class RunDir:
     """A run directory holding one dataset's steps."""
 
+    index_wait: float = run_index.INDEX_WAIT_SECONDS  # seconds an index update waits for run.json's lock
+
     def __init__(self, root: Path) -> None:
         self.root = Path(root)
 
@@ -271,6 +290,7 @@ class RunDir:
                 raise ConfigError(f"{root} holds a validation split of {recorded:g} of train, not {val_fraction:g}; "
                                   f"drop --val-fraction (or pass {recorded:g}) or use another --run-dir")
             return run
+        check_run_folder(root)
         root.mkdir(parents=True, exist_ok=True)
         given = {} if val_fraction is None else {"val_fraction": val_fraction}
         manifest = RunManifest(dataset=dataset, seed=seed, **given)
@@ -315,41 +335,62 @@ class RunDir:
             resume: keep an unfinished step's files (checkpoints, finished episodes); otherwise an
                 unfinished folder is cleared first.
 
+        A user error (:class:`AlpoolError`) raised inside removes what this call wrote when nothing
+        of it can be resumed: the whole folder of a step that does not resume, and a folder this call
+        created that holds no work yet (only ``config.json`` / ``inputs.json``).
+
         Raises:
-            StepExistsError: the step is finished and ``force`` is false.
+            AlreadyFinishedError: the step finished with the same settings (nothing to do).
+            StepExistsError: the step finished with other settings and ``force`` is false.
             LockedError: another process writes the step.
         """
         self.manifest()  # the run must exist
         step = self.step(kind, name)
         with file_lock(self.root / kind / f".{name}.lock", f"step {step.label}"):
-            if step.is_finished() and not force:
-                raise StepExistsError(
-                    f"step {step.label} already exists in {self.root}; pass --force to redo it "
-                    "or choose another --name"
-                )
-            if step.is_finished():
+            if not force and run_index.finished_same(step, config) is not None:
+                self.record_step(step, now=False)  # a finished step found on disk is always indexed
+                raise AlreadyFinishedError(
+                    f"step {step.label} already finished in {self.root} with the same settings: kept it "
+                    "(pass --force to redo it)", root=self.root)
+            if step.is_finished():  # unindexed first: a crash between leaves a step the index lacks
+                sync_index(self, step, remove=True, wait=self.index_wait)
                 step.manifest_path.unlink()
-                self._unrecord_step(step)
+            created = not step.path.exists()
             if step.path.exists() and not resume:
                 shutil.rmtree(step.path)
             step.path.mkdir(parents=True, exist_ok=True)
-            yield StepWriter(step, config, resume)
+            try:
+                yield StepWriter(step, config, resume)
+            except AlpoolError:
+                if not step.is_finished() and (not resume or (created and not _holds_work(step.path))):
+                    shutil.rmtree(step.path, ignore_errors=True)
+                raise
 
-    def record_step(self, step: StepDir) -> None:
-        """Add a finished step to run.json's steps index."""
-        with file_lock(self.root / ".run.lock", f"run {self.root}"):
-            manifest = self.manifest()
-            steps = [s for s in manifest.steps if (s.kind, s.name) != (step.kind, step.name)]
-            steps.append(StepRef(kind=step.kind, name=step.name, finished_at=now_iso()))
-            updated = manifest.model_copy(update={"steps": steps})
-            atomic_write_text(self.manifest_path, updated.model_dump_json(indent=2))
+    def record_step(self, step: StepDir, now: bool = True) -> None:
+        """Add a finished step to run.json's steps index (and any other finished one it lacks).
 
-    def _unrecord_step(self, step: StepDir) -> None:
-        with file_lock(self.root / ".run.lock", f"run {self.root}"):
-            manifest = self.manifest()
-            steps = [s for s in manifest.steps if (s.kind, s.name) != (step.kind, step.name)]
-            updated = manifest.model_copy(update={"steps": steps})
-            atomic_write_text(self.manifest_path, updated.model_dump_json(indent=2))
+        With ``now`` false the step is only added when missing (a step found finished on disk).
+        """
+        try:
+            sync_index(self, step if now else None, wait=self.index_wait)
+        except LockedError as exc:  # the step is finished on disk; the next command indexes it
+            reporting.info(f"step {step.label} finished, but run.json's index was not updated: {exc}; "
+                           "the next alpool command in this run adds it")
+
+
+def _holds_work(folder: Path) -> bool:
+    """Return whether a step folder holds more than its settings (work that a resume keeps)."""
+    return any(p.is_dir() or p.name not in ("config.json", "inputs.json") for p in folder.iterdir())
+
+
+def check_run_folder(root: Path) -> None:
+    """Refuse a run directory path that cannot become one (a file, or a folder under a file)."""
+    for path in (root, *root.parents):
+        if path.exists() and not path.is_dir():
+            raise NotWritableError(f"run directory {root}: {path} is a file, not a folder; "
+                                   "pass another --run-dir (or move the file away)")
+        if path.exists():
+            return
 
 
 def check_recorded_inputs(step: StepDir, writer_inputs: dict[str, str]) -> None:

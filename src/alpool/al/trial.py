@@ -26,8 +26,10 @@ from typing import Any
 import numpy as np
 import torch
 
+from alpool import reporting
 from alpool.atomic_files import atomic_save_array, atomic_write_bytes, atomic_write_text, load_array, sha256_file
 from alpool.config import ALRunConfig
+from alpool.errors import CorruptFileError
 from alpool.frameworks import FRAMEWORKS, EpisodeData
 from alpool.seeding import derive_seed, numpy_rng
 from alpool.selectors import SelectionContext, make_selector  # the name tests patch to watch queries
@@ -98,14 +100,14 @@ def run_trial(job: TrialJob) -> TrialResult:
     selector = make_selector(job.query, config.query_params.get(job.query, {}))
     device = resolve_device(config.device)
     labeled = upstream.step("pools", job.pool).array("indices")
-    rows, previous = [], None
+    rows, previous, redo = [], None, False
     for episode in range(config.episodes + 1):
         folder = job.folder / f"episode-{episode}"
-        if (folder / "metrics.json").exists():
-            row = json.loads((folder / "metrics.json").read_text())
-            queried = load_array(folder / "queried.npy")
-            previous = _load_state(folder) if config.warm_start else None
+        finished = None if redo else _finished_episode(folder, config.warm_start)
+        if finished is not None:
+            row, queried, previous = finished
         else:
+            redo = True  # the episodes after a redone one are redone too (they build on its queries)
             row, queried, previous = _run_episode(job, config, ctx, inputs, framework, selector, device,
                                                   labeled, episode, previous)
         rows.append(row)
@@ -163,6 +165,19 @@ def _run_episode(job: TrialJob, config: ALRunConfig, ctx: RunContext, inputs: Ru
         atomic_write_bytes(folder / "model.pt", buffer.getvalue())
     atomic_write_text(folder / "metrics.json", json.dumps(row, indent=2, default=_to_builtin))
     return row, queried, trained.state
+
+
+def _finished_episode(folder: Path, warm_start: bool) -> tuple[dict[str, Any], np.ndarray, Any] | None:
+    """Return a finished episode's metrics, queries and weights; None if unfinished or unreadable."""
+    if not (folder / "metrics.json").exists():
+        return None
+    try:
+        row = json.loads((folder / "metrics.json").read_text())
+        return row, load_array(folder / "queried.npy"), _load_state(folder) if warm_start else None
+    except (ValueError, OSError, RuntimeError, CorruptFileError) as exc:
+        reporting.info(f"{folder} is unreadable ({type(exc).__name__}: {exc}); redoing this episode "
+                       "and the ones after it")
+        return None
 
 
 def candidate_subset(unlabeled: np.ndarray, size: int | None, rng: np.random.Generator) -> np.ndarray:

@@ -11,6 +11,7 @@ import pandas as pd
 
 from alpool import reporting
 from alpool.analysis.context import AnalyzeOptions, Context, RunView
+from alpool.analysis.headline import headline_section
 from alpool.analysis.loading import (
     add_arms,
     load_pools,
@@ -100,7 +101,7 @@ def build_sections(ctx: Context) -> list[Section]:
     overview, steps = overview_section(ctx)
     experiments, _ = experiments_section(ctx, steps)
     results, _, _ = results_section(ctx)
-    sections = [overview, experiments, results]
+    sections = [headline_section(ctx), overview, experiments, results]
     optional = [(ctx.options.corr, lambda: corr_section(ctx)[0]),
                 (ctx.options.hist, lambda: hist_section(ctx)),
                 (ctx.options.scatter, lambda: scatter_section(ctx))]

@@ -2,8 +2,8 @@
 
 A pool is compared with the random pools of the same run and size (mean +- std; when there are
 none, with the counts a uniformly random draw is expected to have) and with the uniform reference
-(budget / classes). A query is compared with the ``random`` query of the same pool and episode when
-the experiment has one, else with the expected counts of a random draw.
+(budget / classes). The queries of an arm (pool x query) are summed over its episodes and compared with the ``random``
+query of the same pool when the experiment has one, else with the expected counts of a random draw.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ POOL_COLOR = "#1f77b4"
 MAX_PANELS = 12
 REF_POOLS = "random pools of the same size (mean ± std)"
 REF_EXPECTED = "random draw (expected counts)"
-REF_QUERY = "random query, same pool and episode (mean ± std over trials)"
+REF_QUERY = "random query, same pool (mean ± std over trials)"
 
 
 @dataclass(frozen=True)
@@ -167,26 +167,32 @@ def query_counts(episodes: list[EpisodeDir], labels: np.ndarray, n_classes: int)
                                        "n_queried", "counts"])
 
 
-def query_panels(counts: pd.DataFrame, pool: str, query: str,
-                 labels: np.ndarray, n_classes: int) -> list[HistogramPanel]:
-    """Return one panel per episode of a (pool, query) arm of one experiment (mean over trials)."""
-    mine = counts[(counts["pool"] == pool) & (counts["query"] == query)]
-    random = counts[(counts["pool"] == pool) & (counts["query"] == "random")]
+def query_panels(counts: pd.DataFrame, labels: np.ndarray, n_classes: int) -> list[HistogramPanel]:
+    """Return one panel per (pool, query) arm of one experiment: every queried image of a trial.
+
+    The class counts of a trial's queries are summed over its episodes, then averaged over trials
+    (± std). The reference is the ``random`` query from the same pool (summed alike) when the
+    experiment has one, else the expected counts of a random draw of the same size. One figure then
+    holds every arm (per-episode histograms of one arm were near-identical; the per-episode counts
+    stay in ``query_counts.csv``).
+    """
+    if counts.empty:
+        return []
+    per_trial = (counts.groupby(["pool", "query", "trial"], sort=True)
+                 .agg(counts=("counts", lambda c: np.sum(np.stack(list(c)), axis=0)),
+                      n_queried=("n_queried", "sum"), episodes=("episode", "nunique")).reset_index())
     panels = []
-    for episode, group in mine.groupby("episode", sort=True):
+    for (pool, query), group in per_trial.groupby(["pool", "query"], sort=True):
         stack = np.stack(list(group["counts"])).astype(float)  # [T, K]
         size = int(group["n_queried"].median())
-        ref = random[random["episode"] == episode]
+        ref = per_trial[(per_trial["pool"] == pool) & (per_trial["query"] == "random")]
+        reference, reference_std, reference_label = expected_counts(labels, n_classes, size), None, REF_EXPECTED
         if query != "random" and len(ref):
             ref_stack = np.stack(list(ref["counts"])).astype(float)  # [T, K]
-            reference = ref_stack.mean(0)
+            reference, reference_label = ref_stack.mean(0), REF_QUERY
             reference_std = ref_stack.std(0) if len(ref_stack) > 1 else None
-            reference_label = REF_QUERY
-        else:
-            reference, reference_std = expected_counts(labels, n_classes, size), None
-            reference_label = REF_EXPECTED
-        panels.append(HistogramPanel(
-            f"episode {episode}: {size} queried (n={len(group)} trials)", stack.mean(0),
-            stack.std(0) if len(stack) > 1 else None, reference, reference_std, reference_label,
-            size / n_classes))
+        title = (f"{short(str(pool), 30)} / {short(str(query), 16)}\n{size} queried in "
+                 f"{int(group['episodes'].max())} episodes (n={len(group)} trials)")
+        panels.append(HistogramPanel(title, stack.mean(0), stack.std(0) if len(stack) > 1 else None,
+                                     reference, reference_std, reference_label, size / n_classes))
     return panels

@@ -89,6 +89,7 @@ def read_results(step: StepDir, label: str) -> pd.DataFrame:
     path = step.file("results.csv")
     if not path.exists():
         raise CorruptFileError(f"{path} is missing; redo step {step.label} with --force")
+    step.verify("results.csv")  # a changed results.csv is refused, not analysed
     table = pd.read_csv(path)
     required = {"trial", "episode", "n_labeled", "test_accuracy"}
     missing = sorted(required - set(table.columns))
@@ -212,7 +213,11 @@ def find_episode_dirs(step: StepDir, label: str, results: pd.DataFrame) -> list[
         metrics = path / "metrics.json"
         if not path.is_dir() or not metrics.exists():
             continue
-        row = json.loads(metrics.read_text())
+        try:
+            row = json.loads(metrics.read_text())
+        except ValueError as exc:
+            raise CorruptFileError(f"{metrics} is not valid JSON ({exc}); redo step {step.label} "
+                                   "with --force") from None
         trial = int(row.get("trial", path.parent.name.removeprefix("trial-")))
         episode = int(row.get("episode", path.name.removeprefix("episode-")))
         pair = _pool_query(row, path, pairs)

@@ -120,29 +120,35 @@ def hist_section(ctx: Context) -> Section:
             section.paragraphs.append("**Note:** query histograms need the train labels, which "
                                       f"were not given for run `{view.label}`.")
             continue
-        section.figures += _query_figures(ctx, view)
+        section.figures += _query_figures(ctx, view, section)
     if not section.figures:
         section.paragraphs.append("**Note:** no pool or query to draw.")
     return section
 
 
-def _query_figures(ctx: Context, view: RunView) -> list[FigureItem]:
+def _query_figures(ctx: Context, view: RunView, section: Section) -> list[FigureItem]:
+    """Return one figure per experiment with a panel per (pool, query) arm; add the counts table."""
     items: list[FigureItem] = []
     if view.labels is None:
         return items
     bench = set(ctx.pools.loc[(ctx.pools["run"] == view.label) & ctx.pools["is_bench"], "pool"])
     steps = ctx.experiments[ctx.runs.index(view)]
+    tables = []
     for step in steps:
         episodes = [e for e in find_episode_dirs(step, view.label, ctx.results)
                     if e.pool not in bench]
         counts = query_counts(episodes, view.labels, view.n_classes)
-        for (pool, query), _ in counts.groupby(["pool", "query"], sort=True):
-            panels = query_panels(counts, pool, query, view.labels, view.n_classes)
-            title = f"Class counts of the queries: {step.name}, pool {pool}, query {query}"
-            for i, fig in enumerate(histogram_figures(panels, view.class_names, title)):
-                name = (f"{ctx.prefix(view.label)}hist-queries-{slug(step.name)}-{slug(pool)}-"
-                        f"{slug(query)}{'-' + str(i + 1) if i else ''}.png")
-                items.append(FigureItem(name, title, ctx.png(fig)))
+        tables.append(counts)
+        panels = query_panels(counts, view.labels, view.n_classes)
+        title = f"Class counts of every queried image: {step.name} (summed over episodes)"
+        for i, fig in enumerate(histogram_figures(panels, view.class_names, title)):
+            name = f"{ctx.prefix(view.label)}hist-queries-{slug(step.name)}{'-' + str(i + 1) if i else ''}.png"
+            items.append(FigureItem(name, title, ctx.png(fig)))
+    frames = [t for t in tables if not t.empty]
+    if frames:
+        name = f"{ctx.prefix(view.label)}query_counts"
+        section.tables.append(TableItem(name, "Class counts of each episode's queries",
+                                        display(pd.concat(frames, ignore_index=True), ctx), detail=True))
     return items
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import html
 import math
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -17,17 +18,19 @@ import pandas as pd
 
 MAX_ROWS = 60
 CSS = """
-body { font-family: -apple-system, 'Segoe UI', Helvetica, Arial, sans-serif; max-width: 1200px;
+body { font-family: -apple-system, 'Segoe UI', Helvetica, Arial, sans-serif; max-width: 1360px;
        margin: 2em auto; padding: 0 1em; color: #222; line-height: 1.45; }
 h1 { border-bottom: 2px solid #444; } h2 { border-bottom: 1px solid #bbb; margin-top: 2em; }
 table { border-collapse: collapse; font-size: 0.82em; margin: 0.6em 0 1.2em; }
 th, td { border: 1px solid #ccc; padding: 3px 7px; text-align: right; }
-th { background: #f0f0f0; } tr:nth-child(even) td { background: #fafafa; }
-td:first-child, th:first-child { text-align: left; }
+th { background: #f0f0f0; } td { background: #fff; } tr:nth-child(even) td { background: #fafafa; }
+th.t, td.t { text-align: left; white-space: nowrap; }
+td:first-child, th:first-child { text-align: left; position: sticky; left: 0; }
 figure { margin: 1em 0 2em; } figure img { max-width: 100%; border: 1px solid #ddd; }
 figcaption { font-size: 0.9em; color: #444; } .note { color: #8a4b00; }
 .scroll { overflow-x: auto; }
 """
+NUMBER = re.compile(r"^([-+]?[\d.]|NaN$|inf$|-inf$)")  # a cell that reads as a number (or mean ± std)
 
 
 @dataclass
@@ -74,7 +77,9 @@ def format_value(value: Any) -> str:
     if isinstance(value, bool | np.bool_):
         return "yes" if value else "no"
     if isinstance(value, float | np.floating):
-        return "NaN" if math.isnan(value) else f"{value:.4g}"
+        if math.isnan(value):
+            return "NaN"
+        return "0" if value == 0 else f"{value:.4g}"  # never "-0"
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return ""
     return str(value)
@@ -97,13 +102,20 @@ def markdown_table(frame: pd.DataFrame, max_rows: int = MAX_ROWS) -> str:
 
 
 def html_table(frame: pd.DataFrame, max_rows: int = MAX_ROWS) -> str:
-    """Return ``frame`` as an HTML table (first ``max_rows`` rows), cells escaped."""
+    """Return ``frame`` as an HTML table (first ``max_rows`` rows), cells escaped.
+
+    Number columns are right-aligned; text columns (names, keys) are left-aligned and never
+    wrapped, headers may break after ``_``, and the first column stays in view when a wide table
+    scrolls sideways.
+    """
     if frame.empty:
         return "<p><em>(no rows)</em></p>"
     header, rows = _cells(frame.head(max_rows))
-    head = "".join(f"<th>{html.escape(h)}</th>" for h in header)
-    body = "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in row) + "</tr>"
-                   for row in rows)
+    text = [not all(NUMBER.match(row[i]) for row in rows if row[i]) for i in range(len(header))]
+    css = [' class="t"' if t else "" for t in text]
+    head = "".join(f"<th{c}>{html.escape(h).replace('_', '_<wbr>')}</th>" for h, c in zip(header, css, strict=True))
+    body = "".join("<tr>" + "".join(f"<td{c}>{html.escape(v)}</td>" for v, c in zip(row, css, strict=True))
+                   + "</tr>" for row in rows)
     table = f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
     return f'<div class="scroll">{table}</div>'  # wide tables scroll instead of overflowing
 

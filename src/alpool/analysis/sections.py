@@ -8,9 +8,11 @@ from alpool.analysis.context import Context
 from alpool.analysis.curves import curves_figure
 from alpool.analysis.figures import slug
 from alpool.analysis.loading import step_status
-from alpool.analysis.report import FigureItem, Section, TableItem
+from alpool.analysis.report import FigureItem, Section, TableItem, format_value
 from alpool.analysis.tables import beats_random, curve_summary, final_table, trial_table
 from alpool.rundir import STEP_KINDS
+
+VERSUS_HIDDEN = ("init_strategy", "t_stat", "w_stat", "std_diff")  # in beats_random.csv, not shown
 
 
 def display(frame: pd.DataFrame, ctx: Context) -> pd.DataFrame:
@@ -128,10 +130,10 @@ def results_section(ctx: Context) -> tuple[Section, pd.DataFrame, pd.DataFrame]:
     final = final_table(trials)
     versus = beats_random(trials)
     section.tables += [
-        TableItem("final", "Final accuracy, macro AUC and ALC per arm (mean, std over trials)",
-                  display(final, ctx)),
+        TableItem("final", "Final accuracy, macro AUC and ALC per arm (mean ± std over trials)",
+                  display(final, ctx), shown=display(condensed_final(final), ctx)),
         TableItem("beats_random", "Each initial pool against the random pool (paired over trials)",
-                  display(versus, ctx)),
+                  display(versus, ctx), shown=display(versus[[c for c in versus if c not in VERSUS_HIDDEN]], ctx)),
         TableItem("curves", "Learning curves (mean, std, count over trials)",
                   display(summary, ctx), detail=True),
         TableItem("trials", "Per-trial final accuracy and ALC", display(trials, ctx),
@@ -140,6 +142,18 @@ def results_section(ctx: Context) -> tuple[Section, pd.DataFrame, pd.DataFrame]:
     if ctx.options.curves:
         section.figures += curve_figures(ctx, summary)
     return section, final, versus
+
+
+def condensed_final(final: pd.DataFrame) -> pd.DataFrame:
+    """Return the final table with each ``*_mean`` / ``*_std`` pair as one ``mean ± std`` column."""
+    table = final.copy()
+    for mean in [c for c in final if c.endswith("_mean")]:
+        base, std = mean.removesuffix("_mean"), mean.replace("_mean", "_std")
+        table[base] = [f"{format_value(m)} ± {format_value(v)}" if pd.notna(v) else format_value(m)
+                       for m, v in zip(final[mean], final[std], strict=True)]
+        table = table.drop(columns=[mean, std])
+    order = [c for c in table if c != "oracle"] + ["oracle"]
+    return table[order] if "oracle" in table else table
 
 
 def curve_figures(ctx: Context, summary: pd.DataFrame) -> list[FigureItem]:

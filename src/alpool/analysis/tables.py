@@ -17,6 +17,12 @@ from scipy import stats
 ARM_KEYS = ["run", "experiment", "arm", "init_strategy", "query", "framework"]
 CURVE_METRICS = ("test_accuracy", "test_macro_auc")
 RANDOM_INIT = "random"
+NOISE_DECIMALS = 12  # metrics lie in [0, 1]; below 1e-12 a difference or spread is float noise
+
+
+def denoise(value: float) -> float:
+    """Round float noise away (``-3.7e-17`` -> ``0.0``): a mean difference or std of equal numbers."""
+    return float(np.round(value, NOISE_DECIMALS)) + 0.0  # + 0.0 turns -0.0 into 0.0
 
 
 def alc(n_labeled: np.ndarray, accuracy: np.ndarray) -> float:
@@ -70,6 +76,7 @@ def curve_summary(results: pd.DataFrame, metrics: Sequence[str] = CURVE_METRICS)
                         var_name="metric", value_name="value")
     summary = (long.groupby([*ARM_KEYS, "n_labeled", "metric"], sort=True)["value"]
                .agg(["mean", "std", "count"]).reset_index())
+    summary["std"] = summary["std"].map(denoise)
     return summary
 
 
@@ -86,6 +93,8 @@ def final_table(trials: pd.DataFrame) -> pd.DataFrame:
         final_macro_auc_std=("final_macro_auc", "std"),
         alc_mean=("alc", "mean"), alc_std=("alc", "std"), oracle=("oracle", "any"),
     ).reset_index()
+    for column in ("final_accuracy_std", "final_macro_auc_std", "alc_std"):
+        table[column] = table[column].map(denoise)
     return table
 
 
@@ -97,8 +106,8 @@ def paired_test(a: np.ndarray, b: np.ndarray) -> dict[str, float]:
     """
     diff = np.asarray(a, dtype=float) - np.asarray(b, dtype=float)
     n = len(diff)
-    out = {"n_pairs": n, "mean_diff": float(diff.mean()) if n else np.nan,
-           "std_diff": float(diff.std(ddof=1)) if n > 1 else np.nan,
+    out = {"n_pairs": n, "mean_diff": denoise(diff.mean()) if n else np.nan,
+           "std_diff": denoise(diff.std(ddof=1)) if n > 1 else np.nan,
            "t_stat": np.nan, "p_ttest": np.nan, "w_stat": np.nan, "p_wilcoxon": np.nan}
     if n < 2:
         return out

@@ -31,7 +31,10 @@ def all_steps(
         name, config = load_preset(preset)
         target = run_dir or Path("runs") / name
         ran = stage.run(config, target, device=device, force=force, workers=workers, data_dir=data_dir)
-        report = target / "analysis"
-        done(f"preset {name}: {plural(len(ran), 'step')} ran", target, report if report.exists() else target)
+        report = target / "analysis" / config.analyze.name / "report.html" if config.analyze else None
+        if report is not None and report.exists():
+            done(f"preset {name}: {plural(len(ran), 'step')} ran; open the report", target, report)
+        else:
+            done(f"preset {name}: {plural(len(ran), 'step')} ran", target, target)
 
     run_command(body, quiet, debug, threads, workers)

@@ -16,7 +16,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 from alpool import reporting
-from alpool.errors import AlpoolError, AlpoolWarning, MissingStepError
+from alpool.errors import AlpoolError, AlpoolWarning, AlreadyFinishedError, MissingStepError
 from alpool.params import parse_key_values, validation_message
 
 T = TypeVar("T")
@@ -77,11 +77,18 @@ class RichReporter(reporting.Reporter):
         console.print(f"[dim]{message}[/dim]")
 
 
+def reporter(quiet: bool) -> reporting.Reporter:
+    """Return the progress renderer: none when quiet, rich bars on a terminal, plain lines in a log."""
+    if quiet:
+        return reporting.Reporter()
+    return RichReporter() if console.is_terminal else reporting.PlainReporter()
+
+
 def run_command(func: Callable[[], T], quiet: bool, debug: bool, threads: int | None = None, workers: int = 1,
                 uses_torch: bool = True) -> T:
-    """Run a command body: thread policy applied, rich progress unless quiet, library errors as one
-    red line and exit 2. ``uses_torch=False`` (``list``) leaves torch unimported."""
-    previous = reporting.set_reporter(reporting.Reporter() if quiet else RichReporter())
+    """Run a command body: thread policy applied, progress unless quiet, library errors as one red
+    line and exit 2. ``uses_torch=False`` (``list``) leaves torch unimported."""
+    previous = reporting.set_reporter(reporter(quiet))
     try:
         with warnings.catch_warnings():
             show_alpool_warnings()
@@ -90,6 +97,13 @@ def run_command(func: Callable[[], T], quiet: bool, debug: bool, threads: int | 
 
                 thread_policy.apply(thread_policy.choose(threads, workers))
             return func()
+    except AlreadyFinishedError as exc:  # a rerun with the same settings: nothing to do, success
+        if isinstance(exc.root, Path):
+            from alpool.rundir import remember_run
+
+            remember_run(exc.root)
+        typer.echo(str(exc))
+        return None  # type: ignore[return-value]
     except (AlpoolError, ValidationError) as exc:
         if debug:
             traceback.print_exc()

@@ -12,12 +12,15 @@ import pandas as pd
 from alpool import reporting
 from alpool.al.trial import TrialJob, TrialResult, run_trial
 from alpool.config import ALRunConfig
-from alpool.errors import ConfigError, MissingStepError, StaleInputError
+from alpool.errors import ConfigError, MissingStepError, StaleInputError, StepExistsError
 from alpool.executor import make_executor
 from alpool.frameworks import FRAMEWORKS
-from alpool.rundir import RunDir, StepManifest, StepWriter, check_recorded_inputs
+from alpool.models import MODELS
+from alpool.run_index import flat_settings
+from alpool.rundir import RunDir, StepDir, StepManifest, StepWriter, check_recorded_inputs
 from alpool.selectors import SELECTORS
 from alpool.stages.context import open_run
+from alpool.training import resolve_device
 
 RESULT_COLUMNS = [
     "experiment", "pool", "init_strategy", "query", "framework", "embeddings", "init", "trial", "episode", "n_labeled",
@@ -56,6 +59,7 @@ def run(config: ALRunConfig, run_dir: Path, data_dir: Path | None = None) -> Ste
     pools = _pools(ctx.run, config)
     _check_grid(config, ctx.run, pools, len(ctx.pool))
     name = experiment_name(config)
+    _check_finished_pools(ctx.run.step("al", name), pools, config.force)
     record = config.model_dump(mode="json")
     with ctx.run.writing("al", name, record, config.force, resume=True) as w:
         _check_resume(w, record)
@@ -81,16 +85,19 @@ def _pools(run: RunDir, config: ALRunConfig) -> list[str]:
         if not names:
             raise MissingStepError(f"{run.root} has no finished pool; "
                                    "run `alpool init-pool --strategy random --budget B` first")
-        return names
-    for pool in config.pools:
-        run.step("pools", pool).manifest()
-    return list(config.pools)
+    else:
+        names = list(config.pools)
+    for pool in names:  # each finished, its indices checked against their hash, before any write
+        run.step("pools", pool).read_array("indices.npy")
+    return names
 
 
 def _check_grid(config: ALRunConfig, run: RunDir, pools: list[str], pool_size: int) -> None:
     """Refuse unknown queries/frameworks and budgets that exceed the pool, before any training."""
     for query in config.queries:
         SELECTORS.create(query, config.query_params.get(query, {}))
+    MODELS.get(config.train.arch)
+    resolve_device(config.device)
     if config.candidates is not None and config.candidates < config.step_budget:
         raise ConfigError(f"--candidates {config.candidates} is smaller than --step-budget {config.step_budget}; "
                           "give at least as many candidates as images labeled per round")
@@ -107,6 +114,16 @@ def _check_grid(config: ALRunConfig, run: RunDir, pools: list[str], pool_size: i
                               f"labels, more than the {pool_size} selectable images; lower --episodes or --step-budget")
 
 
+def _check_finished_pools(step: StepDir, pools: list[str], force: bool) -> None:
+    """Refuse to call a finished experiment 'already finished' when it ran on other pools."""
+    if force or not step.is_finished():
+        return
+    recorded = sorted(k.split("/")[1] for k in step.manifest().inputs if k.startswith("pools/"))
+    if recorded and recorded != sorted(pools):
+        raise StepExistsError(f"experiment {step.label} finished on pools {', '.join(recorded)}, but now "
+                              f"{', '.join(sorted(pools))}; pass --force to redo it or choose another --name")
+
+
 def _check_resume(w: StepWriter, record: dict[str, Any]) -> None:
     """Refuse to continue an unfinished experiment that was started with other settings."""
     path = w.path / "config.json"
@@ -114,12 +131,12 @@ def _check_resume(w: StepWriter, record: dict[str, Any]) -> None:
     if path.exists():
         recorded = json.loads(path.read_text())
         if recorded != wanted:
-            diff = sorted(k for k in set(recorded) | set(wanted) if recorded.get(k) != wanted.get(k))
-            first = diff[0]
+            old, new = flat_settings(recorded), flat_settings(wanted)  # name the nested key (train.lr)
+            first = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))[0]
             raise StaleInputError(
-                f"experiment {w.step.label} was started with {first}={recorded.get(first)!r}, "
-                f"now {wanted.get(first)!r}; "
-                "run the same command to resume, or pass --force to start over (or use another --name)"
+                f"experiment {w.step.label} was started with {first}={old.get(first)!r}, "
+                f"now {new.get(first)!r}; rerun with its original settings to resume it, "
+                "or pass --force to start over (or use another --name)"
             )
     w.write_json("config.json", wanted)
 

@@ -53,6 +53,7 @@ def run(preset: Preset, run_dir: Path, device: str = "auto", force: bool = False
 def _skip(run: RunDir, kind: str, name: str, force: bool) -> bool:
     """Return whether a finished step is kept (no ``--force``), telling the user."""
     if run.exists() and run.step(kind, name).is_finished() and not force:
+        run.record_step(run.step(kind, name), now=False)  # a finished step found on disk is always indexed
         reporting.info(f"{kind}/{name} is finished: kept")
         return True
     return False

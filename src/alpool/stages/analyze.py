@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from alpool.analysis import AnalyzeOptions, analyze
+from alpool.analysis import AnalyzeOptions
+from alpool.analysis.analyze import build_sections, open_context, write_report
 from alpool.config import AnalyzeConfig
 from alpool.rundir import RunDir, StepManifest
 from alpool.stages.context import open_run
@@ -13,13 +14,17 @@ from alpool.stages.context import open_run
 def run(config: AnalyzeConfig, run_dir: Path, data_dir: Path | None = None) -> StepManifest:
     """Analyse ``run_dir`` (plus ``config.runs``) and write ``<run_dir>/analysis/<name>/``.
 
-    The analysis folder is replaced each time: it is derived from finished steps only.
+    The analysis folder is replaced each time: it is derived from finished steps only. Every input
+    is read, checked and every table and figure made in memory before the folder is touched, so a
+    failed analysis leaves the previous report (and run.json) as they were.
     """
     ctx = open_run(run_dir, data_dir)
     runs = [ctx.run] + [RunDir(p) for p in config.runs]
     options = AnalyzeOptions.from_config(config, seed=ctx.seed)
+    context = open_context(runs, options, labels=ctx.dataset.train_y.numpy())
+    sections = build_sections(context)
     with ctx.run.writing("analysis", config.name, config.model_dump(mode="json"), force=True) as w:
-        result = analyze(runs, options, w.path, labels=ctx.dataset.train_y.numpy())
+        result = write_report(context, sections, w.path)
         for name in result.files:
             w.add_output(name)
         return w.finish(result.summary, oracle=bool(result.summary.get("oracle", False)))

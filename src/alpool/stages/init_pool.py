@@ -7,8 +7,10 @@ from typing import Any
 
 import numpy as np
 
+from alpool.al.trial import InputRecorder
 from alpool.config import InitPoolConfig
-from alpool.errors import ConfigError, StepExistsError, UnknownNameError
+from alpool.errors import AlreadyFinishedError, ConfigError, UnknownNameError
+from alpool.run_index import finished_same
 from alpool.rundir import StepManifest
 from alpool.seeding import numpy_rng
 from alpool.selectors import SELECTORS, SelectionContext, init_pool_names
@@ -66,52 +68,65 @@ def run(config: InitPoolConfig, run_dir: Path, data_dir: Path | None = None) -> 
     if NEED_CLASSIFIER in selector.needs:
         raise ConfigError(f"{config.strategy!r} needs a trained classifier, so it is an AL query: "
                           f"use `alpool al-run --query {config.strategy}`")
+    resolve_device(config.device)  # refuse a missing GPU before anything is written
     ctx = open_run(run_dir, data_dir)
     budget = pool_budget(config, len(ctx.pool))
     if budget > len(ctx.pool):
         raise ConfigError(f"budget {budget} is larger than the {len(ctx.pool)} selectable train images; lower --budget")
     names = pool_names(config, budget)
-    for name in names:  # refuse before computing anything
-        step = ctx.run.step("pools", name)
-        if step.is_finished() and not config.force:
-            raise StepExistsError(f"pool {step.label} already exists in {ctx.run.root}; "
-                                  "pass --force to redo it or choose another --name")
-    return [_write_pool(config, ctx, name, i, budget) for i, name in enumerate(names)]
+    kept = {}  # refuse (or keep) before computing anything
+    for member, name in enumerate(names):
+        manifest = None if config.force else finished_same(ctx.run.step("pools", name), _record(config, member))
+        if manifest is not None:
+            kept[name] = manifest
+    if kept:  # a finished step found on disk is always indexed
+        ctx.run.record_step(ctx.run.step("pools", next(iter(kept))), now=False)
+    if len(kept) == len(names):
+        label = names[0] if len(names) == 1 else f"{names[0]} ... {names[-1]}"
+        raise AlreadyFinishedError(f"pool pools/{label} already finished in {ctx.run.root} with the same "
+                                   "settings: kept it (pass --force to redo it)", root=ctx.run.root)
+    return [kept.get(name) or _write_pool(config, ctx, name, i, budget) for i, name in enumerate(names)]
+
+
+def _record(config: InitPoolConfig, member: int) -> dict[str, Any]:
+    """Return the recorded config of pool ``member`` of the group (its own seed)."""
+    return {**config.model_dump(mode="json"), "member_seed": config.seed + member}
 
 
 def _write_pool(config: InitPoolConfig, ctx: RunContext, name: str, member: int, budget: int) -> StepManifest:
+    """Select the pool, then write ``pools/<name>/``: every input is read before the folder exists."""
     seed = config.seed + member
     selector = SELECTORS.create(config.strategy, config.params)
-    record = {**config.model_dump(mode="json"), "member_seed": seed}
-    with ctx.run.writing("pools", name, record, config.force) as w:
-        upstream = Upstream(ctx.run, w)
-        inputs = RunInputs(ctx, upstream)
-        sel_ctx = SelectionContext(
-            n_total=ctx.dataset.n_train,
-            labeled=np.empty(0, dtype=np.int64),
-            candidates=ctx.pool,
-            rng=numpy_rng(seed, "init-pool", config.strategy),
-            num_classes=ctx.dataset.num_classes,
-            inputs=inputs,
-            device=str(resolve_device(config.device)),
-        )
-        selection = selector(sel_ctx, budget)
-        scores = np.full(ctx.dataset.n_train, np.nan)
-        scores[ctx.pool] = selection.candidate_scores
+    recorder = InputRecorder(ctx.run.root)  # reads are recorded here, then handed to the writer
+    upstream = Upstream(ctx.run, recorder)  # type: ignore[arg-type]
+    inputs = RunInputs(ctx, upstream)
+    sel_ctx = SelectionContext(
+        n_total=ctx.dataset.n_train,
+        labeled=np.empty(0, dtype=np.int64),
+        candidates=ctx.pool,
+        rng=numpy_rng(seed, "init-pool", config.strategy),
+        num_classes=ctx.dataset.num_classes,
+        inputs=inputs,
+        device=str(resolve_device(config.device)),
+    )
+    selection = selector(sel_ctx, budget)
+    scores = np.full(ctx.dataset.n_train, np.nan)
+    scores[ctx.pool] = selection.candidate_scores
+    summary = {
+        "strategy": config.strategy,
+        "params": config.params,
+        "budget": budget,
+        "seed": seed,
+        "uses": upstream.used,
+        "info": selection.info,
+        **class_summary(selection.indices, ctx.dataset.train_y.numpy(), ctx.dataset.num_classes),
+    }
+    if config.count > 1 or config.budget_ratio is not None:
+        summary["group"] = config.name or default_name(config, budget)
+        summary["ratio"] = budget / len(ctx.pool)
+    with ctx.run.writing("pools", name, _record(config, member), config.force) as w:
+        w.inputs.update(recorder.inputs)
         w.save_array("indices.npy", selection.indices)
         w.save_array("selection_scores.npy", scores)
-        summary = {
-            "strategy": config.strategy,
-            "params": config.params,
-            "budget": budget,
-            "seed": seed,
-            "uses": upstream.used,
-            "info": selection.info,
-            **class_summary(selection.indices, ctx.dataset.train_y.numpy(), ctx.dataset.num_classes),
-        }
-        if config.count > 1 or config.budget_ratio is not None:
-            summary["group"] = config.name or default_name(config, budget)
-            summary["ratio"] = budget / len(ctx.pool)
-        oracle = selector.oracle or inputs.used_labels or upstream.oracle
-        return w.finish(summary, oracle=oracle)
+        return w.finish(summary, oracle=selector.oracle or inputs.used_labels or upstream.oracle)
 

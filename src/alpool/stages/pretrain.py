@@ -13,8 +13,9 @@ from alpool.atomic_files import save_state
 from alpool.config import PretrainConfig
 from alpool.data import load_dataset
 from alpool.pretext import TASKS, PretrainContext
-from alpool.rundir import RunDir, StepManifest, StepWriter
+from alpool.rundir import RunDir, StepManifest, StepWriter, check_run_folder
 from alpool.stages.context import Upstream, dataset_record, split_pool
+from alpool.stages.rank import pretrain_steps_read
 from alpool.stages.step_figures import loss_curve_png
 from alpool.training import resolve_device
 
@@ -28,11 +29,14 @@ def run(config: PretrainConfig, run_dir: Path) -> StepManifest:
     checkpoint; with a different config it starts over.
     """
     task = TASKS.create(config.task, config.params)
+    device = resolve_device(config.device)  # every check before the run directory is created
+    check_run_folder(run_dir)
+    for upstream_task in pretrain_steps_read(task):  # e.g. scan starts from a finished simclr step
+        RunDir(run_dir).step("pretrain", upstream_task).manifest()
     dataset = load_dataset(config.dataset, config.data_dir, config.download)
     given = config.val_fraction if "val_fraction" in config.model_fields_set else None
     run_ = RunDir.create(run_dir, dataset_record(config.dataset, dataset, config.data_dir), config.seed, given)
     pool, val = split_pool(run_, dataset)
-    device = resolve_device(config.device)
     with run_.writing("pretrain", config.step_name, config.model_dump(mode="json"), config.force, resume=True) as w:
         _restart_if_config_changed(w, config)
         upstream = Upstream(run_, w)

@@ -8,8 +8,9 @@ import numpy as np
 
 from alpool.config import RankConfig
 from alpool.errors import ConfigError
+from alpool.pretext import PretextTask
 from alpool.rundir import StepManifest
-from alpool.scorers import SCORERS, ScoringContext
+from alpool.scorers import SCORERS, Scorer, ScoringContext
 from alpool.stages.context import Upstream, open_run
 from alpool.stages.step_figures import histogram_png
 from alpool.training import resolve_device
@@ -20,6 +21,12 @@ def sorted_indices(scores: np.ndarray) -> np.ndarray:
     return np.argsort(-scores, kind="stable").astype(np.int64)
 
 
+def pretrain_steps_read(entry: Scorer | PretextTask) -> list[str]:
+    """Return the pretrain steps a scorer (or task) reads: its ``task`` option, else those it requires."""
+    task = getattr(entry.params, "task", None)
+    return [str(task)] if task else list(entry.requires)
+
+
 def run(config: RankConfig, run_dir: Path, data_dir: Path | None = None) -> StepManifest:
     """Score every train image with ``config.scorer`` and write ``scores/<name>/``.
 
@@ -27,8 +34,10 @@ def run(config: RankConfig, run_dir: Path, data_dir: Path | None = None) -> Step
     "higher = pick first" and ``sorted_idx.npy`` lists the easiest images first.
     """
     scorer = SCORERS.create(config.scorer, config.params)
-    ctx = open_run(run_dir, data_dir)
     device = resolve_device(config.device)
+    ctx = open_run(run_dir, data_dir)
+    for task in pretrain_steps_read(scorer):  # every check before the step folder is made
+        ctx.run.step("pretrain", task).manifest()
     with ctx.run.writing("scores", config.step_name, config.model_dump(mode="json"), config.force) as w:
         upstream = Upstream(ctx.run, w)
         scoring = ScoringContext(ctx.dataset, device, config.seed, upstream.pretrain)

@@ -1,0 +1,108 @@
+"""Reruns and the steps index of ``run.json``: idempotent reruns, and no finished step left unindexed.
+
+A rerun of a finished step with the same settings is not an error: it is answered with
+:class:`~alpool.errors.AlreadyFinishedError` (the CLI prints "already finished" and exits 0), so that
+retry loops and ``make``-style scripts work. The settings compared are the step's recorded config
+without :data:`RERUN_IGNORED` (how a step runs, not what it computes); a rerun with other settings
+still needs ``--force``, and a finished step whose recorded inputs changed since is refused.
+
+The index in ``run.json`` is a convenience view of the finished step folders: the folders (their
+``manifest.json``) are the truth. Every index update also adds finished steps that a crashed or
+locked-out process left unindexed, so a later command repairs the index.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from alpool.atomic_files import atomic_write_text, file_lock, sha256_file
+from alpool.errors import StaleInputError, StepExistsError
+from alpool.manifests import STEP_KINDS, StepManifest, StepRef, now_iso
+
+if TYPE_CHECKING:
+    from alpool.rundir import RunDir, StepDir
+
+RERUN_IGNORED = frozenset({"force", "workers", "device", "data_dir", "download", "name"})  # name: the folder
+INDEX_WAIT_SECONDS = 60.0  # how long an index update waits for another process's run.json lock
+
+
+def comparable(config: dict[str, Any]) -> dict[str, Any]:
+    """Return the settings of a step config that decide its outputs, nested keys dotted (``train.lr``)."""
+    plain = json.loads(json.dumps(config, default=str))
+    return flat_settings({k: v for k, v in plain.items() if k not in RERUN_IGNORED})
+
+
+def flat_settings(data: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """Return nested settings as one level with dotted keys (``{"train": {"lr": 1}}`` -> ``train.lr``)."""
+    out: dict[str, Any] = {}
+    for key, value in data.items():
+        if isinstance(value, dict) and value:
+            out.update(flat_settings(value, f"{prefix}{key}."))
+        else:
+            out[f"{prefix}{key}"] = value
+    return out
+
+
+def finished_same(step: StepDir, config: dict[str, Any]) -> StepManifest | None:
+    """Return the manifest of ``step`` if it finished with the same settings as ``config``.
+
+    Returns:
+        None when the step is not finished (it is to be done).
+
+    Raises:
+        StepExistsError: the step finished with other settings (names the first that differs).
+        StaleInputError: the step finished with the same settings, but an input changed since.
+    """
+    if not step.is_finished():
+        return None
+    manifest = step.manifest()
+    recorded, wanted = comparable(manifest.config), comparable(config)
+    if recorded != wanted:
+        key = next(k for k in (*wanted, *recorded) if recorded.get(k) != wanted.get(k))  # in config order
+        raise StepExistsError(
+            f"step {step.label} already exists in {step.run.root}, made with {key}={recorded.get(key)!r} "
+            f"(now {wanted.get(key)!r}); pass --force to redo it or choose another --name"
+        )
+    for relative, digest in manifest.inputs.items():
+        path = step.run.root / relative
+        current = sha256_file(path) if path.is_file() else "missing"
+        if current != digest:
+            raise StaleInputError(
+                f"step {step.label} finished with {relative} sha256 {digest[:12]}, but it is now "
+                f"{current[:12]}; pass --force to redo the step with the new input"
+            )
+    return manifest
+
+
+def sync_index(run: RunDir, step: StepDir | None = None, remove: bool = False,
+               wait: float = INDEX_WAIT_SECONDS) -> None:
+    """Update ``run.json``'s steps index under its lock (waiting up to ``wait`` seconds).
+
+    ``step`` is (re)recorded as finished now, or dropped with ``remove``; every other finished step
+    folder missing from the index is added (with its manifest's modification time). ``run.json`` is
+    only rewritten when the index changes.
+    """
+    with file_lock(run.root / ".run.lock", f"the steps index of {run.root} (run.json)", wait=wait):
+        manifest = run.manifest()
+        target = (step.kind, step.name) if step is not None else None
+        steps = [s for s in manifest.steps if (s.kind, s.name) != target]
+        if step is not None and not remove:
+            steps.append(StepRef(kind=step.kind, name=step.name, finished_at=now_iso()))
+        known = {(s.kind, s.name) for s in steps} | ({target} if remove and target else set())
+        for found in unindexed(run, known):
+            steps.append(StepRef(kind=found.kind, name=found.name, finished_at=_mtime(found.manifest_path)))
+        if steps != manifest.steps:
+            updated = manifest.model_copy(update={"steps": steps})
+            atomic_write_text(run.manifest_path, updated.model_dump_json(indent=2))
+
+
+def unindexed(run: RunDir, known: set[tuple[str, str]]) -> list[StepDir]:
+    """Return the finished step folders of ``run`` that are not in ``known``."""
+    return [s for kind in STEP_KINDS for s in run.finished(kind) if (s.kind, s.name) not in known]
+
+
+def _mtime(path: Path) -> str:
+    return datetime.fromtimestamp(path.stat().st_mtime, UTC).isoformat(timespec="seconds")
