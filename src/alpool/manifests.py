@@ -21,8 +21,8 @@ from alpool.config import VAL_FRACTION, ValFraction
 from alpool.errors import CorruptFileError, SchemaError
 
 SCHEMA_VERSION = 1
-StepKind = Literal["pretrain", "scores", "pools", "al", "analysis"]
-STEP_KINDS: tuple[str, ...] = ("pretrain", "scores", "pools", "al", "analysis")
+StepKind = Literal["pretrain", "scores", "pools", "al", "analysis", "labels", "exports"]
+STEP_KINDS: tuple[str, ...] = ("pretrain", "scores", "pools", "al", "analysis", "labels", "exports")
 
 def now_iso() -> str:
     """Return the current UTC time as ISO 8601."""

@@ -74,6 +74,8 @@ COMMAND_OF_KIND = {
     "pools": "alpool init-pool --name {name} ...",
     "al": "alpool al-run --name {name} ...",
     "analysis": "alpool analyze ...",
+    "labels": "alpool import-labels FILE.csv --name {name}",
+    "exports": "alpool export {name}",
 }
 POINTER = Path(".alpool") / "last-run"
 

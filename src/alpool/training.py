@@ -192,7 +192,9 @@ def predict_logits(model: nn.Module, x: torch.Tensor, device: torch.device, batc
 
 
 def predict_proba(model: nn.Module, x: torch.Tensor, device: torch.device, batch_size: int = 1024) -> np.ndarray:
-    """Return softmax probabilities ``[n, K]`` float64 (eval mode)."""
+    """Return softmax probabilities ``[n, K]`` float64 (eval mode); ``[0, 0]`` for no images."""
+    if len(x) == 0:
+        return np.empty((0, 0))
     return F.softmax(predict_logits(model, x, device, batch_size), dim=1).double().numpy()
 
 

@@ -11,8 +11,11 @@ from alpool.cli.al_run import al_run
 from alpool.cli.all_cmd import all_steps
 from alpool.cli.analyze import analyze
 from alpool.cli.common import flag
+from alpool.cli.export import export
+from alpool.cli.import_labels import import_labels
 from alpool.cli.init_pool import init_pool
 from alpool.cli.list_cmd import list_entries
+from alpool.cli.next_cmd import next_round
 from alpool.cli.pretrain import pretrain
 from alpool.cli.rank import rank
 
@@ -50,6 +53,9 @@ app.command("al-run")(al_run)
 app.command("analyze")(analyze)
 app.command("all")(all_steps)
 app.command("list")(list_entries)
+app.command("export")(export)
+app.command("import-labels")(import_labels)
+app.command("next")(next_round)
 
 
 def main() -> None:

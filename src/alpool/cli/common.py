@@ -152,7 +152,7 @@ def resolve_run_dir(run_dir: Path | None) -> Path:
 
 def default_run_dir(dataset: str) -> Path:
     """Return ``runs/<dataset>`` with the spec made safe as a folder name."""
-    name = Path(dataset.split(":", 1)[1]).name if dataset.startswith("imagefolder:") else dataset
+    name = Path(dataset.split(":", 1)[1]).name if dataset.startswith(("imagefolder:", "images:")) else dataset
     return Path("runs") / re.sub(r"[^A-Za-z0-9._-]+", "-", name)
 
 

@@ -56,7 +56,7 @@ def init_pool(
                                 params=params(param, score=score, embeddings=embeddings), seed=seed, name=name,
                                 device=device, force=force)  # type: ignore[arg-type]
         manifests = stage.run(config, target, data_dir)
-        if not quiet and len(manifests) <= 3:
+        if not quiet and len(manifests) <= 3 and "class_histogram" in manifests[0].summary:
             from alpool.rundir import RunDir
 
             classes = RunDir(target).manifest().dataset.classes
@@ -64,8 +64,10 @@ def init_pool(
                 console.print(histogram_table(manifest, classes))
         first = manifests[0]
         more = f" (+{len(manifests) - 1} more)" if len(manifests) > 1 else ""
-        done(f"pool {first.name}{more}: {plural(first.summary['budget'], 'image')}, "
-             f"{plural(first.summary['n_classes_covered'], 'class')} covered", target, target / "pools" / first.name)
+        covered = first.summary.get("n_classes_covered")
+        coverage = f", {plural(covered, 'class')} covered" if covered is not None else " (unlabeled: export it to label)"
+        done(f"pool {first.name}{more}: {plural(first.summary['budget'], 'image')}{coverage}", target,
+             target / "pools" / first.name)
 
     run_command(body, quiet, debug, threads)
 

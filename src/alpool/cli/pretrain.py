@@ -25,6 +25,7 @@ from alpool.cli.common import (
 )
 from alpool.config import VAL_FRACTION, PretrainConfig, default
 from alpool.data import DATASETS
+from alpool.errors import ConfigError
 from alpool.pretext import TASKS
 
 
@@ -35,6 +36,7 @@ def pretrain(
     param: ParamOpt = None,
     name: Annotated[str | None, typer.Option("--name", help="Step folder name (default: the task).")] = None,
     download: Annotated[bool, flag("--download", help="Download missing dataset files.")] = default(PretrainConfig, "download"),
+    image_size: Annotated[int | None, typer.Option("--image-size", help="Image folders: resize the shorter side to S and centre-crop S x S (recorded in the dataset spec as PATH@S).")] = None,
     val_fraction: Annotated[float | None, typer.Option("--val-fraction", help=f"Share of train held out as validation (a new run: default {VAL_FRACTION}; an existing run keeps its own and refuses another).")] = None,
     run_dir: RunDirOpt = None, data_dir: DataDirOpt = None, device: DeviceOpt = default(PretrainConfig, "device"), seed: SeedOpt = default(PretrainConfig, "seed"),
     force: ForceOpt = False, quiet: QuietOpt = False, debug: DebugOpt = False,
@@ -48,6 +50,8 @@ def pretrain(
 
     def body() -> None:
         target, spec, recorded_dir = _target(dataset, run_dir)
+        if image_size is not None:
+            spec = with_image_size(dataset, image_size)
         config = PretrainConfig(task=task, dataset=spec, data_dir=data_dir or recorded_dir, download=download,
                                 params=params(param, epochs=epochs), name=name, seed=seed, device=device,  # type: ignore[arg-type]
                                 force=force, **({} if val_fraction is None else {"val_fraction": val_fraction}))
@@ -55,6 +59,13 @@ def pretrain(
         done(f"pretrained {task} in {manifest.seconds:.0f}s", target, target / "pretrain" / config.step_name)
 
     run_command(body, quiet, debug, threads)
+
+
+def with_image_size(dataset: str | None, size: int) -> str:
+    """Return ``images:PATH@S`` / ``imagefolder:PATH@S``; refuse other datasets."""
+    if dataset is None or not dataset.startswith(("images:", "imagefolder:")):
+        raise ConfigError("--image-size resizes image folders: give the dataset as images:PATH (or imagefolder:PATH)")
+    return f"{dataset}@{size}"
 
 
 def _target(dataset: str | None, run_dir: Path | None) -> tuple[Path, str, Path | None]:

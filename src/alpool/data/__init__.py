@@ -32,6 +32,9 @@ DATASETS.declare("digits", "alpool.data.digits",
                  "scikit-learn's 1,797 8x8 handwritten digits (bundled, no download)", default_budget=10)
 DATASETS.declare("fashion-mnist", "alpool.data.idx",
                  "Zalando Fashion-MNIST, 60k/10k 28x28 grayscale clothing (IDX files)", default_budget=60)
+DATASETS.declare("images", "alpool.data.unlabeled",
+                 "a folder of unlabeled images, flat or nested: images:PATH (PNG/JPEG/WebP; --image-size S to "
+                 "resize); no ground truth")
 DATASETS.declare("imagefolder", "alpool.data.imagefolder",
                  "any folder of class sub-folders: imagefolder:PATH (PATH/train + PATH/test or a fixed seeded "
                  "80/20 split)")
@@ -77,13 +80,14 @@ def validation_split(dataset: Dataset, fraction: float, rng: np.random.Generator
     """Return ``(pool_indices, val_indices)`` of the train split.
 
     With an official validation split (MedMNIST) every train index is in the pool and ``val`` is
-    empty: callers use ``dataset.val_x``. Otherwise ``fraction`` of the train split, drawn with
-    ``rng``, is held out as validation and never enters the pool.
+    empty: callers use ``dataset.val_x``; an unlabeled dataset keeps every image in the pool.
+    Otherwise ``fraction`` of the train split, drawn with ``rng``, is held out as validation and
+    never enters the pool.
     """
     import numpy as np
 
     n = dataset.n_train
-    if dataset.val_x is not None or fraction <= 0:
+    if dataset.val_x is not None or fraction <= 0 or not dataset.has_labels:  # unlabeled: nothing to validate
         return np.arange(n, dtype=np.int64), np.empty(0, dtype=np.int64)
     order = rng.permutation(n)
     n_val = int(round(fraction * n))

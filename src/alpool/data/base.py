@@ -30,6 +30,10 @@ class Dataset:
     classes: tuple[str, ...]
     val_x: torch.Tensor | None = None  # [V, C, H, W] uint8, official split only
     val_y: torch.Tensor | None = None  # [V] int64
+    paths: tuple[str, ...] = ()  # relative file path of every train image (folders), else empty
+    root: str | None = None  # the folder ``paths`` are relative to
+    has_labels: bool = True  # False: no ground truth at all (train_y is -1, no test split)
+    files_digest: str = ""  # sha256 over the source files' paths and bytes (folders)
     _fingerprint: list[str] = field(default_factory=list, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -68,6 +72,9 @@ class Dataset:
                     digest.update(str(tuple(tensor.shape)).encode())
                     digest.update(tensor.contiguous().numpy().tobytes())
             digest.update("\n".join(self.classes).encode())
+            if self.paths or self.files_digest:  # folders: the files themselves, by path
+                digest.update("\n".join(self.paths).encode())
+                digest.update(self.files_digest.encode())
             self._fingerprint.append(digest.hexdigest())
         return self._fingerprint[0]
 
@@ -81,6 +88,7 @@ class Dataset:
     def subset_train(self, indices: np.ndarray, name: str | None = None) -> Dataset:
         """Return a dataset whose train split is ``train[indices]`` (used for long-tail variants)."""
         idx = torch.as_tensor(np.asarray(indices, dtype=np.int64))
+        paths = tuple(self.paths[i] for i in idx.tolist()) if self.paths else ()
         return Dataset(
             name=name or self.name,
             train_x=self.train_x[idx].contiguous(),
@@ -90,6 +98,9 @@ class Dataset:
             classes=self.classes,
             val_x=self.val_x,
             val_y=self.val_y,
+            paths=paths,
+            root=self.root,
+            has_labels=self.has_labels,
         )
 
 

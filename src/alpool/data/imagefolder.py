@@ -162,14 +162,29 @@ def _splits(path: Path) -> tuple[list[str], Split, Split]:
 
 @DATASETS.register("imagefolder")
 def load_imagefolder(source: DataSource) -> Dataset:
-    """Load ``imagefolder:PATH`` (see the module docstring for the layouts and rules)."""
-    path = resolve_path(source)
+    """Load ``imagefolder:PATH`` (see the module docstring for the layouts and rules).
+
+    A folder with no sub-folders at all is an unlabeled dataset (:mod:`alpool.data.unlabeled`).
+    """
+    from dataclasses import replace
+
+    from alpool.data.unlabeled import load_folder, split_size
+
+    arg, resize = split_size(source.arg or "", source.root)
+    path = resolve_path(replace(source, arg=arg))
+    if not class_folders(path):
+        reporting.info(f"imagefolder: {path} has no class sub-folders: loading it as unlabeled images")
+        return load_folder(path, resize, "imagefolder")
+    if resize is not None:
+        raise ConfigError("--image-size resizes unlabeled folders only; imagefolder:PATH with class "
+                          "folders resizes to the most common size (drop --image-size)")
     classes, (train_paths, train_y), (test_paths, test_y) = _splits(path)
     empty = [name for k, name in enumerate(classes) if not np.any(train_y == k)]
     if not classes or empty:
         raise DatasetFilesMissing(
             f"imagefolder: no images ({', '.join(sorted(IMAGE_EXTENSIONS))}) in class folders "
-            f"{', '.join(empty) or '(none found)'} under {path}; put at least one image in each")
+            f"{', '.join(empty) or '(none found)'} under {path}; put at least one image in each "
+            "(for a folder of unlabeled images use images:PATH)")
     size, mode, off_size = probe(train_paths + test_paths)
     if off_size:
         reporting.info(f"imagefolder: {off_size} images are not {size[0]}x{size[1]} "

@@ -220,6 +220,8 @@ class LinearProbe(Framework):
         key = (self.p.embeddings, split)
         if key not in self._split_cache:
             images = getattr(data.dataset, f"{split}_x")
+            if len(images) == 0:  # no test split (an unlabeled dataset in `alpool next`): no encoder needed
+                return np.empty((0, stored.shape[1]), np.float32)
             self._split_cache[key] = embed_images(self.encoder(data, stored), images, data.device)
         return self._split_cache[key]
 

@@ -41,5 +41,6 @@ def spec_for(dataset: Dataset, arch: str, width: int | None = None, dropout: flo
     channel statistics (what every classifier and encoder of a run is normalised by)."""
     c, h, _ = dataset.image_shape
     mean, std = dataset.channel_stats()
-    return ModelSpec(arch=arch, in_channels=c, image_size=h, num_classes=dataset.num_classes,
+    classes = max(dataset.num_classes, 1)  # unlabeled images: a 1-unit head that encoders never use
+    return ModelSpec(arch=arch, in_channels=c, image_size=h, num_classes=classes,
                      mean=mean, std=std, dropout=dropout, width=width)

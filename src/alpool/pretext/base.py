@@ -92,5 +92,9 @@ class PretextTask(Configurable, ABC):
     def run(self, ctx: PretrainContext) -> PretrainOutput:
         """Train and return the per-image arrays."""
 
+    def check(self, dataset: Dataset) -> None:
+        """Refuse bad inputs (files, shapes) before the stage writes anything; no-op by default."""
+        return None
+
 
 __all__ = ["TASKS", "PretextTask", "PretrainArtifacts", "PretrainContext", "PretrainOutput"]

@@ -28,6 +28,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from alpool.data.augment import to_float
+from alpool.data.base import Dataset
 from alpool.data.contrastive_augment import ContrastiveAugment, contrastive_views
 from alpool.errors import ConfigError, MissingStepError
 from alpool.models.base import ImageClassifier
@@ -90,6 +91,12 @@ class SCANTask(PretextTask):
     params: SCANParams
     requires = ("simclr",)
 
+    def check(self, dataset: Dataset) -> None:
+        """Refuse an unlabeled dataset without ``clusters`` (the default is the number of classes)."""
+        if not self.params.clusters and dataset.num_classes < 1:  # type: ignore[attr-defined]
+            raise ConfigError("the dataset has no classes (unlabeled images): give --param clusters=K, "
+                              "your guess of the number of kinds")
+
     def run(self, ctx: PretrainContext) -> PretrainOutput:
         """Train and return cluster ids, confidences and probabilities of every train image."""
         p = self.params
@@ -116,7 +123,7 @@ class SCANTask(PretextTask):
         history, head = _Trainer(net, p, ctx).fit(images, neighbours)
         proba, features = predict(net, images, head, p.eval_batch_size)
         cluster = proba.argmax(axis=1).astype(np.int64)
-        agreement = cluster_agreement(cluster, ctx.dataset.train_y.numpy())
+        agreement = cluster_agreement(cluster, ctx.dataset.train_y.numpy()) if ctx.dataset.has_labels else {}
         return PretrainOutput(
             arrays={"cluster": cluster, "confidence": proba.max(axis=1).astype(np.float64), "proba": proba,
                     "embeddings": features},

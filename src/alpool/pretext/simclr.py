@@ -115,7 +115,7 @@ class SimCLRTask(PretextTask):
         history, dynamics = trainer.fit(images)
         embeddings, projections = embed_images(net, images, p.eval_batch_size)
         loss = per_image_loss(net, images, p, ctx.seed)
-        knn = knn_accuracy(embeddings, ctx.dataset.train_y.numpy())
+        knn = knn_accuracy(embeddings, ctx.dataset.train_y.numpy()) if ctx.dataset.has_labels else None
         return PretrainOutput(
             arrays={"embeddings": embeddings, "projections": projections, "loss": loss,
                     "confidence": dynamics.mean.copy(), "variability": dynamics.std()},

@@ -103,6 +103,8 @@ def cluster_ids(ctx: SelectionContext, params: ClusterQuotaParams) -> tuple[np.n
         return table[ctx.candidates].astype(np.int64), source
     x = embeddings_of(ctx, params.embeddings, ctx.candidates)  # [n_cand, D]
     k = min(params.k or ctx.num_classes, len(x))
+    if k < 1:
+        raise ConfigError("the dataset has no classes yet (unlabeled): give --param k=K clusters")
     result = kmeans(l2_normalize(x, inplace=True) if params.normalize else x, k, ctx.rng)
     return result.labels, f"{result.algorithm}({params.embeddings}, k={k})"
 

@@ -74,6 +74,9 @@ class ProbCoverSelector(Selector):
         delta = p.delta
         if delta is None:
             k = min(p.pseudo_classes or ctx.num_classes, len(x))
+            if k < 1:
+                raise ConfigError("the dataset has no classes yet (unlabeled): give --param pseudo_classes=K "
+                                  "(your guess of the number of kinds) or --param delta=D")
             pseudo = kmeans(x, k, ctx.rng).labels  # [n]
             delta, achieved = purity_delta(x, pseudo, p.purity, p.chunk_elements)
             info.update(delta_rule="purity", pseudo_classes=k, purity_achieved=achieved)

@@ -56,6 +56,9 @@ def alc(n_labeled: np.ndarray, accuracy: np.ndarray) -> float:
 def run(config: ALRunConfig, run_dir: Path, data_dir: Path | None = None) -> StepManifest:
     """Run every (pool, query, trial) job and write ``al/<experiment>/``."""
     ctx = open_run(run_dir, data_dir)
+    if not ctx.dataset.has_labels:
+        raise ConfigError(f"al-run simulates labelling with ground truth, and {ctx.run.root} holds an unlabeled "
+                          "dataset; label the exported pool and run `alpool import-labels` then `alpool next`")
     pools = _pools(ctx.run, config)
     _check_grid(config, ctx.run, pools, len(ctx.pool))
     name = experiment_name(config)

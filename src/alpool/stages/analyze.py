@@ -21,7 +21,8 @@ def run(config: AnalyzeConfig, run_dir: Path, data_dir: Path | None = None) -> S
     ctx = open_run(run_dir, data_dir)
     runs = [ctx.run] + [RunDir(p) for p in config.runs]
     options = AnalyzeOptions.from_config(config, seed=ctx.seed)
-    context = open_context(runs, options, labels=ctx.dataset.train_y.numpy())
+    labels = ctx.dataset.train_y.numpy() if ctx.dataset.has_labels else None  # unlabeled: no histograms
+    context = open_context(runs, options, labels=labels)
     sections = build_sections(context)
     with ctx.run.writing("analysis", config.name, config.model_dump(mode="json"), force=True) as w:
         result = write_report(context, sections, w.path)

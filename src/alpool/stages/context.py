@@ -10,7 +10,7 @@ import numpy as np
 import torch
 
 from alpool.data import Dataset, load_dataset, validation_split
-from alpool.errors import MissingStepError
+from alpool.errors import ConfigError, MissingStepError
 from alpool.rundir import DatasetRecord, RunDir, StepDir, StepWriter
 from alpool.seeding import numpy_rng
 
@@ -145,7 +145,10 @@ class RunInputs:
         return self._array("pretrain", source, "cluster").astype(np.int64, copy=False)
 
     def labels(self) -> np.ndarray:
-        """Return the true train labels (marks the step as an oracle)."""
+        """Return the true train labels (marks the step as an oracle); refused without ground truth."""
+        if not self.ctx.dataset.has_labels:
+            raise ConfigError(f"{self.ctx.run.manifest().dataset.spec} has no ground-truth labels, so no step "
+                              "may read them; choose a selector that needs none (see `alpool list selectors`)")
         self.used_labels = True
         return self.ctx.dataset.train_y.numpy()
 

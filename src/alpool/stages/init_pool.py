@@ -119,8 +119,9 @@ def _write_pool(config: InitPoolConfig, ctx: RunContext, name: str, member: int,
         "seed": seed,
         "uses": upstream.used,
         "info": selection.info,
-        **class_summary(selection.indices, ctx.dataset.train_y.numpy(), ctx.dataset.num_classes),
     }
+    if ctx.dataset.has_labels:  # an unlabeled dataset has no classes to count
+        summary.update(class_summary(selection.indices, ctx.dataset.train_y.numpy(), ctx.dataset.num_classes))
     if config.count > 1 or config.budget_ratio is not None:
         summary["group"] = config.name or default_name(config, budget)
         summary["ratio"] = budget / len(ctx.pool)

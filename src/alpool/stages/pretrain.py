@@ -12,6 +12,7 @@ from alpool import reporting
 from alpool.atomic_files import save_state
 from alpool.config import PretrainConfig
 from alpool.data import load_dataset
+from alpool.errors import ConfigError
 from alpool.pretext import TASKS, PretrainContext
 from alpool.rundir import RunDir, StepManifest, StepWriter, check_run_folder
 from alpool.stages.context import Upstream, dataset_record, split_pool
@@ -34,7 +35,13 @@ def run(config: PretrainConfig, run_dir: Path) -> StepManifest:
     for upstream_task in pretrain_steps_read(task):  # e.g. scan starts from a finished simclr step
         RunDir(run_dir).step("pretrain", upstream_task).manifest()
     dataset = load_dataset(config.dataset, config.data_dir, config.download)
-    given = config.val_fraction if "val_fraction" in config.model_fields_set else None
+    if task.oracle and not dataset.has_labels:
+        raise ConfigError(f"task {config.task!r} trains on ground-truth labels, and {config.dataset} has none; "
+                          "use a self-supervised task, --task precomputed or --task torchvision")
+    task.check(dataset)
+    given = config.val_fraction if "val_fraction" in config.model_fields_set else None  # None: the run's own
+    if not dataset.has_labels:
+        given = 0.0  # unlabeled: nothing to validate on
     run_ = RunDir.create(run_dir, dataset_record(config.dataset, dataset, config.data_dir), config.seed, given)
     pool, val = split_pool(run_, dataset)
     with run_.writing("pretrain", config.step_name, config.model_dump(mode="json"), config.force, resume=True) as w:

@@ -1,0 +1,57 @@
+"""Validated configs of ``alpool export``, ``alpool import-labels`` and ``alpool next``.
+
+They live here rather than in :mod:`alpool.config` to keep the loop's options in one place.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from pydantic import Field
+
+from alpool.config import Device, Frozen, TrainConfig
+
+LABEL_STUDIO_PREFIX = "/data/local-files/?d="
+
+
+class ExportConfig(Frozen):
+    """``alpool export``: a pool or an AL query step as files to label."""
+
+    source: str = Field(description="pool name, pools/NAME, or al/EXP/POOL--QUERY/trial-T/episode-E")
+    name: str | None = None
+    copy_to: Path | None = None
+    url_prefix: str = LABEL_STUDIO_PREFIX
+    force: bool = False
+
+
+class ImportLabelsConfig(Frozen):
+    """``alpool import-labels``: a CSV of ``path,label`` or ``index,label`` rows made by a person."""
+
+    file: Path
+    name: str | None = None
+    classes: list[str] | None = Field(None, description="declared class list (first import; later ones inherit)")
+    by: str | None = Field(None, description="who labelled (recorded)")
+    label_column: str = Field("label", min_length=1, description="the CSV column holding the labels")
+    force: bool = False
+
+
+class NextConfig(Frozen):
+    """``alpool next``: train on the imported labels, estimate quality, pick and export the next batch."""
+
+    query: str = "entropy"
+    query_params: dict[str, Any] = Field(default_factory=dict)
+    budget: int = Field(gt=0)
+    framework: str = "linear-probe"
+    embeddings: str | None = Field(None, description="pretrain step used wherever an entry takes "
+                                   "embeddings and none is given (default: the run's only pretrain step)")
+    framework_params: dict[str, Any] = Field(default_factory=dict)
+    train: TrainConfig = Field(default_factory=lambda: TrainConfig())
+    folds: int = Field(5, ge=0, description="k of the k-fold estimate on the labels (0: none)")
+    holdout: Path | None = Field(None, description="a labelled CSV kept out of training, used to estimate quality")
+    name: str | None = None
+    copy_to: Path | None = None
+    url_prefix: str = LABEL_STUDIO_PREFIX
+    seed: int = 0
+    device: Device = "auto"
+    force: bool = False

@@ -1,0 +1,111 @@
+"""A selection as files a person can label: ``to_label.csv``, a Label Studio task file, copies.
+
+``to_label.csv`` has ``rank, index, path, score`` in pick order (rank 1 = picked first; score is
+the selector's score of the image, empty where it has none); add a ``label`` column and it imports
+as it is (``alpool import-labels``). ``label_studio.json`` is a list of Label Studio import tasks
+whose ``data.image`` is ``url_prefix + path`` (the default prefix serves files through Label
+Studio's local-files storage with ``LOCAL_FILES_DOCUMENT_ROOT`` set to the image folder).
+
+Datasets without image files (digits, CIFAR, ...) get their picked images written as
+``images/<index>.png`` inside the export folder, so every pool can be exported.
+``--copy-to DIR`` copies the picked files to ``DIR/<path>`` (relative paths kept, so labels
+written against the copies import unchanged); a different file already there is refused first.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from alpool.data.base import Dataset
+from alpool.errors import ConfigError
+from alpool.rundir import StepWriter
+
+IMAGES_DIR = "images"
+
+
+@dataclass(frozen=True)
+class ExportRow:
+    """One image to label."""
+
+    rank: int
+    index: int
+    path: str
+    score: float
+
+
+def export_rows(indices: np.ndarray, scores: np.ndarray | None, dataset: Dataset) -> list[ExportRow]:
+    """Return the rows in pick order; ``scores`` is ``[N]`` by train index (NaN = no score)."""
+    rows = []
+    for rank, index in enumerate(np.asarray(indices, dtype=np.int64).tolist(), start=1):
+        path = dataset.paths[index] if dataset.paths else f"{IMAGES_DIR}/{index:06d}.png"
+        score = float(scores[index]) if scores is not None else float("nan")
+        rows.append(ExportRow(rank, index, path, score))
+    return rows
+
+
+def csv_text(rows: list[ExportRow]) -> str:
+    """Return ``to_label.csv``: rank, index, path, score (empty score where NaN)."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(["rank", "index", "path", "score"])
+    for row in rows:
+        writer.writerow([row.rank, row.index, row.path, "" if np.isnan(row.score) else f"{row.score:.6g}"])
+    return buffer.getvalue()
+
+
+def label_studio_tasks(rows: list[ExportRow], url_prefix: str, source: str) -> list[dict[str, object]]:
+    """Return Label Studio import tasks (one per image, in pick order)."""
+    return [{"data": {"image": url_prefix + row.path, "path": row.path, "index": row.index, "rank": row.rank,
+                      "score": None if np.isnan(row.score) else row.score},
+             "meta": {"alpool_source": source}} for row in rows]
+
+
+def write_export(writer: StepWriter, rows: list[ExportRow], dataset: Dataset, url_prefix: str,
+                 source: str) -> None:
+    """Write the CSV, the Label Studio file and, for datasets without files, the images as PNG."""
+    if not dataset.paths:
+        _write_pngs(writer, rows, dataset)
+    writer.write_text("to_label.csv", csv_text(rows))
+    writer.write_json("label_studio.json", label_studio_tasks(rows, url_prefix, source))
+
+
+def _write_pngs(writer: StepWriter, rows: list[ExportRow], dataset: Dataset) -> None:
+    """Write every picked image of an in-memory dataset as a PNG."""
+    from torchvision.io import encode_png
+
+    for row in rows:
+        image = dataset.train_x[row.index]  # [C, H, W] uint8
+        writer.write_bytes(row.path, encode_png(image).numpy().tobytes())
+
+
+def check_copy(rows: list[ExportRow], dataset: Dataset, dest: Path) -> None:
+    """Refuse a copy that would overwrite a different file (checked before anything is written)."""
+    if not dataset.paths or dataset.root is None:
+        raise ConfigError("--copy-to needs a dataset of image files; the exported images/ folder holds the PNGs")
+    for row in rows:
+        target = dest / row.path
+        if target.exists() and target.read_bytes() != (Path(dataset.root) / row.path).read_bytes():
+            raise ConfigError(f"{target} exists with other content; choose an empty --copy-to folder")
+
+
+def copy_files(rows: list[ExportRow], dataset: Dataset, dest: Path) -> int:
+    """Copy the picked files to ``dest/<path>``; return how many were copied."""
+    root = Path(dataset.root or ".")  # check_copy refused datasets without a root
+    for row in rows:
+        target = dest / row.path
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(root / row.path, target)
+    return len(rows)
+
+
+def summary_of(rows: list[ExportRow], source: str, copied_to: Path | None) -> dict[str, object]:
+    """Return the export's manifest summary."""
+    return {"source": source, "n_images": len(rows), "first": [r.path for r in rows[:5]],
+            "copied_to": str(copied_to.resolve()) if copied_to is not None else None,
+            "files": ["to_label.csv", "label_studio.json"]}
