@@ -22,7 +22,8 @@ class ModelClassifier:
         model: the trained network (best-validation weights).
         images: all train images ``[N, C, H, W]`` uint8 (CPU or device).
         device: where to run.
-        train: the training config (its augmentation is used by ``augmented_predict_proba``).
+        train: the training config (``augmented_predict_proba`` uses its ``perturbation``: the
+            training augmentation, at least a 1-pixel crop).
         ensemble: optional factory ``(member) -> model`` training extra members on the same labels.
     """
 
@@ -80,7 +81,7 @@ class ModelClassifier:
                 parts = []
                 for idx in batches(len(x), self.train.eval_batch_size, None):
                     xb = to_float(x[idx].to(self.device))
-                    xb = crop_flip(xb, generator, self.train.crop_padding, self.train.flip)
+                    xb = crop_flip(xb, generator, *self.train.perturbation(tuple(xb.shape)))
                     with autocast(self.device):
                         parts.append(F.softmax(self.model(xb).float(), dim=1).cpu())
                 out[t] = torch.cat(parts).double().numpy()

@@ -14,6 +14,24 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 Device = Literal["auto", "cpu", "cuda"]
 VAL_FRACTION = 0.1
 ValFraction = Annotated[float, Field(ge=0, lt=1, description="share of the train split held out as validation")]
+Validation = Literal["split", "none", "labeled-kfold"]
+NO_FLIP_DATASETS = ("svhn",)  # colour digits: a mirrored 2 is not a 2
+
+
+def augmentation_defaults(dataset: str, image_shape: tuple[int, ...]) -> tuple[int, bool]:
+    """Return the default ``(crop_padding, flip)`` of a dataset's training augmentation.
+
+    Tiny images (side <= 16, e.g. 8x8 digits): neither, since a 4-pixel shift moves half the glyph
+    out of view and a mirrored digit is another digit. Grayscale (MNIST-like, including
+    Fashion-MNIST): pad-and-crop 4, no flip. Colour (CIFAR-like, MedMNIST, Tiny ImageNet): pad-and-crop
+    4 and horizontal flip [TK], except colour digits (SVHN): no flip.
+    """
+    channels, height = int(image_shape[-3]), int(image_shape[-2])
+    if height <= 16:
+        return 0, False
+    if channels == 1 or dataset.split(":")[0] in NO_FLIP_DATASETS:
+        return 4, False
+    return 4, True
 
 
 class Frozen(BaseModel):
@@ -40,13 +58,33 @@ class TrainConfig(Frozen):
     nesterov: bool = True
     weight_decay: float = Field(3e-4, ge=0)
     schedule: Literal["cosine", "constant"] = "cosine"
-    crop_padding: int = Field(4, ge=0)
-    flip: bool = True
+    crop_padding: int | None = Field(None, ge=0, description="None: the dataset's default (augmentation_defaults)")
+    flip: bool | None = Field(None, description="None: the dataset's default (augmentation_defaults)")
     dropout: float = Field(0.5, ge=0, lt=1)
     width: int | None = Field(None, gt=0)
     min_steps: int = Field(0, ge=0, description="train at least this many steps (tiny labeled sets)")
     eval_batch_size: int = Field(1024, gt=0)
     amp: bool = True
+
+    def augmentation(self, image_shape: tuple[int, ...], dataset: str = "") -> tuple[int, bool]:
+        """Return ``(crop_padding, flip)``: the values set, else the defaults for these images."""
+        pad, flip = augmentation_defaults(dataset, image_shape)
+        return (pad if self.crop_padding is None else self.crop_padding,
+                flip if self.flip is None else self.flip)
+
+    def perturbation(self, image_shape: tuple[int, ...], dataset: str = "") -> tuple[int, bool]:
+        """Return the ``(crop_padding, flip)`` of augmented passes (consistency, augmented queries).
+
+        The training augmentation, but at least a 1-pixel pad-and-crop: where the dataset trains
+        without augmentation (8x8 digits), every pass would otherwise be the same image.
+        """
+        pad, flip = self.augmentation(image_shape, dataset)
+        return (1, flip) if pad == 0 and not flip else (pad, flip)
+
+    def resolved(self, dataset: str, image_shape: tuple[int, ...]) -> TrainConfig:
+        """Return a copy whose augmentation defaults are filled in for ``dataset`` (what manifests record)."""
+        pad, flip = self.augmentation(image_shape, dataset)
+        return self.model_copy(update={"crop_padding": pad, "flip": flip})
 
 
 class PretrainConfig(Frozen):
@@ -127,6 +165,8 @@ class ALGrid(Frozen):
     train: TrainConfig = Field(default_factory=lambda: TrainConfig())
     warm_start: bool = False
     name: str | None = None
+    validation: Validation = Field("split", description="how each episode's weights are chosen (alpool.validation)")
+    folds: int = Field(5, ge=2, description="labeled-kfold: number of folds (at most the labeled count)")
 
 
 class ALRunConfig(ALGrid):
@@ -146,6 +186,8 @@ class AnalyzeChoices(Frozen):
     hist: bool = Field(False, description="class histograms of pools and queries")
     scatter: bool = Field(False, description="embedding maps with the pools on top")
     experiments: list[str] = Field(default_factory=list, description="empty = every finished experiment")
+    bench: list[str] = Field(default_factory=list, description="--corr: pool names or globs that are the cold "
+                             "bench's random pools; empty = every random pool drawn with --count")
     scorers: list[str] = Field(default_factory=list, description="empty = every finished scorer")
     embeddings: str | None = Field(None, description="pretrain task of the maps")
     projection: Literal["tsne", "umap"] = "tsne"

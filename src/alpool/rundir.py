@@ -263,6 +263,10 @@ class RunDir:
         """Return the path of ``run.json``."""
         return self.root / "run.json"
 
+    def cache_dir(self, kind: str, key: str) -> Path:
+        """Return ``cache/<kind>/<key>/``: recomputable data shared by steps (safe to delete)."""
+        return self.root / "cache" / kind / key
+
     def exists(self) -> bool:
         """Return whether ``run.json`` exists."""
         return self.manifest_path.exists()

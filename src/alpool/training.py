@@ -96,13 +96,15 @@ class ResumeFile:
 
 def fit(model: nn.Module, x: torch.Tensor, y: torch.Tensor, cfg: TrainConfig, seed: int,
         device: torch.device, val: tuple[torch.Tensor, torch.Tensor] | None = None,
-        description: str = "train", resume: ResumeFile | None = None) -> FitResult:
+        description: str = "train", resume: ResumeFile | None = None, stop_after: int | None = None) -> FitResult:
     """Train ``model`` on uint8 images ``x`` ``[n, C, H, W]`` and labels ``y`` ``[n]``.
 
     Keeps the weights of the epoch with the best validation accuracy when ``val`` is given (ties:
     the later epoch), else the last. Randomness (order, augmentation, dropout) comes from ``seed``.
     With ``resume``, a checkpoint is written after every epoch and a matching one is continued
-    from (random states included), so an interrupted fit ends as an uninterrupted one.
+    from (random states included), so an interrupted fit ends as an uninterrupted one. With
+    ``stop_after`` (an epoch chosen by ``--validation labeled-kfold``), training stops after that
+    epoch of the same schedule and keeps its weights.
     """
     if len(x) == 0:
         raise ConfigError("cannot train on an empty labeled set; give a budget of at least 1")
@@ -128,14 +130,14 @@ def fit(model: nn.Module, x: torch.Tensor, y: torch.Tensor, cfg: TrainConfig, se
             result.best_val_accuracy = float(state["best_val_accuracy"])
             reporting.info(f"{description}: resuming after epoch {start}")
             progress.advance(start)
-        for epoch in range(start, epochs):
+        for epoch in range(start, epochs if stop_after is None else min(epochs, stop_after + 1)):
             model.train()
             losses = []
             for idx in batches(len(x), cfg.batch_size, generator):
                 if cfg.schedule == "cosine":
                     for group in optimizer.param_groups:
                         group["lr"] = cfg.lr * cosine_lr(step, total)
-                xb = crop_flip(to_float(x[idx.to(device)]), generator, cfg.crop_padding, cfg.flip)
+                xb = crop_flip(to_float(x[idx.to(device)]), generator, *cfg.augmentation(tuple(x.shape)))
                 with autocast(device, cfg.amp):
                     loss = F.cross_entropy(model(xb), y[idx.to(device)])
                 optimizer.zero_grad(set_to_none=True)

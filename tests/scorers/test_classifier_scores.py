@@ -69,7 +69,7 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> tuple[Dataset, Pretrain
     train_x = data.train_x.clone()
     train_x[0] = data.test_x[0]
     data = Dataset(data.name, train_x, data.train_y, data.test_x, data.test_y, data.classes)
-    params = {"epochs": 4, "batch_size": 16, "lr": 0.05, "crop_padding": 1}
+    params = {"epochs": 4, "batch_size": 16, "lr": 0.05, "crop_padding": 1, "flip": True}
     out = make_task("proxy", params).run(make_context(data, tmp_path_factory.mktemp("proxy")))
     return data, out
 

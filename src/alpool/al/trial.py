@@ -27,6 +27,7 @@ import numpy as np
 import torch
 
 from alpool import reporting
+from alpool.al.embedding_cache import SplitEmbeddingCache
 from alpool.atomic_files import atomic_save_array, atomic_write_bytes, atomic_write_text, load_array, sha256_file
 from alpool.config import ALRunConfig
 from alpool.errors import CorruptFileError
@@ -128,6 +129,7 @@ def _run_episode(job: TrialJob, config: ALRunConfig, ctx: RunContext, inputs: Ru
         seed=seed, device=device, embeddings=inputs.embeddings,
         checkpoint=lambda task: inputs.upstream.pretrain(task).checkpoint(),
         previous=previous if config.warm_start else None,
+        validation=config.validation, folds=config.folds, split_cache=_split_cache(ctx, inputs),
     ))
     seconds_train = time.time() - started
     metrics = classification_metrics(trained.test_proba, ctx.dataset.test_y.numpy(), ctx.dataset.num_classes)
@@ -165,6 +167,18 @@ def _run_episode(job: TrialJob, config: ALRunConfig, ctx: RunContext, inputs: Ru
         atomic_write_bytes(folder / "model.pt", buffer.getvalue())
     atomic_write_text(folder / "metrics.json", json.dumps(row, indent=2, default=_to_builtin))
     return row, queried, trained.state
+
+
+def _split_cache(ctx: RunContext, inputs: RunInputs) -> Any:
+    """Return the run's split-embedding cache; a hit still records the encoder's model.pt as an input."""
+    cache = SplitEmbeddingCache(ctx.run)
+
+    def get(task: str, split: str, device: torch.device, compute: Any) -> np.ndarray:
+        if inputs.upstream.writer is not None:
+            inputs.upstream.writer.record_step_input(ctx.run.step("pretrain", task), "model.pt")
+        return cache.get(task, split, device, compute)
+
+    return get
 
 
 def _finished_episode(folder: Path, warm_start: bool) -> tuple[dict[str, Any], np.ndarray, Any] | None:

@@ -85,16 +85,16 @@ def plot_score_scatter(ax: Axes, data: pd.DataFrame, feature: str, metric: str,
 
 
 def _draw_strategies(ax: Axes, strategy: pd.DataFrame, feature: str, metric: str) -> list[Line2D]:
-    """Draw each strategy pool as a red marker of its own shape; return its legend handles."""
+    """Draw each strategy's pools as red markers of one shape per strategy; one legend entry each."""
     handles = []
-    for i, (_, row) in enumerate(strategy.iterrows()):
+    for i, (name, part) in enumerate(strategy.groupby("init_strategy", sort=True)):
         marker = STRATEGY_MARKERS[i % len(STRATEGY_MARKERS)]
-        hollow = bool(row["missing_class"])
-        ax.scatter([row[feature]], [row[metric]], s=60, marker=marker, zorder=4, linewidths=1.2,
-                   facecolors="none" if hollow else STRATEGY_RED, edgecolors=STRATEGY_RED)
+        for hollow, points in part.groupby(part["missing_class"].astype(bool)):
+            ax.scatter(points[feature], points[metric], s=60, marker=marker, zorder=4, linewidths=1.2,
+                       facecolors="none" if hollow else STRATEGY_RED, edgecolors=STRATEGY_RED)
+        count = f" ({len(part)} pools)" if len(part) > 1 else ""
         handles.append(Line2D([], [], marker=marker, linestyle="", color=STRATEGY_RED,
-                              markerfacecolor="none" if hollow else STRATEGY_RED,
-                              label="strategy: " + short(str(row["init_strategy"]), 26)))
+                              label="strategy: " + short(str(name), 26) + count))
     return handles
 
 

@@ -10,12 +10,15 @@ pooled (they are independent draws); ``pool_id`` then names the run.
 
 from __future__ import annotations
 
+import fnmatch
 import warnings
 from collections.abc import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
 from scipy import stats
+
+from alpool.errors import ConfigError
 
 SCORE_PREFIX = "score:"
 CLASS_FEATURES = ("class_coverage", "class_entropy")
@@ -50,6 +53,27 @@ def mean_pool_scores(indices: Mapping[str, np.ndarray],
             row[SCORE_PREFIX + scorer] = float(finite.mean()) if len(finite) else np.nan
         rows.append(row)
     return pd.DataFrame(rows, columns=["pool", *(SCORE_PREFIX + s for s in scores)])
+
+
+def select_bench(pools: pd.DataFrame, patterns: Sequence[str]) -> pd.DataFrame:
+    """Mark as bench pools exactly those whose name matches one of ``patterns`` (``analyze --bench``).
+
+    Without patterns every random pool drawn with ``--count`` is a bench pool (the default rule),
+    which also folds in another experiment's random baseline; with patterns (names or globs such as
+    ``bench20-*``) only the matching pools are, and every other pool is a strategy pool.
+
+    Raises:
+        ConfigError: a pattern matches no finished pool.
+    """
+    if not patterns:
+        return pools
+    names = pools["pool"].astype(str)
+    for pattern in patterns:
+        if not names.map(lambda n, p=pattern: fnmatch.fnmatchcase(n, p)).any():
+            raise ConfigError(f"--bench {pattern!r} matches no finished pool (have: {', '.join(sorted(set(names)))}); "
+                              "give a pool name or a quoted glob such as 'bench20-*'")
+    chosen = names.map(lambda n: any(fnmatch.fnmatchcase(n, p) for p in patterns))
+    return pools.assign(is_bench=chosen)
 
 
 def bench_table(pools: pd.DataFrame, results: pd.DataFrame, scores: pd.DataFrame) -> pd.DataFrame:

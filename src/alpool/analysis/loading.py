@@ -21,7 +21,7 @@ from alpool.rundir import STEP_KINDS, RunDir, StepDir
 METRICS = ("test_accuracy", "test_macro_auc", "val_accuracy")
 DEFAULTS: dict[str, Any] = {"framework": "supervised", "test_macro_auc": np.nan,
                             "val_accuracy": np.nan, "n_classes_covered": np.nan, "seconds": np.nan,
-                            "oracle": False}
+                            "oracle": False, "validation": "split"}  # results.csv before --validation: split
 
 
 @dataclass(frozen=True)
@@ -117,7 +117,7 @@ def load_results(experiments: list[list[StepDir]], labels: list[str]) -> pd.Data
     frames = [f for f in frames if len(f)]
     if not frames:
         return pd.DataFrame(columns=["run", "experiment", "pool", "init_strategy", "query",
-                                     "framework", "trial", "episode", "n_labeled", *METRICS])
+                                     "framework", "validation", "trial", "episode", "n_labeled", *METRICS])
     table = pd.concat(frames, ignore_index=True)
     for column in ("pool", "init_strategy", "query", "framework"):
         table[column] = table[column].astype(str)

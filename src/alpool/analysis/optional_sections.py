@@ -13,6 +13,7 @@ from alpool.analysis.correlation import (
     feature_label,
     mean_pool_scores,
     score_features,
+    select_bench,
 )
 from alpool.analysis.embedding import embedding_figure, project, subsample
 from alpool.analysis.figures import metric_label, slug
@@ -65,7 +66,7 @@ def pool_scores(ctx: Context) -> pd.DataFrame:
 def corr_section(ctx: Context) -> tuple[Section, pd.DataFrame, pd.DataFrame]:
     """Return the cold-bench tables (pools, correlations) and figures."""
     section = Section("Cold bench: pool properties against performance")
-    bench = bench_table(ctx.pools, ctx.results, pool_scores(ctx))
+    bench = bench_table(select_bench(ctx.pools, ctx.options.bench), ctx.results, pool_scores(ctx))
     if bench.empty or not (bench["role"] == "random").any():
         section.paragraphs.append(
             "**Note:** no random bench pools were trained (pools made by `alpool init-pool "

@@ -93,10 +93,11 @@ def experiments_table(ctx: Context, steps: pd.DataFrame) -> pd.DataFrame:
                      "analysed": reason, "pools": mine["pool"].nunique(),
                      "queries": ", ".join(sorted(mine["query"].unique())),
                      "frameworks": ", ".join(sorted(mine["framework"].unique())),
+                     "validation": ", ".join(sorted(mine["validation"].astype(str).unique())),
                      "trials": mine["trial"].nunique(),
                      "episodes": mine["episode"].nunique(), "rows": len(mine)})
     return pd.DataFrame(rows, columns=["run", "experiment", "status", "analysed", "pools",
-                                       "queries", "frameworks", "trials", "episodes", "rows"])
+                                       "queries", "frameworks", "validation", "trials", "episodes", "rows"])
 
 
 def experiments_section(ctx: Context, steps: pd.DataFrame) -> tuple[Section, pd.DataFrame]:

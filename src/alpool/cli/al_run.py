@@ -32,7 +32,7 @@ from alpool.selectors import SELECTORS
 
 def al_run(
     query: Annotated[list[str] | None, typer.Option("--query", help=f"AL query (repeatable): {SELECTORS.choices_help()}.")] = None,
-    pool: Annotated[list[str] | None, typer.Option("--pool", help="Initial pool (repeatable; default: every finished pool).")] = None,
+    pool: Annotated[list[str] | None, typer.Option("--pool", help="Initial pool or quoted glob, e.g. 'bench20-*' (repeatable; default: every finished pool).")] = None,
     episodes: Annotated[int, typer.Option("--episodes", "-e", help="Query rounds after the initial training (0: train once).")] = default(ALRunConfig, "episodes"),
     step_budget: Annotated[int, typer.Option("--step-budget", "-b", help="Images labeled per round.")] = default(ALRunConfig, "step_budget"),
     trials: Annotated[int, typer.Option("--trials", help="Independent seeds per pool and query.")] = default(ALRunConfig, "trials"),
@@ -47,6 +47,9 @@ def al_run(
     epochs: Annotated[int, typer.Option("--epochs", help="Training epochs per episode.")] = default(TrainConfig, "epochs"),
     train_setting: Annotated[list[str] | None, typer.Option("--train", help="Training setting KEY=VALUE (repeatable), e.g. --train lr=0.05 --train flip=false.")] = None,
     param: ParamOpt = None,
+    validation: Annotated[str, typer.Option("--validation", help="How each episode's weights are chosen: split (best epoch on the run's "
+                                            "held-out images), none (fixed schedule, last epoch), labeled-kfold (k-fold on the labeled pool only).")] = default(ALRunConfig, "validation"),
+    folds: Annotated[int, typer.Option("--folds", help="labeled-kfold: number of folds.")] = default(ALRunConfig, "folds"),
     warm_start: Annotated[bool, flag("--warm-start", help="Keep the previous episode's weights.")] = default(ALRunConfig, "warm_start"),
     workers: Annotated[int, typer.Option("--workers", help="Run trials in this many processes.")] = default(ALRunConfig, "workers"),
     name: Annotated[str | None, typer.Option("--name", help="Experiment folder (default: the queries).")] = None,
@@ -71,6 +74,7 @@ def al_run(
                              episodes=episodes, step_budget=step_budget, trials=trials, candidates=candidates,
                              framework=framework,
                              framework_params=params(framework_param, embeddings=embeddings, init=init), train=train, warm_start=warm_start,
+                             validation=validation, folds=folds,  # type: ignore[arg-type]
                              name=name, seed=seed, workers=workers, device=device, force=force)  # type: ignore[arg-type]
         manifest = stage.run(config, target, data_dir)
         final = manifest.summary["final_accuracy"]

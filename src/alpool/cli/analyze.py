@@ -28,6 +28,8 @@ def analyze(
     scatter: Annotated[bool, flag("--scatter", help="2-D embedding map with the pools on top.")] = default(AnalyzeConfig, "scatter"),
     experiment: Annotated[list[str] | None, typer.Option("--experiment", help="Only these experiments.")] = None,
     scorer: Annotated[list[str] | None, typer.Option("--scorer", help="Only these scorers (--corr).")] = None,
+    bench: Annotated[list[str] | None, typer.Option("--bench", help="--corr: the random bench pools, by name or "
+                                                    "quoted glob, e.g. 'bench20-*' (default: every random pool drawn with --count).")] = None,
     embeddings: Annotated[str | None, typer.Option("--embeddings", help="Pretrain task of the map (--scatter).")] = None,
     projection: Annotated[str, typer.Option("--projection", help="tsne, or umap when installed.")] = default(AnalyzeConfig, "projection"),
     also: Annotated[list[Path] | None, typer.Option("--also", help="More run directories analysed together.")] = None,
@@ -45,7 +47,7 @@ def analyze(
         target = resolve_run_dir(run_dir)
         config = AnalyzeConfig(curves=curves, corr=corr, hist=hist, scatter=scatter, name=name,
                                experiments=experiment or [], scorers=scorer or [], embeddings=embeddings,
-                               projection=projection, runs=also or [])  # type: ignore[arg-type]
+                               projection=projection, runs=also or [], bench=bench or [])  # type: ignore[arg-type]
         manifest = stage.run(config, target, data_dir)
         folder = target / "analysis" / manifest.name
         done(f"analysis with {len(manifest.outputs)} files", target, folder / "report.html")

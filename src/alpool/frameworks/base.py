@@ -10,7 +10,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
@@ -37,6 +37,11 @@ class EpisodeData:
         embeddings: ``embeddings(task)`` -> ``[N, D]`` pretext embeddings (linear probe, --init).
         checkpoint: ``checkpoint(task)`` -> a pretrain step's model.pt dict (``--init simclr``).
         previous: the previous episode's weights (``--warm-start``), else ``None``.
+        validation: ``split | none | labeled-kfold`` (:mod:`alpool.validation`); only ``split``
+            shows the model any validation image.
+        folds: the number of folds of ``labeled-kfold``.
+        split_cache: ``(task, split, device, compute) -> [M, D]`` embeddings of a whole split by a
+            pretrain step's encoder, computed once per step and reused (``None``: no cache).
     """
 
     dataset: Dataset
@@ -49,10 +54,15 @@ class EpisodeData:
     embeddings: Callable[[str], np.ndarray]
     checkpoint: Callable[[str], dict[str, Any]]
     previous: dict[str, torch.Tensor] | None = None
+    validation: str = "split"
+    folds: int = 5
+    split_cache: Callable[[str, str, torch.device, Callable[[], np.ndarray]], np.ndarray] | None = None
 
     def val_split(self) -> tuple[torch.Tensor, torch.Tensor]:
-        """Return the validation images and labels (official split when the dataset has one)."""
+        """Return the validation images and labels (official split when the dataset has one; none unless ``split``)."""
         ds = self.dataset
+        if self.validation != "split":
+            return ds.train_x[:0], ds.train_y[:0]
         if ds.val_x is not None and ds.val_y is not None:
             return ds.val_x, ds.val_y
         idx = torch.as_tensor(self.val)
@@ -80,6 +90,8 @@ class TrainedModel:
 
 class Framework(Configurable, ABC):
     """Base class of the evaluation frameworks."""
+
+    validations: ClassVar[tuple[str, ...]] = ("split", "none")  # the --validation modes it implements
 
     @abstractmethod
     def train(self, data: EpisodeData) -> TrainedModel:

@@ -7,7 +7,7 @@ How each query input is defined for a probe (the embeddings are fixed; only the 
   *input features*, the ``mlp`` head drops hidden units; the head is trained with the same dropout,
   so the passes are Gal & Ghahramani's approximate posterior samples. With ``dropout=0`` every pass
   would be identical (BALD = 0 everywhere), so MC-dropout queries raise a ConfigError instead.
-- ``augmented_predict_proba``: the *images* are augmented (crop + flip of the training config) and
+- ``augmented_predict_proba``: the *images* are augmented (``TrainConfig.perturbation``) and
   re-embedded through the frozen pretext encoder, then classified by the head; this needs the
   encoder (a pretrain checkpoint that can be rebuilt), otherwise it raises a ConfigError. No
   feature-noise stand-in is used: it would not measure the consistency the query is defined by.
@@ -78,14 +78,16 @@ def fit_head(
     batch_size: int,
     generator: torch.Generator,
     val: tuple[torch.Tensor, torch.Tensor] | None = None,
+    stop_after: int | None = None,
 ) -> HeadFit:
     """Train ``head`` on features ``x`` ``[n, D]`` and labels ``y`` ``[n]`` (Adam, L2 decay).
 
-    Keeps the epoch with the best validation accuracy (ties: the later one) when ``val`` has rows.
+    Keeps the epoch with the best validation accuracy (ties: the later one) when ``val`` has rows;
+    ``stop_after`` (a k-fold choice) stops after that epoch.
     """
     optimizer = torch.optim.Adam(head.parameters(), lr=lr, weight_decay=weight_decay)
     result, best = HeadFit(), None
-    for epoch in range(epochs):
+    for epoch in range(epochs if stop_after is None else min(epochs, stop_after + 1)):
         losses = []
         for idx in batches(len(x), batch_size, generator):
             loss = F.cross_entropy(head(x[idx], generator), y[idx])

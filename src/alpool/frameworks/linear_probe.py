@@ -8,7 +8,9 @@ by the pretext encoder like the test split.
 
 The test split has no stored embeddings either (pretrain embeds the train split only), so the
 probe rebuilds the pretext encoder from ``model.pt`` (:func:`build_encoder`) and embeds the test
-images once per trial (cached). Before use, the rebuilt encoder must reproduce the stored train
+images once per embedding step: al-run passes a cache keyed by the step's ``model.pt`` sha256
+(:mod:`alpool.al.embedding_cache`), so later trials and processes reuse the rows.
+Before use, the rebuilt encoder must reproduce the stored train
 embeddings of a few images (:func:`check_encoder`): a probe never mixes two embedding functions.
 
 The head trains on CPU (it is tiny; results are then the same on any device); the encoder runs on
@@ -35,6 +37,7 @@ from alpool.models import ModelSpec, build_model
 from alpool.params import Params
 from alpool.seeding import derive_seed, torch_generator, torch_seeded
 from alpool.training import autocast, batches, eval_mode, prepare
+from alpool.validation import KFoldChoice, kfold_stop_epoch
 
 Encoder = nn.Module  # float images [n, C, H, W] in [0, 1] -> embeddings [n, D]
 EncoderFactory = Callable[[EpisodeData, str], Encoder]
@@ -183,6 +186,7 @@ class LinearProbe(Framework):
     """Probe frozen embeddings; the encoder is needed for the test split (and official val)."""
 
     Params = LinearProbeParams
+    validations = ("split", "none", "labeled-kfold")
 
     def __init__(
         self,
@@ -222,7 +226,12 @@ class LinearProbe(Framework):
             images = getattr(data.dataset, f"{split}_x")
             if len(images) == 0:  # no test split (an unlabeled dataset in `alpool next`): no encoder needed
                 return np.empty((0, stored.shape[1]), np.float32)
-            self._split_cache[key] = embed_images(self.encoder(data, stored), images, data.device)
+
+            def compute() -> np.ndarray:
+                return embed_images(self.encoder(data, stored), images, data.device)
+
+            cached = data.split_cache(key[0], split, data.device, compute) if data.split_cache else None
+            self._split_cache[key] = cached if cached is not None and len(cached) == len(images) else compute()
         return self._split_cache[key]
 
     def train(self, data: EpisodeData) -> TrainedModel:
@@ -236,27 +245,31 @@ class LinearProbe(Framework):
         scale = self._scaler(data, stored)
         inputs = scale(stored)  # [N, D] float32 tensor
         val = self._val(data, stored, scale)
-        head, fit = self._fit(data, inputs, val, 0)
+        choice = self._kfold(data, inputs) if data.validation == "labeled-kfold" else None
+        stop = choice.epoch if choice is not None else None
+        head, fit = self._fit(data, inputs, val, 0, stop)
         test = scale(self.split_embeddings(data, "test", stored))  # [M, D]
         with torch.no_grad():
             test_proba = torch.softmax(head(test), dim=1).double().numpy()
         classifier = EmbeddingClassifier(
             head,
             inputs,
-            ensemble=lambda m: self._fit(data, inputs, val, m)[0],
+            ensemble=lambda m: self._fit(data, inputs, val, m, stop)[0],
             augmented=self._augmenter(data, stored, scale),
         )
         info = {
             "embeddings": self.p.embeddings,
             "head": self.p.head,
-            "best_epoch": fit.best_epoch,
+            "best_epoch": choice.epoch if choice else fit.best_epoch if fit.best_epoch >= 0 else len(fit.history) - 1,
             "final_train_loss": fit.history[-1]["train_loss"],
             "dim": int(stored.shape[1]),
+            "validation": data.validation,
+            **(choice.info() if choice is not None else {}),
         }
         return TrainedModel(
             classifier,
             test_proba,
-            fit.best_val_accuracy,
+            choice.accuracy if choice is not None else fit.best_val_accuracy,
             state={k: v.clone() for k, v in head.state_dict().items()},
             info=info,
         )
@@ -277,6 +290,8 @@ class LinearProbe(Framework):
     ) -> tuple[torch.Tensor, torch.Tensor] | None:
         """Return validation inputs and labels: stored rows, or the official split re-embedded."""
         ds = data.dataset
+        if data.validation != "split":
+            return None
         if ds.val_x is not None and ds.val_y is not None:
             return scale(self.split_embeddings(data, "val", stored)), ds.val_y
         if len(data.val) == 0:
@@ -289,6 +304,7 @@ class LinearProbe(Framework):
         inputs: torch.Tensor,
         val: tuple[torch.Tensor, torch.Tensor] | None,
         member: int,
+        stop_after: int | None = None,
     ) -> tuple[ProbeHead, HeadFit]:
         """Train one head (member 0: the main one; others: ensemble members with other seeds)."""
         p = self.p
@@ -312,8 +328,24 @@ class LinearProbe(Framework):
             p.batch_size,
             torch_generator(derive_seed(data.seed, "member", member), "probe"),
             val,
+            stop_after,
         )
         return head.eval(), fit
+
+    def _kfold(self, data: EpisodeData, inputs: torch.Tensor) -> KFoldChoice:
+        """Choose the epoch to stop after by k-fold on the labeled embeddings only (:mod:`alpool.validation`)."""
+        p, idx = self.p, torch.as_tensor(data.labeled)
+        x, y = inputs[idx], data.dataset.train_y[idx]
+
+        def curve(fit_pos: np.ndarray, held: np.ndarray) -> list[float]:
+            with torch_seeded(data.seed, "probe-init", "kfold", int(held[0])):
+                head = ProbeHead(x.shape[1], data.dataset.num_classes, p.hidden if p.head == "mlp" else None, p.dropout)
+            fp, hp = torch.as_tensor(fit_pos), torch.as_tensor(held)
+            fit = fit_head(head, x[fp], y[fp], p.epochs, p.lr, p.weight_decay, p.batch_size,
+                           torch_generator(derive_seed(data.seed, "kfold", int(held[0])), "probe"), (x[hp], y[hp]))
+            return [h["val_accuracy"] for h in fit.history]
+
+        return kfold_stop_epoch(y.numpy(), data.folds, data.seed, curve)
 
     def _augmenter(
         self, data: EpisodeData, stored: np.ndarray, scale: Callable[[np.ndarray], torch.Tensor]
@@ -323,7 +355,7 @@ class LinearProbe(Framework):
 
         def augmented(indices: np.ndarray, generator: torch.Generator) -> torch.Tensor:
             x = to_float(data.dataset.train_x[torch.as_tensor(np.asarray(indices, np.int64))])
-            x = crop_flip(x, generator, cfg.crop_padding, cfg.flip)
+            x = crop_flip(x, generator, *cfg.perturbation(tuple(x.shape), data.dataset.name))
             return scale(
                 embed_images(self.encoder(data, stored), x, data.device, cfg.eval_batch_size)
             )

@@ -202,7 +202,7 @@ class FixMatchTrainer:
 
     def _views(self, xl: torch.Tensor, xu: torch.Tensor) -> torch.Tensor:
         """Return the float batch ``[weak labeled; weak unlabeled; strong unlabeled]``."""
-        g, pad, flip = self.generator, self.cfg.crop_padding, self.cfg.flip
+        g, (pad, flip) = self.generator, self.cfg.augmentation(tuple(xl.shape))
         weak_l = crop_flip(to_float(xl), g, pad, flip)
         if len(xu) == 0:
             return weak_l

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 
+import numpy as np
 import torch
 from pydantic import Field
 
@@ -13,6 +14,7 @@ from alpool.models import ModelSpec, build_model, spec_for
 from alpool.params import Params
 from alpool.seeding import derive_seed, torch_seeded
 from alpool.training import FitResult, fit, predict_proba
+from alpool.validation import KFoldChoice, kfold_stop_epoch
 
 
 class SupervisedParams(Params):
@@ -46,6 +48,7 @@ class Supervised(Framework):
     """Train ``train.arch`` on the labeled images, keep the best-validation weights."""
 
     Params = SupervisedParams
+    validations = ("split", "none", "labeled-kfold")
 
     def uses_pretrain(self) -> list[str]:
         """Return the task given by ``init``."""
@@ -62,22 +65,43 @@ class Supervised(Framework):
             model.load_state_dict(data.previous)
         return model
 
-    def fit_member(self, data: EpisodeData, member: int) -> tuple[torch.nn.Module, FitResult]:
+    def fit_member(self, data: EpisodeData, member: int,
+                   stop_after: int | None = None) -> tuple[torch.nn.Module, FitResult]:
         """Train one model (member 0 is the main model; others are ensemble members)."""
         model = self.build(data, member)
         idx = torch.as_tensor(data.labeled)
         result = fit(model, data.dataset.train_x[idx], data.dataset.train_y[idx], data.train,
                      derive_seed(data.seed, "member", member), data.device, val=data.val_split(),
-                     description=f"train ({len(idx)} labels)")
+                     description=f"train ({len(idx)} labels)", stop_after=stop_after)
         return model, result
+
+    def kfold(self, data: EpisodeData) -> KFoldChoice:
+        """Choose the epoch to stop after by k-fold on the labeled images only (:mod:`alpool.validation`)."""
+        x, y = data.dataset.train_x[torch.as_tensor(data.labeled)], data.dataset.train_y[torch.as_tensor(data.labeled)]
+
+        def curve(fit_pos: np.ndarray, held: np.ndarray) -> list[float]:
+            with torch_seeded(data.seed, "init", "kfold", len(held), int(held[0])):
+                model = build_model(model_spec(data))
+            fp, hp = torch.as_tensor(fit_pos), torch.as_tensor(held)
+            result = fit(model, x[fp], y[fp], data.train, derive_seed(data.seed, "kfold", int(held[0])),
+                         data.device, val=(x[hp], y[hp]), description=f"k-fold ({len(fit_pos)} labels)")
+            return [h["val_accuracy"] for h in result.history]
+
+        return kfold_stop_epoch(y.numpy(), data.folds, data.seed, curve)
 
     def train(self, data: EpisodeData) -> TrainedModel:
         """Train the main model; ensemble members are trained lazily when a query asks."""
-        model, result = self.fit_member(data, 0)
+        choice = self.kfold(data) if data.validation == "labeled-kfold" else None
+        stop = choice.epoch if choice is not None else None
+        model, result = self.fit_member(data, 0, stop)
         classifier = ModelClassifier(model, data.dataset.train_x, data.device, data.train,
-                                     ensemble=lambda member: self.fit_member(data, member)[0])
+                                     ensemble=lambda member: self.fit_member(data, member, stop)[0])
         test_proba = predict_proba(model, data.dataset.test_x, data.device, data.train.eval_batch_size)
-        info = {"best_epoch": result.best_epoch, "steps": result.steps,
-                "final_train_loss": result.history[-1]["train_loss"]}
-        return TrainedModel(classifier, test_proba, result.best_val_accuracy,
+        kept = result.best_epoch if result.best_epoch >= 0 else len(result.history) - 1  # no validation: the last
+        kept = choice.epoch if choice is not None else kept
+        info = {"best_epoch": kept, "steps": result.steps,
+                "final_train_loss": result.history[-1]["train_loss"], "validation": data.validation,
+                **(choice.info() if choice is not None else {})}
+        val_accuracy = choice.accuracy if choice is not None else result.best_val_accuracy
+        return TrainedModel(classifier, test_proba, val_accuracy,
                             state=copy.deepcopy(model.state_dict()), info=info)

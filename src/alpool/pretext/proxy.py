@@ -85,7 +85,7 @@ class ProxyTask(PretextTask):
     def run(self, ctx: PretrainContext) -> PretrainOutput:
         """Train on the test split; return ``embeddings`` and ``proba`` of every train image."""
         ds = ctx.dataset
-        cfg = self.params.train_config()
+        cfg = self.params.train_config().resolved(ds.name, ds.image_shape)
         spec = proxy_spec(ds, cfg)
         fit_idx, hold_idx = split_test(int(ds.test_x.shape[0]), self.params.val_fraction, ctx.seed)
         with torch_seeded(ctx.seed, "proxy", "init"):

@@ -139,6 +139,7 @@ class Selector(Configurable, ABC):
 
     needs: ClassVar[frozenset[str]] = frozenset()
     oracle: ClassVar[bool] = False
+    seeded: ClassVar[bool] = True  # False: the seed does not change the pick (init-pool --count refuses)
 
     @abstractmethod
     def select(self, ctx: SelectionContext, budget: int) -> Selection:

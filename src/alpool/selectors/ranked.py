@@ -28,6 +28,7 @@ class RankedSelector(Selector):
     Params = RankedParams
     params: RankedParams
     needs = frozenset({NEED_SCORES})
+    seeded = False  # the seed only breaks exact ties
 
     def select(self, ctx: SelectionContext, budget: int) -> Selection:
         """Rank the candidates by score and return the top ``budget``."""

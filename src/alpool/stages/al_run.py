@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import fnmatch
 import json
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +13,7 @@ import pandas as pd
 
 from alpool import reporting
 from alpool.al.trial import TrialJob, TrialResult, run_trial
+from alpool.atomic_files import atomic_write_text
 from alpool.config import ALRunConfig
 from alpool.errors import ConfigError, MissingStepError, StaleInputError, StepExistsError
 from alpool.executor import make_executor
@@ -25,8 +28,9 @@ from alpool.training import resolve_device
 RESULT_COLUMNS = [
     "experiment", "pool", "init_strategy", "query", "framework", "embeddings", "init", "trial", "episode", "n_labeled",
     "test_accuracy", "test_macro_auc", "val_accuracy", "n_classes_covered", "seconds",
-    "seconds_train", "seconds_query", "n_candidates", "oracle",
+    "seconds_train", "seconds_query", "n_candidates", "oracle", "validation",
 ]
+PARTIAL_RESULTS = "results-partial.csv"  # the finished trials of an unfinished run (removed at the end)
 NOT_RESUME_KEYS = ("force", "workers", "device")
 
 
@@ -60,6 +64,9 @@ def run(config: ALRunConfig, run_dir: Path, data_dir: Path | None = None) -> Ste
         raise ConfigError(f"al-run simulates labelling with ground truth, and {ctx.run.root} holds an unlabeled "
                           "dataset; label the exported pool and run `alpool import-labels` then `alpool next`")
     pools = _pools(ctx.run, config)
+    config = config.model_copy(update={
+        "pools": pools if any(has_glob(p) for p in config.pools) else config.pools,
+        "train": config.train.resolved(ctx.dataset.name, ctx.dataset.image_shape)})  # recorded as run
     _check_grid(config, ctx.run, pools, len(ctx.pool))
     name = experiment_name(config)
     _check_finished_pools(ctx.run.step("al", name), pools, config.force)
@@ -77,19 +84,36 @@ def run(config: ALRunConfig, run_dir: Path, data_dir: Path | None = None) -> Ste
         with reporting.task(f"al-run {name}: {len(jobs)} trials", len(jobs)) as progress:
             for result in make_executor(config.workers).map(run_trial, jobs):
                 results.append(result)
+                partial = _table(ctx.run, results)[RESULT_COLUMNS]
+                atomic_write_text(w.path / PARTIAL_RESULTS, partial.to_csv(index=False))
                 progress.advance(status=f"{result.job.pool} / {result.job.query} / trial {result.job.trial}")
-        return _finish(w, ctx.run, results)
+        manifest = _finish(w, ctx.run, results)
+        (w.path / PARTIAL_RESULTS).unlink(missing_ok=True)
+        warn_chance(manifest.summary["final_accuracy"], ctx.dataset.num_classes, config, ctx.dataset.image_shape)
+        return manifest
+
+
+def has_glob(pattern: str) -> bool:
+    """Return whether a ``--pool`` value is a glob (``*``, ``?`` or ``[``)."""
+    return any(c in pattern for c in "*?[")
 
 
 def _pools(run: RunDir, config: ALRunConfig) -> list[str]:
-    """Return the requested pools (all finished ones by default), each checked to exist."""
+    """Return the requested pools (all finished ones by default; globs expanded, sorted), each checked to exist."""
+    finished = [s.name for s in run.finished("pools")]
     if not config.pools:
-        names = [s.name for s in run.finished("pools")]
-        if not names:
+        if not finished:
             raise MissingStepError(f"{run.root} has no finished pool; "
                                    "run `alpool init-pool --strategy random --budget B` first")
+        names = finished
     else:
-        names = list(config.pools)
+        names = []
+        for pattern in config.pools:
+            matched = sorted(fnmatch.filter(finished, pattern)) if has_glob(pattern) else [pattern]
+            if not matched:
+                raise MissingStepError(f"--pool {pattern!r} matches no finished pool of {run.root} (have: "
+                                       f"{', '.join(finished) or 'none'}); quote the glob so the shell keeps it")
+            names += [m for m in matched if m not in names]
     for pool in names:  # each finished, its indices checked against their hash, before any write
         run.step("pools", pool).read_array("indices.npy")
     return names
@@ -107,10 +131,17 @@ def _check_grid(config: ALRunConfig, run: RunDir, pools: list[str], pool_size: i
     unknown = set(config.query_params) - set(config.queries)
     if unknown:
         raise ConfigError(f"query options given for {sorted(unknown)}, which are not in --query {config.queries}")
-    for task in FRAMEWORKS.create(config.framework, config.framework_params).uses_pretrain():
+    framework = FRAMEWORKS.create(config.framework, config.framework_params)
+    if config.validation not in framework.validations:
+        raise ConfigError(f"--validation {config.validation} is not available for --framework {config.framework}; "
+                          f"use one of {', '.join(framework.validations)}")
+    for task in framework.uses_pretrain():
         run.step("pretrain", task).manifest()
     for pool in pools:
         size = run.step("pools", pool).manifest().summary.get("budget", 0)
+        if config.validation == "labeled-kfold" and int(size) < 2:
+            raise ConfigError(f"--validation labeled-kfold needs at least 2 labeled images; pool {pool!r} has {size}; "
+                              "use --validation none")
         needed = int(size) + config.episodes * config.step_budget
         if needed > pool_size:
             raise ConfigError(f"pool {pool!r} ({size}) + {config.episodes} episodes x {config.step_budget} = {needed} "
@@ -144,19 +175,51 @@ def _check_resume(w: StepWriter, record: dict[str, Any]) -> None:
     w.write_json("config.json", wanted)
 
 
+def _table(run: RunDir, results: list[TrialResult]) -> pd.DataFrame:
+    """Return the rows of ``results.csv`` for the finished trials ``results``."""
+    pool_info = {p: run.step("pools", p).manifest() for p in {r.job.pool for r in results}}
+    config = ALRunConfig.model_validate_json(results[0].job.config_json)
+    framework = FRAMEWORKS.create(config.framework, config.framework_params).params
+    used = {"embeddings": getattr(framework, "embeddings", None) or "", "init": getattr(framework, "init", None) or "",
+            "validation": config.validation}
+    rows = []
+    for result in results:
+        manifest = pool_info[result.job.pool]
+        for row in result.rows:
+            rows.append({**row, **used, "init_strategy": init_strategy(manifest.summary), "oracle": manifest.oracle})
+    return pd.DataFrame(rows).sort_values(["pool", "query", "trial", "episode"])
+
+
+def warn_chance(final: dict[str, float], num_classes: int, config: ALRunConfig, image_shape: tuple[int, ...]) -> None:
+    """Print one line when a final accuracy is near chance, naming the likely cause.
+
+    Near chance: below ``1/K + 0.15 (1 - 1/K)`` (0.235 for 10 classes, 0.575 for 2), i.e. less than
+    15 % of the way from guessing to perfect.
+    """
+    chance = 1 / num_classes
+    low = {k: v for k, v in final.items() if v < chance + 0.15 * (1 - chance)}
+    if not low:
+        return
+    train, side = config.train, int(image_shape[-1])
+    if train.crop_padding and train.crop_padding * 4 >= side:
+        cause = (f"crop_padding={train.crop_padding} shifts {side}x{side} images by up to a quarter or more; "
+                 "try --train crop_padding=0")
+    elif config.framework == "supervised" and train.epochs < 10 and not train.min_steps:
+        cause = f"too few optimizer steps ({train.epochs} epochs); raise --epochs or --train min_steps=200"
+    else:
+        cause = f"the learning rate (lr={train.lr}) or the {config.framework} settings; check history in the episodes"
+    key, value = min(low.items(), key=lambda kv: kv[1])
+    print(f"warning: final accuracy {value:.2f} ({key}) is near chance level (1/{num_classes} = {chance:.2f}); "
+          f"likely cause: {cause}", file=sys.stderr, flush=True)
+
+
 def _finish(w: StepWriter, run: RunDir, results: list[TrialResult]) -> StepManifest:
     """Write results.csv and the manifest (ALC per trial, oracle flags of the pools)."""
     pool_info = {p: run.step("pools", p).manifest() for p in {r.job.pool for r in results}}
     config = ALRunConfig.model_validate_json(results[0].job.config_json)
-    framework = FRAMEWORKS.create(config.framework, config.framework_params).params
-    used = {"embeddings": getattr(framework, "embeddings", None) or "", "init": getattr(framework, "init", None) or ""}
-    rows = []
     for result in results:
         w.inputs.update(result.inputs)
-        manifest = pool_info[result.job.pool]
-        for row in result.rows:
-            rows.append({**row, **used, "init_strategy": init_strategy(manifest.summary), "oracle": manifest.oracle})
-    table = pd.DataFrame(rows).sort_values(["pool", "query", "trial", "episode"])
+    table = _table(run, results)
     w.write_text("results.csv", table[RESULT_COLUMNS].to_csv(index=False))
     alcs = {f"{p}|{q}|{t}": alc(g["n_labeled"].to_numpy(), g["test_accuracy"].to_numpy())
             for (p, q, t), g in table.groupby(["pool", "query", "trial"])}
@@ -166,6 +229,8 @@ def _finish(w: StepWriter, run: RunDir, results: list[TrialResult]) -> StepManif
         "final_accuracy": {"|".join(k): v for k, v in last.groupby(["pool", "query"])["test_accuracy"].mean().items()},
         "jobs": len(results),
         "candidates": config.candidates,
+        "validation": config.validation,
+        "augmentation": {"crop_padding": config.train.crop_padding, "flip": config.train.flip},
         "queries_oracle": sorted(q for q in set(table["query"]) if SELECTORS.entry(q).meta.get("oracle")),
     }
     oracle = any(m.oracle for m in pool_info.values()) or bool(summary["queries_oracle"])

@@ -68,6 +68,9 @@ def run(config: InitPoolConfig, run_dir: Path, data_dir: Path | None = None) -> 
     if NEED_CLASSIFIER in selector.needs:
         raise ConfigError(f"{config.strategy!r} needs a trained classifier, so it is an AL query: "
                           f"use `alpool al-run --query {config.strategy}`")
+    if config.count > 1 and not selector.seeded:
+        raise ConfigError(f"--strategy {config.strategy} picks the top of a fixed order, so --count {config.count} "
+                          f"would make {config.count} identical pools; use --count 1")
     resolve_device(config.device)  # refuse a missing GPU before anything is written
     ctx = open_run(run_dir, data_dir)
     budget = pool_budget(config, len(ctx.pool))
