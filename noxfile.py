@@ -37,12 +37,12 @@ def typecheck(session: nox.Session) -> None:
 
 @nox.session(venv_backend="none")
 def bench(session: nox.Session) -> None:
-    """Print the speed and memory benchmarks (selectors, pretext/scoring, training, start-up, threads).
+    """Print the speed and memory benchmarks (selectors, pretext/scoring, training, executors, start-up, threads).
 
-    ``nox -s bench`` runs all three with their defaults; ``nox -s bench -- pretext --n 50000``
-    runs one (selectors, pretext, training, startup or threads) with its own flags.
+    ``nox -s bench`` runs all of them with their defaults; ``nox -s bench -- pretext --n 50000``
+    runs one (selectors, pretext, training, executors, startup or threads) with its own flags.
     """
-    scripts = ("selectors", "pretext", "training", "startup", "threads")
+    scripts = ("selectors", "pretext", "training", "executors", "startup", "threads")
     if session.posargs and session.posargs[0] in scripts:
         session.run("python", f"benchmarks/bench_{session.posargs[0]}.py", *session.posargs[1:])
         return

@@ -14,10 +14,10 @@ from alpool.al.trial import candidate_subset
 from alpool.config import ALRunConfig, InitPoolConfig, TrainConfig
 from alpool.data import load_dataset
 from alpool.errors import ConfigError
+from alpool.run_context import dataset_record, open_run
 from alpool.rundir import RunDir
 from alpool.selectors import make_selector
 from alpool.stages import al_run, init_pool
-from alpool.stages.context import dataset_record, open_run
 
 TRAIN = TrainConfig(epochs=1, batch_size=32, lr=0.05, min_steps=5, crop_padding=0, flip=False)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -81,6 +82,42 @@ def test_resume_with_other_settings_is_refused(run_dir: Path) -> None:
     (folder / "config.json").write_text('{"episodes": 9}')
     with pytest.raises(StaleInputError, match="episodes"):
         al_run.run(config(name="changed"), run_dir)
+
+
+def test_resume_rule_force_starts_over_with_the_new_settings(run_dir: Path) -> None:
+    """The one resume rule (as for pretrain): other settings are refused; --force clears the folder."""
+    stale = run_dir / "al" / "redo" / "rand-000--random" / "trial-0" / "episode-0"
+    stale.mkdir(parents=True)
+    (stale / "metrics.json").write_text('{"test_accuracy": 2.0}')  # made with the old settings
+    (run_dir / "al" / "redo" / "config.json").write_text('{"episodes": 9}')
+    small = config(name="redo", queries=["random"], episodes=1, trials=1)
+    with pytest.raises(StaleInputError, match=r"episodes=9, now 1; .*--force"):
+        al_run.run(small, run_dir)
+    assert (stale / "metrics.json").read_text() == '{"test_accuracy": 2.0}'  # refused: nothing touched
+    al_run.run(small.model_copy(update={"force": True}), run_dir)
+    table = results(run_dir, "redo")
+    assert len(table) == 2 and (table["test_accuracy"] <= 1).all()
+
+
+def test_pool_name_with_double_dash(run_dir: Path) -> None:
+    """A pool named ``a--b`` gets its own arm folder, found again by the analysis without parsing names."""
+    from alpool.analysis.loading import find_episode_dirs, load_results
+    from alpool.rundir import RunDir
+
+    init_pool.run(InitPoolConfig(strategy="random", budget=20, name="rand--entropy", seed=3), run_dir)
+    al_run.run(config(name="dashes", pools=["rand--entropy", "rand-000"], queries=["random"], episodes=1,
+                      trials=1), run_dir)
+    assert (run_dir / "al" / "dashes" / "rand--entropy--random" / "trial-0" / "episode-1" / "metrics.json").exists()
+    step = RunDir(run_dir).step("al", "dashes")
+    for metrics in step.path.glob("*/trial-*/episode-*/metrics.json"):  # rows of an older alpool: no pool, query
+        row = json.loads(metrics.read_text())
+        metrics.write_text(json.dumps({k: v for k, v in row.items() if k not in ("pool", "query")}))
+    table = load_results([[step]], ["run"])
+    episodes = find_episode_dirs(step, "run", table)
+    assert sorted((e.pool, e.query, e.trial, e.episode) for e in episodes) == [
+        ("rand--entropy", "random", 0, 0), ("rand--entropy", "random", 0, 1),
+        ("rand-000", "random", 0, 0), ("rand-000", "random", 0, 1)]
+    assert all(e.path.parents[1].name == f"{e.pool}--{e.query}" for e in episodes)
 
 
 @pytest.mark.slow

@@ -13,9 +13,9 @@ import numpy as np
 import pandas as pd
 
 from alpool.config import ALRunConfig, AnalyzeConfig, InitPoolConfig, PretrainConfig, RankConfig, TrainConfig
+from alpool.run_context import open_run
 from alpool.rundir import RunDir
 from alpool.stages import al_run, analyze, init_pool, pretrain, rank
-from alpool.stages.context import open_run
 
 RATIOS = (0.02, 0.05)
 COUNT = 3

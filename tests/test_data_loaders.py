@@ -418,3 +418,20 @@ def test_extract_refuses_members_outside_the_folder(tmp_path: Path) -> None:
         zipped.writestr("d/a.txt", "hello")
     extract(good, tmp_path / "into")
     assert (tmp_path / "into" / "d" / "a.txt").read_text() == "hello"
+
+
+@pytest.mark.parametrize("suffix", [".png", ".jpg", ".bmp"])
+def test_decoding_matches_pillow_convert_and_resize(tmp_path: Path, suffix: str) -> None:
+    """torchvision decodes JPEG/PNG (Pillow the rest) to the pixels of Pillow's convert + bilinear resize."""
+    from PIL import Image
+
+    rgb = np.random.default_rng(0).integers(0, 256, (20, 17, 3), dtype=np.uint8)
+    kinds = ["RGB", "L"] if suffix == ".jpg" else ["RGB", "L", "RGBA", "P"]
+    for kind in kinds:
+        path = tmp_path / f"{kind}{suffix}"
+        Image.fromarray(rgb).convert(kind).save(path)
+        for mode in ["RGB", "L"] if kind == "L" else ["RGB"]:
+            for size in [(17, 20), (8, 10)]:
+                with Image.open(path) as image:
+                    expected = np.asarray(image.convert(mode).resize(size, Image.Resampling.BILINEAR))
+                np.testing.assert_array_equal(imagefolder._decode(path, size, mode), expected)

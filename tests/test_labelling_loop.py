@@ -19,8 +19,8 @@ import torch
 from alpool.data import load_dataset
 from alpool.errors import ConfigError
 from alpool.labelling.kfold import kfold_estimate, stratified_folds
+from alpool.run_context import RunInputs, Upstream, open_run
 from alpool.rundir import RunDir
-from alpool.stages.context import RunInputs, Upstream, open_run
 from folder_data import KINDS, make_image_folder
 from test_cli import invoke
 

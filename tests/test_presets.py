@@ -8,12 +8,12 @@ import pytest
 
 from alpool.data import DATASETS, parse_spec
 from alpool.frameworks import make_framework
+from alpool.presets import load_preset
 from alpool.pretext import make_task
 from alpool.scorers import make_scorer
 from alpool.selectors import make_selector
-from alpool.stages.presets import load_preset
 
-PRESETS = sorted(p.stem for p in (Path(__file__).parents[1] / "presets").glob("*.toml"))
+PRESETS = sorted(p.stem for p in (Path(__file__).parents[1] / "src" / "alpool" / "presets").glob("*.toml"))
 
 
 def test_the_expected_presets_exist() -> None:
@@ -37,6 +37,17 @@ def test_preset_is_valid(name: str) -> None:
             make_selector(query, grid.query_params.get(query, {}))
         make_framework(grid.framework, grid.framework_params)
     assert preset.description
+
+
+def test_pool_names_come_from_the_config_alone() -> None:
+    """``alpool all`` decides which pools are finished without loading the dataset."""
+    from alpool.config import InitPoolConfig
+    from alpool.stages.init_pool import pool_names
+
+    ranked = InitPoolConfig(strategy="ranked", budget=20, params={"score": "vae-loss"})
+    assert pool_names(ranked, make_selector("ranked", ranked.params)) == ["ranked-vae-loss-20"]
+    bench = InitPoolConfig(strategy="random", budget_ratio=0.1, count=2)
+    assert pool_names(bench, make_selector("random", {})) == ["random-r0.1-000", "random-r0.1-001"]
 
 
 @pytest.mark.parametrize("budget", ["", "budget = 10\nbudget_ratio = 0.1\n", "budget = 0\n"])

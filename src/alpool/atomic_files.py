@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import io
 import os
@@ -10,12 +9,15 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
-from typing import IO
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from alpool import reporting
 from alpool.errors import CorruptFileError, LockedError, NotWritableError
+
+if TYPE_CHECKING:
+    from filelock import BaseFileLock
 
 LOCK_POLL_SECONDS = 0.1
 
@@ -72,6 +74,9 @@ def load_array(path: Path) -> np.ndarray:
 def file_lock(path: Path, what: str, wait: float = 0.0) -> Iterator[None]:
     """Hold an exclusive lock on ``path``; wait up to ``wait`` seconds for it, then raise.
 
+    Through ``filelock`` (``fcntl.flock`` on POSIX, ``msvcrt`` on Windows), so ``import alpool``
+    works everywhere; the lock is released when the process dies.
+
     Args:
         path: the lock file (created).
         what: what the lock protects, for messages ("step scores/x").
@@ -82,37 +87,46 @@ def file_lock(path: Path, what: str, wait: float = 0.0) -> Iterator[None]:
         LockedError: the lock is still held after ``wait`` seconds.
         NotWritableError: the lock file cannot be created (e.g. a read-only run directory).
     """
-    handle = _open_lock(path)
-    with handle:
-        _acquire(handle, path, what, wait)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+    lock = _open_lock(path)
+    _acquire(lock, path, what, wait)
+    try:
+        yield
+    finally:
+        lock.release()
 
 
-def _open_lock(path: Path) -> IO[str]:
-    """Open (create) a lock file or say why the folder is not writable."""
+def _not_writable(path: Path, exc: OSError) -> NotWritableError:
+    """Return the error that says why the lock file cannot be made."""
+    reason = exc.strerror or type(exc).__name__
+    return NotWritableError(
+        f"cannot create the lock file {path} ({reason}); alpool writes into the run directory: make "
+        f"{path.parent} writable or copy the run directory somewhere writable and pass it as --run-dir"
+    )
+
+
+def _open_lock(path: Path) -> BaseFileLock:
+    """Create a lock file (checked writable) and return its lock, not yet held."""
+    from filelock import FileLock
+
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        return path.open("a")
+        path.open("a").close()
     except OSError as exc:
-        reason = exc.strerror or type(exc).__name__
-        raise NotWritableError(
-            f"cannot create the lock file {path} ({reason}); alpool writes into the run directory: make "
-            f"{path.parent} writable or copy the run directory somewhere writable and pass it as --run-dir"
-        ) from None
+        raise _not_writable(path, exc) from None
+    return FileLock(path)
 
 
-def _acquire(handle: IO[str], path: Path, what: str, wait: float) -> None:
+def _acquire(lock: BaseFileLock, path: Path, what: str, wait: float) -> None:
     """Take the lock, polling until ``wait`` seconds have passed."""
+    from filelock import Timeout
+
     deadline = time.monotonic() + wait
     told = False
     while True:
         try:
-            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+            lock.acquire(timeout=0)
             return
-        except BlockingIOError:
+        except Timeout:
             if time.monotonic() >= deadline:
                 waited = f" (waited {wait:g} s)" if wait > 0 else ""
                 raise LockedError(
@@ -123,6 +137,8 @@ def _acquire(handle: IO[str], path: Path, what: str, wait: float) -> None:
                 reporting.info(f"waiting up to {wait:g} s for another alpool process to release {path}")
                 told = True
             time.sleep(min(LOCK_POLL_SECONDS, max(0.0, deadline - time.monotonic())))
+        except OSError as exc:  # after Timeout, which is an OSError too
+            raise _not_writable(path, exc) from None
 
 
 def save_state(path: Path, state: dict) -> None:

@@ -149,6 +149,19 @@ class InitPoolConfig(PoolChoice):
     force: bool = False
 
 
+class Execution(Frozen):
+    """Where al-run's trials run; never changes the results (see :mod:`alpool.executor`)."""
+
+    executor: str = Field("auto", description="auto (local for 1 worker, else process), local, process or ray")
+    ray_address: str | None = Field(None, description="Ray cluster to join (default: auto if RAY_ADDRESS "
+                                    "is set, else start a local Ray)")
+    gpus_per_trial: float | None = Field(None, ge=0, description="Ray GPUs per trial, fractions allowed "
+                                         "(default: 1 when the cluster has GPUs and --device is not cpu)")
+    cpus_per_trial: int = Field(1, ge=1, description="Ray CPUs per trial = torch threads of the trial")
+
+
+
+
 class ALGrid(Frozen):
     """An AL grid: pools x queries x trials and how each trial trains (shared by ``al-run`` and presets)."""
 
@@ -176,6 +189,7 @@ class ALRunConfig(ALGrid):
     workers: int = Field(1, ge=1)
     device: Device = "auto"
     force: bool = False
+    execution: Execution = Field(default_factory=lambda: Execution())
 
 
 class AnalyzeChoices(Frozen):
@@ -231,7 +245,7 @@ class PresetAL(ALGrid):
 
 
 class Preset(Frozen):
-    """A whole chain (``alpool all --preset NAME``), read from ``presets/NAME.toml``."""
+    """A whole chain (``alpool all --preset NAME``), read from ``presets/NAME.toml`` (see :mod:`alpool.presets`)."""
 
     description: str = ""
     dataset: str = "digits"

@@ -67,5 +67,9 @@ class NotWritableError(AlpoolError):
     """A file of the run directory cannot be created (read-only folder, a file where a folder goes)."""
 
 
+class WorkerLostError(AlpoolError):
+    """A distributed worker died more often than the executor retries a job."""
+
+
 class AlpoolWarning(UserWarning):
     """Something the user should know that does not stop the step (the CLI prints one yellow line, also with -q)."""

@@ -25,7 +25,8 @@ from alpool.manifests import STEP_KINDS, StepManifest, StepRef, now_iso
 if TYPE_CHECKING:
     from alpool.rundir import RunDir, StepDir
 
-RERUN_IGNORED = frozenset({"force", "workers", "device", "data_dir", "download", "name"})  # name: the folder
+# name: the folder; workers, device, execution: where it ran, never what it computed
+RERUN_IGNORED = frozenset({"force", "workers", "device", "execution", "data_dir", "download", "name"})
 INDEX_WAIT_SECONDS = 60.0  # how long an index update waits for another process's run.json lock
 
 

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -65,7 +64,7 @@ from alpool.threads import PROCESS_FILE, record_process
 # The manifest types are part of this module's interface (steps return and read them).
 __all__ = [
     "SCHEMA_VERSION", "STEP_KINDS", "DatasetRecord", "RunDir", "RunManifest", "StepDir", "StepKind",
-    "StepManifest", "StepWriter", "check_recorded_inputs", "last_run", "remember_run",
+    "StepManifest", "StepWriter", "InputLog", "check_recorded_inputs", "last_run", "remember_run",
 ]
 
 COMMAND_OF_KIND = {
@@ -78,6 +77,7 @@ COMMAND_OF_KIND = {
     "exports": "alpool export {name}",
 }
 POINTER = Path(".alpool") / "last-run"
+SETTINGS_FILE = "config.json"  # the settings an unfinished resumable step was started with
 
 
 # -- steps ------------------------------------------------------------------------------------
@@ -146,18 +146,34 @@ class StepDir:
                 f"the file changed after the step finished: redo step {self.label} with --force"
             )
 
-    def rel(self, path: Path) -> str:
-        """Return ``path`` relative to the run root (the key of inputs/outputs)."""
-        return str(path.resolve().relative_to(self.run.root.resolve()))
+
+class InputLog:
+    """Records ``{relative path: sha256}`` of the run-directory files a step (or one of its jobs) reads."""
+
+    def __init__(self, run: RunDir) -> None:
+        self.run = run
+        self.inputs: dict[str, str] = {}
+
+    def record_input(self, path: Path) -> Path:
+        """Record that the step reads ``path`` (a file of the run directory) and return it."""
+        self.inputs[str(path.resolve().relative_to(self.run.root.resolve()))] = sha256_file(path)
+        return path
+
+    def record_step_input(self, upstream: StepDir, relative: str) -> Path:
+        """Record an input file of a finished upstream step, verified against its manifest."""
+        manifest = upstream.manifest()
+        if relative in manifest.outputs:
+            upstream._verify(relative, manifest.outputs[relative])
+        return self.record_input(upstream.file(relative))
 
 
-class StepWriter:
+class StepWriter(InputLog):
     """Writes one step: lock held, files written atomically, manifest last."""
 
     def __init__(self, step: StepDir, config: dict[str, Any], resume: bool = False) -> None:
+        super().__init__(step.run)
         self.step = step
         self.config = config
-        self.inputs: dict[str, str] = {}
         self.outputs: list[str] = []
         self.started = time.time()
         self.started_at = now_iso()
@@ -168,17 +184,32 @@ class StepWriter:
         """Return the step folder."""
         return self.step.path
 
-    def record_input(self, path: Path) -> Path:
-        """Record that the step reads ``path`` (a file of the run directory) and return it."""
-        self.inputs[self.step.rel(path)] = sha256_file(path)
-        return path
+    def keep_settings(self, settings: dict[str, Any], force: bool = False) -> None:
+        """Apply the one resume rule of resumable steps (``pretrain``, ``al-run``).
 
-    def record_step_input(self, upstream: StepDir, relative: str) -> Path:
-        """Record an input file of a finished upstream step, verified against its manifest."""
-        manifest = upstream.manifest()
-        if relative in manifest.outputs:
-            upstream._verify(relative, manifest.outputs[relative])
-        return self.record_input(upstream.file(relative))
+        ``config.json`` in an unfinished step folder records the settings that define its result.
+        Resuming with other settings is refused, naming the first changed one; with ``force`` the
+        folder's files are removed and the step starts over.
+
+        Raises:
+            StaleInputError: the recorded settings differ and ``force`` is false.
+        """
+        path = self.path / SETTINGS_FILE
+        wanted = json.loads(json.dumps(settings, default=_json_default))
+        recorded = json.loads(path.read_text()) if path.exists() else wanted
+        old, new = run_index.flat_settings(recorded), run_index.flat_settings(wanted)  # names train.lr
+        changed = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
+        if changed and not force:
+            key = changed[0]
+            raise StaleInputError(
+                f"step {self.step.label} was started with {key}={old.get(key)!r}, now {new.get(key)!r}; "
+                "rerun with its original settings to resume it, or pass --force to start over "
+                "(or use another --name)"
+            )
+        if changed:
+            shutil.rmtree(self.path)
+            self.path.mkdir(parents=True)
+        self.write_json(SETTINGS_FILE, wanted)
 
     def save_array(self, relative: str, array: np.ndarray) -> Path:
         """Save an output array atomically."""
@@ -430,7 +461,3 @@ def last_run(cwd: Path | None = None) -> Path | None:
     text = pointer.read_text().strip()
     return Path(text) if text else None
 
-
-def python_executable() -> str:
-    """Return the interpreter (recorded for reproducibility)."""
-    return sys.executable

@@ -1,11 +1,8 @@
-"""One AL trial: episodes of train -> evaluate -> query, each episode's files written atomically.
+"""One AL trial: episodes of train -> evaluate -> query, each episode written by :mod:`alpool.trial_dirs`.
 
-Folder of a trial: ``al/<experiment>/<pool>--<query>/trial-<t>/episode-<e>/`` with
-``labeled.npy`` (the set trained on), ``queried.npy`` (what this episode's model picked for the
-next one; empty in the last episode) and ``metrics.json``, written last. An episode with a
-``metrics.json`` is finished: a resumed run reads it instead of recomputing it. Every random choice
-of a (trial, episode) derives from the experiment seed, so a resumed run ends with exactly the
-results of an uninterrupted one.
+A finished episode (one with ``metrics.json``) is read back instead of recomputed. Every random
+choice of a (trial, episode) derives from the experiment seed, so a resumed run ends with exactly
+the results of an uninterrupted one.
 
 Candidate subset (``--candidates C``): scoring all unlabeled images each episode is what makes
 expensive queries slow (BALD runs 25 forward passes per image), so, as is common practice (e.g.
@@ -16,8 +13,7 @@ seed, the same rule for every query. ``None`` (the default) gives every unlabele
 
 from __future__ import annotations
 
-import io
-import json
+import socket
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,16 +22,16 @@ from typing import Any
 import numpy as np
 import torch
 
-from alpool import reporting
 from alpool.al.embedding_cache import SplitEmbeddingCache
-from alpool.atomic_files import atomic_save_array, atomic_write_bytes, atomic_write_text, load_array, sha256_file
 from alpool.config import ALRunConfig
-from alpool.errors import CorruptFileError
+from alpool.errors import MissingStepError
 from alpool.frameworks import FRAMEWORKS, EpisodeData
+from alpool.run_context import RunContext, RunInputs, Upstream, open_run
+from alpool.rundir import InputLog, RunDir
 from alpool.seeding import derive_seed, numpy_rng
 from alpool.selectors import SelectionContext, make_selector  # the name tests patch to watch queries
-from alpool.stages.context import RunContext, RunInputs, Upstream, open_run
 from alpool.training import classification_metrics, resolve_device
+from alpool.trial_dirs import TrialFolder
 
 
 @dataclass(frozen=True)
@@ -50,10 +46,14 @@ class TrialJob:
     trial: int
     config_json: str
 
+    def __str__(self) -> str:
+        return f"{self.pool} / {self.query} / trial {self.trial}"
+
     @property
-    def folder(self) -> Path:
+    def folder(self) -> TrialFolder:
         """Return the trial's folder."""
-        return Path(self.run_dir) / "al" / self.experiment / f"{self.pool}--{self.query}" / f"trial-{self.trial}"
+        return TrialFolder(RunDir(Path(self.run_dir)).step("al", self.experiment).path, self.pool, self.query,
+                           self.trial)
 
 
 @dataclass
@@ -63,20 +63,6 @@ class TrialResult:
     job: TrialJob
     rows: list[dict[str, Any]]
     inputs: dict[str, str]
-
-
-class InputRecorder:
-    """Collects ``{relative path: sha256}`` of the run-directory files a trial reads."""
-
-    def __init__(self, root: Path) -> None:
-        self.root = root
-        self.inputs: dict[str, str] = {}
-
-    def record_step_input(self, step: Any, relative: str) -> Path:
-        """Record a finished step's file (same interface as :class:`alpool.rundir.StepWriter`)."""
-        path: Path = step.file(relative)
-        self.inputs[str(path.resolve().relative_to(self.root.resolve()))] = sha256_file(path)
-        return path
 
 
 _CONTEXTS: dict[tuple[str, str | None], RunContext] = {}
@@ -90,12 +76,27 @@ def _context(job: TrialJob) -> RunContext:
     return _CONTEXTS[key]
 
 
+def share_context(run_dir: str, data_dir: str | None, ctx: RunContext) -> None:
+    """Use the run opened by the driver for the jobs of ``(run_dir, data_dir)`` in this process.
+
+    Workers get the dataset from the driver instead of reloading and re-hashing it; the run
+    directory itself must still be visible here (a shared filesystem on a cluster).
+
+    Raises:
+        MissingStepError: this process cannot see the run directory at ``ctx.run.root``.
+    """
+    if not (ctx.run.root / "run.json").is_file():
+        raise MissingStepError(f"the worker on {socket.gethostname()} cannot see the run directory "
+                               f"{ctx.run.root}: put it on a filesystem every node mounts, at the same path")
+    _CONTEXTS[(run_dir, data_dir)] = ctx
+
+
 def run_trial(job: TrialJob) -> TrialResult:
     """Run (or resume) every episode of one trial and return its metric rows."""
     config = ALRunConfig.model_validate_json(job.config_json)
     ctx = _context(job)
-    recorder = InputRecorder(ctx.run.root)
-    upstream = Upstream(ctx.run, recorder)  # type: ignore[arg-type]
+    log = InputLog(ctx.run)
+    upstream = Upstream(ctx.run, log)
     inputs = RunInputs(ctx, upstream)
     framework = FRAMEWORKS.create(config.framework, config.framework_params)
     selector = make_selector(job.query, config.query_params.get(job.query, {}))
@@ -103,24 +104,23 @@ def run_trial(job: TrialJob) -> TrialResult:
     labeled = upstream.step("pools", job.pool).array("indices")
     rows, previous, redo = [], None, False
     for episode in range(config.episodes + 1):
-        folder = job.folder / f"episode-{episode}"
-        finished = None if redo else _finished_episode(folder, config.warm_start)
+        finished = None if redo else job.folder.episode(episode).read_finished(config.warm_start)
         if finished is not None:
-            row, queried, previous = finished
+            row, queried, previous = finished.row, finished.queried, finished.state
         else:
             redo = True  # the episodes after a redone one are redone too (they build on its queries)
             row, queried, previous = _run_episode(job, config, ctx, inputs, framework, selector, device,
                                                   labeled, episode, previous)
         rows.append(row)
         labeled = np.concatenate([labeled, queried])
-    return TrialResult(job, rows, recorder.inputs)
+    return TrialResult(job, rows, log.inputs)
 
 
 def _run_episode(job: TrialJob, config: ALRunConfig, ctx: RunContext, inputs: RunInputs, framework: Any,
                  selector: Any, device: torch.device, labeled: np.ndarray, episode: int,
                  previous: dict[str, torch.Tensor] | None) -> tuple[dict[str, Any], np.ndarray, Any]:
     """Train on ``labeled``, evaluate, query, and write the episode folder (metrics last)."""
-    folder = job.folder / f"episode-{episode}"
+    folder = job.folder.episode(episode)
     seed = derive_seed(config.seed, "trial", job.trial, "episode", episode)
     unlabeled = np.setdiff1d(ctx.pool, labeled).astype(np.int64)
     started = time.time()
@@ -159,13 +159,7 @@ def _run_episode(job: TrialJob, config: ALRunConfig, ctx: RunContext, inputs: Ru
         "seconds_query": round(seconds_query, 3), "seconds": round(seconds_train + seconds_query, 3),
         "train_info": trained.info, "query_info": info,
     }
-    atomic_save_array(folder / "labeled.npy", labeled)
-    atomic_save_array(folder / "queried.npy", queried)
-    if config.warm_start and trained.state is not None:
-        buffer = io.BytesIO()
-        torch.save(trained.state, buffer)
-        atomic_write_bytes(folder / "model.pt", buffer.getvalue())
-    atomic_write_text(folder / "metrics.json", json.dumps(row, indent=2, default=_to_builtin))
+    folder.write(labeled, queried, row, trained.state if config.warm_start else None)
     return row, queried, trained.state
 
 
@@ -179,19 +173,6 @@ def _split_cache(ctx: RunContext, inputs: RunInputs) -> Any:
         return cache.get(task, split, device, compute)
 
     return get
-
-
-def _finished_episode(folder: Path, warm_start: bool) -> tuple[dict[str, Any], np.ndarray, Any] | None:
-    """Return a finished episode's metrics, queries and weights; None if unfinished or unreadable."""
-    if not (folder / "metrics.json").exists():
-        return None
-    try:
-        row = json.loads((folder / "metrics.json").read_text())
-        return row, load_array(folder / "queried.npy"), _load_state(folder) if warm_start else None
-    except (ValueError, OSError, RuntimeError, CorruptFileError) as exc:
-        reporting.info(f"{folder} is unreadable ({type(exc).__name__}: {exc}); redoing this episode "
-                       "and the ones after it")
-        return None
 
 
 def candidate_subset(unlabeled: np.ndarray, size: int | None, rng: np.random.Generator) -> np.ndarray:
@@ -208,16 +189,3 @@ def candidate_subset(unlabeled: np.ndarray, size: int | None, rng: np.random.Gen
     if size is None or size >= len(unlabeled):
         return unlabeled
     return np.sort(rng.choice(unlabeled, size=size, replace=False)).astype(np.int64)
-
-
-def _load_state(folder: Path) -> dict[str, torch.Tensor] | None:
-    path = folder / "model.pt"
-    return torch.load(path, map_location="cpu", weights_only=True) if path.exists() else None
-
-
-def _to_builtin(value: Any) -> Any:
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    return str(value)

@@ -19,7 +19,7 @@ from matplotlib.figure import Figure
 
 from alpool.analysis.figures import RANDOM_GREY, class_ticks, new_figure, short
 from alpool.analysis.loading import EpisodeDir
-from alpool.rundir import load_array
+from alpool.trial_dirs import EpisodeFolder
 
 POOL_COLOR = "#1f77b4"
 MAX_PANELS = 12
@@ -156,7 +156,7 @@ def query_counts(episodes: list[EpisodeDir], labels: np.ndarray, n_classes: int)
     """
     rows = []
     for ep in episodes:
-        queried = load_array(ep.path / "queried.npy")  # [step] int64
+        queried = EpisodeFolder(ep.path).queried()  # [step] int64
         if len(queried) == 0:
             continue
         rows.append({"run": ep.run, "experiment": ep.experiment, "pool": ep.pool,

@@ -7,7 +7,6 @@ every table carries a ``run`` column with a short, unique label of its run direc
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -17,6 +16,8 @@ import pandas as pd
 
 from alpool.errors import ConfigError, CorruptFileError
 from alpool.rundir import STEP_KINDS, RunDir, StepDir
+from alpool.summaries import PoolSummary
+from alpool.trial_dirs import finished_episodes
 
 METRICS = ("test_accuracy", "test_macro_auc", "val_accuracy")
 DEFAULTS: dict[str, Any] = {"framework": "supervised", "test_macro_auc": np.nan,
@@ -124,14 +125,6 @@ def load_results(experiments: list[list[StepDir]], labels: list[str]) -> pd.Data
     return table
 
 
-def pool_label(summary: dict[str, Any]) -> str:
-    """Return how a pool was made, e.g. ``ranked(vae-loss)`` (as in ``results.csv``)."""
-    strategy = str(summary.get("strategy", "?"))
-    params = summary.get("params") or {}
-    detail = params.get("score") or params.get("inner")
-    return f"{strategy}({detail})" if detail else strategy
-
-
 def class_entropy(histogram: np.ndarray) -> float:
     """Return the normalised Shannon entropy (0 = one class, 1 = uniform) of counts ``[K]``."""
     counts = np.asarray(histogram, dtype=float)
@@ -166,22 +159,20 @@ def load_pools(run: RunDir, label: str, labels: np.ndarray | None = None) -> pd.
 def _pool_row(step: StepDir, label: str, n_classes: int,
               labels: np.ndarray | None) -> dict[str, Any]:
     manifest = step.manifest()
-    summary = manifest.summary
-    histogram = summary.get("class_histogram")
+    summary = PoolSummary.of(manifest)
+    histogram = summary.class_histogram
     if histogram is None and labels is not None:
-        histogram = np.bincount(labels[step.read_array("indices.npy")], minlength=n_classes)
+        histogram = np.bincount(labels[step.read_array("indices.npy")], minlength=n_classes).tolist()
     hist = None if histogram is None else np.asarray(histogram, dtype=np.int64)  # [K]
-    covered = int((hist > 0).sum()) if hist is not None else summary.get("n_classes_covered")
-    group = summary.get("group")
-    strategy = str(summary.get("strategy", "?"))
+    covered = int((hist > 0).sum()) if hist is not None else summary.n_classes_covered
     return {
-        "run": label, "pool": step.name, "strategy": strategy, "init_strategy": pool_label(summary),
-        "budget": summary.get("budget"), "seed": summary.get("seed"), "group": group,
-        "ratio": summary.get("ratio"), "oracle": manifest.oracle, "histogram": hist,
+        "run": label, "pool": step.name, "strategy": summary.strategy, "init_strategy": summary.init_strategy,
+        "budget": summary.budget, "seed": summary.seed, "group": summary.group,
+        "ratio": summary.ratio, "oracle": manifest.oracle, "histogram": hist,
         "n_classes": n_classes, "n_classes_covered": covered,
         "missing_class": covered is not None and covered < n_classes,
         "class_entropy": class_entropy(hist) if hist is not None else float("nan"),
-        "is_bench": strategy == "random" and group is not None and "ratio" in summary,
+        "is_bench": summary.is_bench,
     }
 
 
@@ -200,37 +191,15 @@ def add_arms(results: pd.DataFrame, pools: pd.DataFrame) -> pd.DataFrame:
 
 
 def find_episode_dirs(step: StepDir, label: str, results: pd.DataFrame) -> list[EpisodeDir]:
-    """Find every finished episode folder of an experiment (``**/trial-*/episode-*``).
+    """Find every finished episode folder of an experiment, keyed by its results rows.
 
-    Pool, query, trial and episode come from the episode's ``metrics.json`` row; when it lacks them,
-    from the experiment's ``results.csv`` rows (the only (pool, query) pair, or the pair named by
-    the ``<pool>--<query>`` folder). Folders without ``metrics.json`` are unfinished and skipped.
+    The (pool, query) arms come from the experiment's ``results.csv`` rows; their folders are
+    built forward by :mod:`alpool.trial_dirs` (never parsed back from a folder name, so pool
+    names may contain ``--``). Folders without ``metrics.json`` are unfinished and skipped.
     """
     rows = results[(results["run"] == label) & (results["experiment"] == step.name)]
-    pairs = set(zip(rows["pool"], rows["query"], strict=True))
-    found = []
-    for path in sorted(step.path.glob("**/trial-*/episode-*")):
-        metrics = path / "metrics.json"
-        if not path.is_dir() or not metrics.exists():
-            continue
-        try:
-            row = json.loads(metrics.read_text())
-        except ValueError as exc:
-            raise CorruptFileError(f"{metrics} is not valid JSON ({exc}); redo step {step.label} "
-                                   "with --force") from None
-        trial = int(row.get("trial", path.parent.name.removeprefix("trial-")))
-        episode = int(row.get("episode", path.name.removeprefix("episode-")))
-        pair = _pool_query(row, path, pairs)
-        if pair is not None:
-            found.append(EpisodeDir(label, step.name, pair[0], pair[1], trial, episode, path))
-    return found
-
-
-def _pool_query(row: dict[str, Any], path: Path,
-                pairs: set[tuple[str, str]]) -> tuple[str, str] | None:
-    if "pool" in row and "query" in row:
-        return str(row["pool"]), str(row["query"])
-    if len(pairs) == 1:
-        return next(iter(pairs))
-    folder = path.parents[1].name  # <pool>--<query>
-    return next(((p, q) for p, q in sorted(pairs) if folder == f"{p}--{q}"), None)
+    pairs = zip(rows["pool"].astype(str), rows["query"].astype(str), strict=True)
+    found = list(finished_episodes(step.path, pairs))
+    for episode in found:
+        episode.folder.row()  # a torn metrics.json is one clear error, not a half-drawn report
+    return [EpisodeDir(label, step.name, e.pool, e.query, e.trial, e.episode, e.folder.path) for e in found]

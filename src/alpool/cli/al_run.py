@@ -23,6 +23,7 @@ from alpool.cli.common import (
     resolve_run_dir,
     run_command,
 )
+from alpool.cli.execution import CpusPerTrialOpt, ExecutorOpt, GpusPerTrialOpt, RayAddressOpt, execution
 from alpool.config import ALRunConfig, TrainConfig, default
 from alpool.frameworks import FRAMEWORKS
 from alpool.models import MODELS
@@ -52,6 +53,8 @@ def al_run(
     folds: Annotated[int, typer.Option("--folds", help="labeled-kfold: number of folds.")] = default(ALRunConfig, "folds"),
     warm_start: Annotated[bool, flag("--warm-start", help="Keep the previous episode's weights.")] = default(ALRunConfig, "warm_start"),
     workers: Annotated[int, typer.Option("--workers", help="Run trials in this many processes.")] = default(ALRunConfig, "workers"),
+    executor: ExecutorOpt = "auto", ray_address: RayAddressOpt = None, gpus_per_trial: GpusPerTrialOpt = None,
+    cpus_per_trial: CpusPerTrialOpt = 1,
     name: Annotated[str | None, typer.Option("--name", help="Experiment folder (default: the queries).")] = None,
     run_dir: RunDirOpt = None, data_dir: DataDirOpt = None, device: DeviceOpt = default(ALRunConfig, "device"), seed: SeedOpt = default(ALRunConfig, "seed"),
     force: ForceOpt = False, quiet: QuietOpt = False, debug: DebugOpt = False,
@@ -64,6 +67,7 @@ def al_run(
     Example: alpool al-run --query coreset --episodes 5 --step-budget 20 --trials 3
     """
     from alpool.stages import al_run as stage
+    from alpool.summaries import ALSummary
 
     def body() -> None:
         target = resolve_run_dir(run_dir)
@@ -75,11 +79,12 @@ def al_run(
                              framework=framework,
                              framework_params=params(framework_param, embeddings=embeddings, init=init), train=train, warm_start=warm_start,
                              validation=validation, folds=folds,  # type: ignore[arg-type]
-                             name=name, seed=seed, workers=workers, device=device, force=force)  # type: ignore[arg-type]
+                             name=name, seed=seed, workers=workers, device=device, force=force,  # type: ignore[arg-type]
+                             execution=execution(executor, ray_address, gpus_per_trial, cpus_per_trial))
         manifest = stage.run(config, target, data_dir)
-        final = manifest.summary["final_accuracy"]
-        best = max(final.items(), key=lambda kv: kv[1])
-        done(f"{plural(manifest.summary['jobs'], 'trial')}; best final accuracy {best[1]:.3f} ({best[0]})", target,
+        summary = ALSummary.of(manifest)
+        best = summary.best()
+        done(f"{plural(summary.jobs, 'trial')}; best final accuracy {best[1]:.3f} ({best[0]})", target,
              target / "al" / manifest.name)
 
     run_command(body, quiet, debug, threads, workers)

@@ -49,6 +49,7 @@ def init_pool(
     Example: alpool init-pool --strategy ranked --score vae-loss --budget 100
     """
     from alpool.stages import init_pool as stage
+    from alpool.summaries import PoolSummary
 
     def body() -> None:
         target = resolve_run_dir(run_dir)
@@ -64,9 +65,10 @@ def init_pool(
                 console.print(histogram_table(manifest, classes))
         first = manifests[0]
         more = f" (+{len(manifests) - 1} more)" if len(manifests) > 1 else ""
-        covered = first.summary.get("n_classes_covered")
+        summary = PoolSummary.of(first)
+        covered = summary.n_classes_covered
         coverage = f", {plural(covered, 'class')} covered" if covered is not None else " (unlabeled: export it to label)"
-        done(f"pool {first.name}{more}: {plural(first.summary['budget'], 'image')}{coverage}", target,
+        done(f"pool {first.name}{more}: {plural(summary.budget or 0, 'image')}{coverage}", target,
              target / "pools" / first.name)
 
     run_command(body, quiet, debug, threads)
@@ -74,10 +76,12 @@ def init_pool(
 
 def histogram_table(manifest: StepManifest, classes: list[str]) -> Table:
     """Return the pool's class histogram as a small rich table."""
+    from alpool.summaries import PoolSummary
+
     title = f"pool {manifest.name}" + (" (oracle)" if manifest.oracle else "")
     table = Table(title=title, show_edge=False, min_width=len(title) + 2)
     table.add_column("class")
     table.add_column("images", justify="right")
-    for label, count in zip(classes, manifest.summary["class_histogram"], strict=True):
+    for label, count in zip(classes, PoolSummary.of(manifest).class_histogram or [], strict=True):
         table.add_row(label, str(count))
     return table

@@ -41,14 +41,15 @@ def rank(
     Example: alpool rank --scorer vae-loss
     """
     from alpool.stages import rank as stage
+    from alpool.summaries import ScoresSummary
 
     def body() -> None:
         target = resolve_run_dir(run_dir)
         config = RankConfig(scorer=scorer, params=params(param, task=task), ascending=ascending, name=name,
                             seed=seed, device=device, force=force)  # type: ignore[arg-type]
         manifest = stage.run(config, target, data_dir)
-        s = manifest.summary
-        done(f"ranked {manifest.name}: mean {s['mean']:.4g}, std {s['std']:.4g}", target,
+        s = ScoresSummary.of(manifest)
+        done(f"ranked {manifest.name}: mean {s.mean:.4g}, std {s.std:.4g}", target,
              target / "scores" / config.step_name)
 
     run_command(body, quiet, debug, threads)

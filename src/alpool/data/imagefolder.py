@@ -7,7 +7,8 @@ Layouts:
       path order) a generator seeded with 0 permutes the images and ``round(0.2 * n)`` of them
       (keeping at least one for training) go to the test split.
 
-Every image is decoded once at load time. All images are stored as grayscale (``L``) when every
+Every image is decoded once at load time (JPEG and PNG by torchvision, the other formats
+and every header by Pillow). All images are stored as grayscale (``L``) when every
 file is grayscale, else as RGB. Images whose size differs from the most common size are resized
 to it (bilinear) and a note says how many.
 """
@@ -29,6 +30,7 @@ from alpool.errors import ConfigError, CorruptFileError, DatasetFilesMissing
 IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp",
                               ".ppm", ".pgm", ".pbm"})
 GRAY_MODES = frozenset({"1", "L", "LA"})
+TORCHVISION_DECODES = frozenset({".jpg", ".jpeg", ".png"})
 IMAGEFOLDER_TEST_FRACTION = 0.2
 IMAGEFOLDER_SPLIT_SEED = 0
 TEST_DIR_NAMES = ("test", "val")
@@ -101,7 +103,13 @@ def read_images(paths: list[Path], size: tuple[int, int], mode: str) -> np.ndarr
 
 
 def _decode(path: Path, size: tuple[int, int], mode: str) -> np.ndarray:
-    """Decode one image, convert it to ``mode`` and resize it to ``size`` when needed."""
+    """Decode one image, convert it to ``mode`` and resize it to ``size`` when needed.
+
+    JPEG and PNG go through ``torchvision.io.decode_image`` (libjpeg-turbo / libpng,
+    no PIL object per image); WebP, GIF, BMP, TIFF and PNM through Pillow.
+    """
+    if path.suffix.lower() in TORCHVISION_DECODES:
+        return _decode_torchvision(path, size, mode)
     from PIL import Image, UnidentifiedImageError
 
     try:
@@ -112,6 +120,23 @@ def _decode(path: Path, size: tuple[int, int], mode: str) -> np.ndarray:
     if converted.size != size:
         converted = converted.resize(size, Image.Resampling.BILINEAR)
     return np.asarray(converted, dtype=np.uint8)
+
+
+def _decode_torchvision(path: Path, size: tuple[int, int], mode: str) -> np.ndarray:
+    """Decode with torchvision into ``[H, W]`` (``L``) or ``[H, W, 3]`` (``RGB``) uint8."""
+    from torchvision.io import ImageReadMode, decode_image, read_file
+    from torchvision.transforms.v2.functional import InterpolationMode, resize
+
+    read_mode = ImageReadMode.GRAY if mode == "L" else ImageReadMode.RGB
+    try:
+        image = decode_image(read_file(str(path)), mode=read_mode)  # [C, H, W] uint8
+    except RuntimeError as exc:
+        raise CorruptFileError(f"{path}: not a readable image ({exc}); remove it") from exc
+    width, height = size
+    if tuple(image.shape[1:]) != (height, width):
+        image = resize(image, [height, width], interpolation=InterpolationMode.BILINEAR, antialias=True)
+    array = image.permute(1, 2, 0).numpy()
+    return array[..., 0] if mode == "L" else array
 
 
 def stratified_split(labels: np.ndarray, fraction: float,

@@ -29,6 +29,7 @@ import torch
 from pydantic import Field
 from torch import nn
 
+from alpool.checkpoints import encoder_kind
 from alpool.data.augment import crop_flip, to_float
 from alpool.errors import ConfigError, CorruptFileError
 from alpool.frameworks.base import FRAMEWORKS, EpisodeData, Framework, TrainedModel
@@ -96,9 +97,9 @@ def _vae_mean_encoder(checkpoint: dict[str, Any], task: str) -> Encoder:
 
 
 def build_encoder(checkpoint: dict[str, Any], task: str) -> Encoder:
-    """Rebuild a pretext encoder from a pretrain checkpoint.
+    """Rebuild a pretext encoder from a pretrain checkpoint (see :mod:`alpool.checkpoints`).
 
-    Layouts, by the checkpoint's ``encoder`` entry:
+    By the checkpoint's ``encoder`` kind:
     - ``backbone`` (the default; simclr, scan, proxy): ``spec`` (a :class:`~alpool.models.ModelSpec`
       as a dict) and ``backbone`` (the state_dict of ``build_model(spec).backbone``); the embedding
       is ``model.features(x)``, i.e. the backbone on normalised images;
@@ -107,10 +108,10 @@ def build_encoder(checkpoint: dict[str, Any], task: str) -> Encoder:
     Raises:
         ConfigError: the checkpoint has no rebuildable encoder.
     """
-    stored = checkpoint.get("spec")
-    if checkpoint.get("encoder") == "vae-mean" or (isinstance(stored, dict) and "latent_dim" in stored):  # older vae
+    kind = encoder_kind(checkpoint)
+    if kind == "vae-mean":
         return _vae_mean_encoder(checkpoint, task)
-    if "spec" not in checkpoint or "backbone" not in checkpoint:
+    if kind == "none" or "spec" not in checkpoint or "backbone" not in checkpoint:
         have = ", ".join(sorted(checkpoint)) or "nothing"
         raise ConfigError(
             f"pretrain step {task!r} saved no rebuildable encoder (model.pt has: {have}; "

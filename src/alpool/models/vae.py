@@ -10,10 +10,10 @@ input size. Inputs are images scaled to [-1, 1] (:func:`scale_images`).
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
 from typing import Any
 
 import torch
+from pydantic import BaseModel, ConfigDict, Field
 from torch import nn
 from torch.nn import functional as F
 
@@ -35,18 +35,19 @@ def scale_images(x: torch.Tensor) -> torch.Tensor:
     return x.float().div(127.5).sub_(1.0)
 
 
-@dataclass(frozen=True)
-class VAESpec:
-    """Everything needed to rebuild a :class:`ConvVAE` (stored beside its weights)."""
+class VAESpec(BaseModel):
+    """Everything needed to rebuild a :class:`ConvVAE` (stored beside its weights, like a ModelSpec)."""
 
-    in_channels: int
-    height: int
-    width: int
-    latent_dim: int
+    model_config = ConfigDict(extra="forbid", frozen=True)
 
-    def to_dict(self) -> dict[str, Any]:
-        """Return a torch-saveable dict."""
-        return asdict(self)
+    in_channels: int = Field(gt=0)
+    height: int = Field(gt=0)
+    width: int = Field(gt=0)
+    latent_dim: int = Field(gt=0)
+
+    def __init__(self, in_channels: int, height: int, width: int, latent_dim: int) -> None:
+        """Build a spec from positional or keyword values (a stored dict goes through ``model_validate``)."""
+        super().__init__(in_channels=in_channels, height=height, width=width, latent_dim=latent_dim)
 
 
 class ConvVAE(nn.Module):
@@ -137,4 +138,4 @@ def vae_terms(
 
 def build_vae(spec: dict[str, Any] | VAESpec) -> ConvVAE:
     """Build a VAE from its spec (or the spec dict stored in a checkpoint)."""
-    return ConvVAE(spec if isinstance(spec, VAESpec) else VAESpec(**spec))
+    return ConvVAE(spec if isinstance(spec, VAESpec) else VAESpec.model_validate(spec))

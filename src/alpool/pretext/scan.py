@@ -27,6 +27,7 @@ from pydantic import Field
 from torch import nn
 from torch.nn import functional as F
 
+from alpool.checkpoints import encoder_kind
 from alpool.data.augment import to_float
 from alpool.data.base import Dataset
 from alpool.data.contrastive_augment import ContrastiveAugment, contrastive_views
@@ -102,7 +103,7 @@ class SCANTask(PretextTask):
         p = self.params
         source = ctx.upstream(p.task)
         checkpoint = source.checkpoint()
-        if "spec" not in checkpoint or "backbone" not in checkpoint:
+        if encoder_kind(checkpoint) != "backbone" or "backbone" not in checkpoint:
             raise ConfigError(f"pretrain step {p.task!r} saved no encoder; scan starts from a simclr step: "
                               f"alpool pretrain --task simclr")
         try:

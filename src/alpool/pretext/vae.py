@@ -103,7 +103,7 @@ class VAETask(PretextTask):
         return PretrainOutput(
             arrays={"embeddings": mu, "loss": loss, "recon": recon, "kl": kl},
             checkpoint={
-                "spec": spec.to_dict(),
+                "spec": spec.model_dump(mode="json"),
                 "state_dict": cpu_state(model),
                 "encoder": "vae-mean",  # linear probes rebuild the latent-mean encoder
                 "kl_weight": kl_weight,

@@ -3,26 +3,25 @@
 from __future__ import annotations
 
 import fnmatch
-import json
 import sys
+from contextlib import closing
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from alpool import reporting
-from alpool.al.trial import TrialJob, TrialResult, run_trial
+from alpool.al.trial import TrialJob, TrialResult, run_trial, share_context
 from alpool.atomic_files import atomic_write_text
 from alpool.config import ALRunConfig
-from alpool.errors import ConfigError, MissingStepError, StaleInputError, StepExistsError
-from alpool.executor import make_executor
+from alpool.errors import ConfigError, MissingStepError, StepExistsError
+from alpool.executor import Setup, make_executor
 from alpool.frameworks import FRAMEWORKS
 from alpool.models import MODELS
-from alpool.run_index import flat_settings
+from alpool.run_context import open_run
 from alpool.rundir import RunDir, StepDir, StepManifest, StepWriter, check_recorded_inputs
 from alpool.selectors import SELECTORS
-from alpool.stages.context import open_run
+from alpool.summaries import ALSummary, PoolSummary
 from alpool.training import resolve_device
 
 RESULT_COLUMNS = [
@@ -31,7 +30,7 @@ RESULT_COLUMNS = [
     "seconds_train", "seconds_query", "n_candidates", "oracle", "validation",
 ]
 PARTIAL_RESULTS = "results-partial.csv"  # the finished trials of an unfinished run (removed at the end)
-NOT_RESUME_KEYS = ("force", "workers", "device")
+NOT_RESUME_KEYS = ("force", "workers", "device", "execution")
 
 
 def experiment_name(config: ALRunConfig) -> str:
@@ -40,14 +39,6 @@ def experiment_name(config: ALRunConfig) -> str:
         return config.name
     base = "+".join(config.queries)
     return base if config.framework == "supervised" else f"{base}-{config.framework}"
-
-
-def init_strategy(summary: dict[str, Any]) -> str:
-    """Return a readable label of how a pool was made, e.g. ``ranked(vae-loss)``."""
-    strategy = str(summary.get("strategy", "?"))
-    params = summary.get("params") or {}
-    detail = params.get("score") or params.get("inner")
-    return f"{strategy}({detail})" if detail else strategy
 
 
 def alc(n_labeled: np.ndarray, accuracy: np.ndarray) -> float:
@@ -59,7 +50,7 @@ def alc(n_labeled: np.ndarray, accuracy: np.ndarray) -> float:
 
 def run(config: ALRunConfig, run_dir: Path, data_dir: Path | None = None) -> StepManifest:
     """Run every (pool, query, trial) job and write ``al/<experiment>/``."""
-    ctx = open_run(run_dir, data_dir)
+    ctx = open_run(run_dir.resolve(), data_dir)  # absolute: workers may start in another folder
     if not ctx.dataset.has_labels:
         raise ConfigError(f"al-run simulates labelling with ground truth, and {ctx.run.root} holds an unlabeled "
                           "dataset; label the exported pool and run `alpool import-labels` then `alpool next`")
@@ -69,10 +60,12 @@ def run(config: ALRunConfig, run_dir: Path, data_dir: Path | None = None) -> Ste
         "train": config.train.resolved(ctx.dataset.name, ctx.dataset.image_shape)})  # recorded as run
     _check_grid(config, ctx.run, pools, len(ctx.pool))
     name = experiment_name(config)
+    will_run = config.force or not ctx.run.step("al", name).is_finished()  # no cluster for "already finished"
+    executor = make_executor(config.workers, config.execution, config.device, connect=will_run)
     _check_finished_pools(ctx.run.step("al", name), pools, config.force)
     record = config.model_dump(mode="json")
     with ctx.run.writing("al", name, record, config.force, resume=True) as w:
-        _check_resume(w, record)
+        w.keep_settings({k: v for k, v in record.items() if k not in NOT_RESUME_KEYS}, config.force)
         for pool in pools:
             w.record_step_input(ctx.run.step("pools", pool), "indices.npy")
         check_recorded_inputs(w.step, w.inputs)
@@ -81,8 +74,10 @@ def run(config: ALRunConfig, run_dir: Path, data_dir: Path | None = None) -> Ste
                          config.model_dump_json())
                 for pool in pools for query in config.queries for trial in range(config.trials)]
         results: list[TrialResult] = []
-        with reporting.task(f"al-run {name}: {len(jobs)} trials", len(jobs)) as progress:
-            for result in make_executor(config.workers).map(run_trial, jobs):
+        shared = Setup(share_context, (str(ctx.run.root), str(data_dir) if data_dir else None, ctx))
+        with (reporting.task(f"al-run {name}: {len(jobs)} trials", len(jobs)) as progress,
+              closing(executor.map(run_trial, jobs, shared)) as finished):
+            for result in finished:
                 results.append(result)
                 partial = _table(ctx.run, results)[RESULT_COLUMNS]
                 atomic_write_text(w.path / PARTIAL_RESULTS, partial.to_csv(index=False))
@@ -138,7 +133,7 @@ def _check_grid(config: ALRunConfig, run: RunDir, pools: list[str], pool_size: i
     for task in framework.uses_pretrain():
         run.step("pretrain", task).manifest()
     for pool in pools:
-        size = run.step("pools", pool).manifest().summary.get("budget", 0)
+        size = PoolSummary.of(run.step("pools", pool).manifest()).budget or 0
         if config.validation == "labeled-kfold" and int(size) < 2:
             raise ConfigError(f"--validation labeled-kfold needs at least 2 labeled images; pool {pool!r} has {size}; "
                               "use --validation none")
@@ -158,23 +153,6 @@ def _check_finished_pools(step: StepDir, pools: list[str], force: bool) -> None:
                               f"{', '.join(sorted(pools))}; pass --force to redo it or choose another --name")
 
 
-def _check_resume(w: StepWriter, record: dict[str, Any]) -> None:
-    """Refuse to continue an unfinished experiment that was started with other settings."""
-    path = w.path / "config.json"
-    wanted = {k: v for k, v in record.items() if k not in NOT_RESUME_KEYS}
-    if path.exists():
-        recorded = json.loads(path.read_text())
-        if recorded != wanted:
-            old, new = flat_settings(recorded), flat_settings(wanted)  # name the nested key (train.lr)
-            first = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))[0]
-            raise StaleInputError(
-                f"experiment {w.step.label} was started with {first}={old.get(first)!r}, "
-                f"now {new.get(first)!r}; rerun with its original settings to resume it, "
-                "or pass --force to start over (or use another --name)"
-            )
-    w.write_json("config.json", wanted)
-
-
 def _table(run: RunDir, results: list[TrialResult]) -> pd.DataFrame:
     """Return the rows of ``results.csv`` for the finished trials ``results``."""
     pool_info = {p: run.step("pools", p).manifest() for p in {r.job.pool for r in results}}
@@ -186,7 +164,8 @@ def _table(run: RunDir, results: list[TrialResult]) -> pd.DataFrame:
     for result in results:
         manifest = pool_info[result.job.pool]
         for row in result.rows:
-            rows.append({**row, **used, "init_strategy": init_strategy(manifest.summary), "oracle": manifest.oracle})
+            rows.append({**row, **used, "init_strategy": PoolSummary.of(manifest).init_strategy,
+                         "oracle": manifest.oracle})
     return pd.DataFrame(rows).sort_values(["pool", "query", "trial", "episode"])
 
 
@@ -224,14 +203,14 @@ def _finish(w: StepWriter, run: RunDir, results: list[TrialResult]) -> StepManif
     alcs = {f"{p}|{q}|{t}": alc(g["n_labeled"].to_numpy(), g["test_accuracy"].to_numpy())
             for (p, q, t), g in table.groupby(["pool", "query", "trial"])}
     last = table[table["episode"] == table["episode"].max()]
-    summary = {
-        "alc": alcs,
-        "final_accuracy": {"|".join(k): v for k, v in last.groupby(["pool", "query"])["test_accuracy"].mean().items()},
-        "jobs": len(results),
-        "candidates": config.candidates,
-        "validation": config.validation,
-        "augmentation": {"crop_padding": config.train.crop_padding, "flip": config.train.flip},
-        "queries_oracle": sorted(q for q in set(table["query"]) if SELECTORS.entry(q).meta.get("oracle")),
-    }
-    oracle = any(m.oracle for m in pool_info.values()) or bool(summary["queries_oracle"])
-    return w.finish(summary, oracle=oracle)
+    summary = ALSummary(
+        alc=alcs,
+        final_accuracy={"|".join(k): v for k, v in last.groupby(["pool", "query"])["test_accuracy"].mean().items()},
+        jobs=len(results),
+        candidates=config.candidates,
+        validation=config.validation,
+        augmentation={"crop_padding": config.train.crop_padding, "flip": config.train.flip},
+        queries_oracle=sorted(q for q in set(table["query"]) if SELECTORS.entry(q).meta.get("oracle")),
+    )
+    oracle = any(m.oracle for m in pool_info.values()) or bool(summary.queries_oracle)
+    return w.finish(summary.to_json(), oracle=oracle)

@@ -5,16 +5,20 @@ from __future__ import annotations
 from pathlib import Path
 
 from alpool import reporting
-from alpool.config import ALRunConfig, AnalyzeConfig, InitPoolConfig, Preset, PretrainConfig, RankConfig
+from alpool.config import ALRunConfig, AnalyzeConfig, Execution, InitPoolConfig, Preset, PretrainConfig, RankConfig
+from alpool.executor import make_executor
 from alpool.rundir import RunDir
+from alpool.selectors import SELECTORS
 from alpool.stages import al_run, analyze, init_pool, pretrain, rank
 
 
 def run(preset: Preset, run_dir: Path, device: str = "auto", force: bool = False, workers: int = 1,
-        data_dir: Path | None = None) -> list[str]:
+        data_dir: Path | None = None, execution: Execution | None = None) -> list[str]:
     """Run every step of ``preset`` in order; return the step labels that ran (not skipped)."""
     ran: list[str] = []
     run_ = RunDir(run_dir)
+    if preset.al:
+        make_executor(workers, execution, device, connect=False)  # refuse bad options before any step
     for step in preset.pretrain:
         config = PretrainConfig(task=step.task, dataset=preset.dataset, data_dir=data_dir, params=step.params,
                                 name=step.name, seed=preset.seed, device=device, force=force,  # type: ignore[arg-type]
@@ -35,12 +39,13 @@ def run(preset: Preset, run_dir: Path, device: str = "auto", force: bool = False
                                      count=pool.count, params=pool.params, name=pool.name,
                                      seed=preset.seed if pool.seed is None else pool.seed, device=device,  # type: ignore[arg-type]
                                      force=force)
-        names = init_pool.pool_names(pool_config, init_pool.pool_budget(pool_config, _pool_size(run_, data_dir)))
+        names = init_pool.pool_names(pool_config, SELECTORS.create(pool_config.strategy, pool_config.params))
         if all(_skip(run_, "pools", n, force) for n in names):
             continue
         ran += [f"pools/{m.name}" for m in init_pool.run(pool_config, run_dir, data_dir)]
     for grid in preset.al:
-        al_config = ALRunConfig(**grid.model_dump(), seed=preset.seed, workers=workers, device=device, force=force)  # type: ignore[arg-type]
+        al_config = ALRunConfig(**grid.model_dump(), seed=preset.seed, workers=workers, device=device, force=force,  # type: ignore[arg-type]
+                                 execution=execution or Execution())
         if _skip(run_, "al", al_run.experiment_name(al_config), force):
             continue
         ran.append(f"al/{al_run.run(al_config, run_dir, data_dir).name}")
@@ -58,8 +63,3 @@ def _skip(run: RunDir, kind: str, name: str, force: bool) -> bool:
         return True
     return False
 
-
-def _pool_size(run: RunDir, data_dir: Path | None) -> int:
-    from alpool.stages.context import open_run
-
-    return len(open_run(run.root, data_dir).pool)

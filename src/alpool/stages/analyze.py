@@ -7,8 +7,8 @@ from pathlib import Path
 from alpool.analysis import AnalyzeOptions
 from alpool.analysis.analyze import build_sections, open_context, write_report
 from alpool.config import AnalyzeConfig
+from alpool.run_context import open_run
 from alpool.rundir import RunDir, StepManifest
-from alpool.stages.context import open_run
 
 
 def run(config: AnalyzeConfig, run_dir: Path, data_dir: Path | None = None) -> StepManifest:

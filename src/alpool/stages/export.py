@@ -12,8 +12,8 @@ from alpool.atomic_files import load_array
 from alpool.errors import ConfigError, MissingStepError, StepExistsError
 from alpool.labelling.config import ExportConfig
 from alpool.labelling.export import check_copy, copy_files, export_rows, summary_of, write_export
+from alpool.run_context import RunContext, open_run
 from alpool.rundir import RunDir, StepDir, StepManifest, StepWriter
-from alpool.stages.context import RunContext, open_run
 
 EPISODE = re.compile(r"^al/(?P<exp>[^/]+)/(?P<trial>[^/]+--[^/]+/trial-\d+)/(?P<ep>episode-\d+)/?$")
 

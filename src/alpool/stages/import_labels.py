@@ -21,8 +21,8 @@ from alpool.atomic_files import sha256_file
 from alpool.errors import ConfigError, StepExistsError
 from alpool.labelling.config import ImportLabelsConfig
 from alpool.labelling.labels import LabelSet, labels_steps, load_imported, parse_file
+from alpool.run_context import open_run
 from alpool.rundir import RunDir, StepManifest
-from alpool.stages.context import open_run
 
 
 def default_name(run: RunDir) -> str:

@@ -7,15 +7,15 @@ from typing import Any
 
 import numpy as np
 
-from alpool.al.trial import InputRecorder
 from alpool.config import InitPoolConfig
 from alpool.errors import AlreadyFinishedError, ConfigError, UnknownNameError
+from alpool.run_context import RunContext, RunInputs, Upstream, open_run
 from alpool.run_index import finished_same
-from alpool.rundir import StepManifest
+from alpool.rundir import InputLog, StepManifest
 from alpool.seeding import numpy_rng
 from alpool.selectors import SELECTORS, SelectionContext, init_pool_names
-from alpool.selectors.base import NEED_CLASSIFIER
-from alpool.stages.context import RunContext, RunInputs, Upstream, open_run
+from alpool.selectors.base import NEED_CLASSIFIER, Selector
+from alpool.summaries import PoolSummary
 from alpool.training import resolve_device
 
 
@@ -43,21 +43,24 @@ def check_strategy(name: str) -> None:
         raise UnknownNameError(SELECTORS.unknown_message(name, among=init_pool_names()))
 
 
-def default_name(config: InitPoolConfig, budget: int) -> str:
-    """Return the pool folder name: ``<strategy>[-<score>][-easy]-<budget>`` (``-r<ratio>`` for ratios)."""
-    check_strategy(config.strategy)
+def default_name(config: InitPoolConfig, selector: Selector) -> str:
+    """Return the pool folder name: ``<strategy>[-<score>][-easy]-<budget>`` (``-r<ratio>`` for ratios).
+
+    The name depends on the config only (never on the dataset), so ``alpool all`` can tell which
+    pools are finished without loading the data.
+    """
     label = config.strategy
     if "score" in config.params:
         label += f"-{config.params['score']}"
-    if getattr(SELECTORS.create(config.strategy, config.params).params, "ascending", False):
+    if getattr(selector.params, "ascending", False):
         label += "-easy"  # the bottom of the order must not collide with the top's folder
-    size = f"r{config.budget_ratio:g}" if config.budget_ratio is not None else str(budget)
+    size = f"r{config.budget_ratio:g}" if config.budget_ratio is not None else str(config.budget)
     return f"{label}-{size}"
 
 
-def pool_names(config: InitPoolConfig, budget: int) -> list[str]:
+def pool_names(config: InitPoolConfig, selector: Selector) -> list[str]:
     """Return one name per pool; ``--count M`` numbers them ``-000`` ... ``-M-1``."""
-    base = config.name or default_name(config, budget)
+    base = config.name or default_name(config, selector)
     return [base] if config.count == 1 else [f"{base}-{i:03d}" for i in range(config.count)]
 
 
@@ -76,7 +79,7 @@ def run(config: InitPoolConfig, run_dir: Path, data_dir: Path | None = None) -> 
     budget = pool_budget(config, len(ctx.pool))
     if budget > len(ctx.pool):
         raise ConfigError(f"budget {budget} is larger than the {len(ctx.pool)} selectable train images; lower --budget")
-    names = pool_names(config, budget)
+    names = pool_names(config, selector)
     kept = {}  # refuse (or keep) before computing anything
     for member, name in enumerate(names):
         manifest = None if config.force else finished_same(ctx.run.step("pools", name), _record(config, member))
@@ -88,7 +91,7 @@ def run(config: InitPoolConfig, run_dir: Path, data_dir: Path | None = None) -> 
         label = names[0] if len(names) == 1 else f"{names[0]} ... {names[-1]}"
         raise AlreadyFinishedError(f"pool pools/{label} already finished in {ctx.run.root} with the same "
                                    "settings: kept it (pass --force to redo it)", root=ctx.run.root)
-    return [kept.get(name) or _write_pool(config, ctx, name, i, budget) for i, name in enumerate(names)]
+    return [kept.get(name) or _write_pool(config, ctx, selector, name, i, budget) for i, name in enumerate(names)]
 
 
 def _record(config: InitPoolConfig, member: int) -> dict[str, Any]:
@@ -96,12 +99,12 @@ def _record(config: InitPoolConfig, member: int) -> dict[str, Any]:
     return {**config.model_dump(mode="json"), "member_seed": config.seed + member}
 
 
-def _write_pool(config: InitPoolConfig, ctx: RunContext, name: str, member: int, budget: int) -> StepManifest:
+def _write_pool(config: InitPoolConfig, ctx: RunContext, selector: Selector, name: str, member: int,
+                budget: int) -> StepManifest:
     """Select the pool, then write ``pools/<name>/``: every input is read before the folder exists."""
     seed = config.seed + member
-    selector = SELECTORS.create(config.strategy, config.params)
-    recorder = InputRecorder(ctx.run.root)  # reads are recorded here, then handed to the writer
-    upstream = Upstream(ctx.run, recorder)  # type: ignore[arg-type]
+    log = InputLog(ctx.run)  # reads are recorded here, then handed to the writer
+    upstream = Upstream(ctx.run, log)
     inputs = RunInputs(ctx, upstream)
     sel_ctx = SelectionContext(
         n_total=ctx.dataset.n_train,
@@ -115,22 +118,18 @@ def _write_pool(config: InitPoolConfig, ctx: RunContext, name: str, member: int,
     selection = selector(sel_ctx, budget)
     scores = np.full(ctx.dataset.n_train, np.nan)
     scores[ctx.pool] = selection.candidate_scores
-    summary = {
-        "strategy": config.strategy,
-        "params": config.params,
-        "budget": budget,
-        "seed": seed,
-        "uses": upstream.used,
-        "info": selection.info,
-    }
-    if ctx.dataset.has_labels:  # an unlabeled dataset has no classes to count
-        summary.update(class_summary(selection.indices, ctx.dataset.train_y.numpy(), ctx.dataset.num_classes))
-    if config.count > 1 or config.budget_ratio is not None:
-        summary["group"] = config.name or default_name(config, budget)
-        summary["ratio"] = budget / len(ctx.pool)
+    grouped = config.count > 1 or config.budget_ratio is not None
+    counts = (class_summary(selection.indices, ctx.dataset.train_y.numpy(), ctx.dataset.num_classes)
+              if ctx.dataset.has_labels else {})  # an unlabeled dataset has no classes to count
+    summary = PoolSummary(
+        strategy=config.strategy, params=config.params, budget=budget, seed=seed, uses=upstream.used,
+        info=selection.info, **counts,
+        group=config.name or default_name(config, selector) if grouped else None,
+        ratio=budget / len(ctx.pool) if grouped else None,
+    )
     with ctx.run.writing("pools", name, _record(config, member), config.force) as w:
-        w.inputs.update(recorder.inputs)
+        w.inputs.update(log.inputs)
         w.save_array("indices.npy", selection.indices)
         w.save_array("selection_scores.npy", scores)
-        return w.finish(summary, oracle=selector.oracle or inputs.used_labels or upstream.oracle)
+        return w.finish(summary.to_json(), oracle=selector.oracle or inputs.used_labels or upstream.oracle)
 

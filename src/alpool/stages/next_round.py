@@ -23,18 +23,17 @@ import numpy as np
 import torch
 
 from alpool import reporting
-from alpool.al.trial import InputRecorder
 from alpool.errors import ConfigError, MissingStepError, StepExistsError
 from alpool.frameworks import FRAMEWORKS, EpisodeData, Framework, TrainedModel
 from alpool.labelling.config import ExportConfig, NextConfig
 from alpool.labelling.export import check_copy, export_rows
 from alpool.labelling.kfold import kfold_estimate
 from alpool.labelling.labels import LabelSet, labels_steps, load_imported, parse_file
-from alpool.rundir import RunDir, StepManifest
+from alpool.run_context import RunContext, RunInputs, Upstream, open_run
+from alpool.rundir import InputLog, RunDir, StepManifest
 from alpool.seeding import derive_seed, numpy_rng
 from alpool.selectors import SELECTORS, SelectionContext
 from alpool.selectors.base import NEED_LABELS, Selector
-from alpool.stages.context import RunContext, RunInputs, Upstream, open_run
 from alpool.stages.export import export_selection, read_picks
 from alpool.training import resolve_device
 
@@ -158,8 +157,8 @@ def _select_and_write(ctx: RunContext, config: NextConfig, framework: Framework,
                       labels: LabelSet, holdout: LabelSet | None, candidates: np.ndarray,
                       name: str) -> tuple[StepManifest, StepManifest]:
     """Train (estimate, final model), query, then write the pool and its export."""
-    recorder = InputRecorder(ctx.run.root)
-    upstream = Upstream(ctx.run, recorder)  # type: ignore[arg-type]
+    log = InputLog(ctx.run)  # reads are recorded here, then handed to the writer
+    upstream = Upstream(ctx.run, log)
     inputs = RunInputs(ctx, upstream)
     n = ctx.dataset.n_train
     classes = labels.classes
@@ -180,7 +179,7 @@ def _select_and_write(ctx: RunContext, config: NextConfig, framework: Framework,
     record = config.model_dump(mode="json")
     with ctx.run.writing("pools", name, record, config.force) as w:
         load_imported(ctx.run, w)
-        w.inputs.update(recorder.inputs)
+        w.inputs.update(log.inputs)
         w.save_array("indices.npy", selection.indices)
         w.save_array("selection_scores.npy", scores)
         summary = {

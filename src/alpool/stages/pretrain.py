@@ -2,22 +2,22 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from alpool import reporting
-from alpool.atomic_files import save_state
+from alpool.analysis.step_figures import loss_curve_png
+from alpool.checkpoints import save_checkpoint
 from alpool.config import PretrainConfig
 from alpool.data import load_dataset
 from alpool.errors import ConfigError
 from alpool.pretext import TASKS, PretrainContext
+from alpool.pretext.common import RESUME_FILE
+from alpool.run_context import Upstream, dataset_record, split_pool
 from alpool.rundir import RunDir, StepManifest, StepWriter, check_run_folder
-from alpool.stages.context import Upstream, dataset_record, split_pool
 from alpool.stages.rank import pretrain_steps_read
-from alpool.stages.step_figures import loss_curve_png
 from alpool.training import resolve_device
 
 RESUME_KEYS = ("task", "dataset", "params", "seed")
@@ -26,8 +26,8 @@ RESUME_KEYS = ("task", "dataset", "params", "seed")
 def run(config: PretrainConfig, run_dir: Path) -> StepManifest:
     """Train ``config.task`` on ``config.dataset`` and write ``pretrain/<name>/``.
 
-    An unfinished step with the same task, dataset, params and seed resumes from the task's
-    checkpoint; with a different config it starts over.
+    An unfinished step resumes from the task's checkpoint when run with the same task, dataset,
+    params and seed; other settings are refused unless ``force`` (:meth:`StepWriter.keep_settings`).
     """
     task = TASKS.create(config.task, config.params)
     device = resolve_device(config.device)  # every check before the run directory is created
@@ -45,31 +45,19 @@ def run(config: PretrainConfig, run_dir: Path) -> StepManifest:
     run_ = RunDir.create(run_dir, dataset_record(config.dataset, dataset, config.data_dir), config.seed, given)
     pool, val = split_pool(run_, dataset)
     with run_.writing("pretrain", config.step_name, config.model_dump(mode="json"), config.force, resume=True) as w:
-        _restart_if_config_changed(w, config)
+        w.keep_settings({k: config.model_dump(mode="json")[k] for k in RESUME_KEYS}, config.force)
         upstream = Upstream(run_, w)
         ctx = PretrainContext(dataset=dataset, pool=pool, val=val, device=device, seed=config.seed,
                               workdir=w.path, upstream=upstream.pretrain)
         reporting.info(f"pretraining {config.task} on {config.dataset} ({dataset.n_train} images, {device})")
         out = task.run(ctx)
-        _write_outputs(w, out.arrays, out.checkpoint, out.history, dataset.n_train)
-        (w.path / "checkpoint.pt").unlink(missing_ok=True)
+        _write_outputs(w, config.task, out.arrays, out.checkpoint, out.history, dataset.n_train)
+        (w.path / RESUME_FILE).unlink(missing_ok=True)  # the per-epoch resume state is not an output
         return w.finish({**out.summary, "task": config.task, "arrays": sorted(out.arrays)},
                         oracle=out.oracle or task.oracle or upstream.oracle)
 
 
-def _restart_if_config_changed(w: StepWriter, config: PretrainConfig) -> None:
-    """Keep an unfinished step's checkpoint only when it was made with the same settings."""
-    path = w.path / "config.json"
-    wanted = {k: config.model_dump(mode="json")[k] for k in RESUME_KEYS}
-    if path.exists() and json.loads(path.read_text()) != wanted:
-        for child in w.path.iterdir():
-            if child.is_file():
-                child.unlink()
-        reporting.info("the unfinished step had other settings: starting over")
-    w.write_json("config.json", wanted)
-
-
-def _write_outputs(w: StepWriter, arrays: dict[str, np.ndarray], checkpoint: dict, history: list[dict],
+def _write_outputs(w: StepWriter, task: str, arrays: dict[str, np.ndarray], checkpoint: dict, history: list[dict],
                    n_train: int) -> None:
     """Save arrays (checked to cover every train image), the model and the loss curve."""
     if "embeddings" not in arrays:
@@ -78,7 +66,7 @@ def _write_outputs(w: StepWriter, arrays: dict[str, np.ndarray], checkpoint: dic
         if array.shape[0] != n_train:
             raise RuntimeError(f"array {name!r} has {array.shape[0]} rows, expected {n_train}")
         w.save_array(f"{name}.npy", array)
-    save_state(w.path / "model.pt", checkpoint)
+    save_checkpoint(w.path / "model.pt", task, checkpoint)
     w.add_output("model.pt")
     w.write_text("history.csv", pd.DataFrame(history).to_csv(index=False))
     curve = loss_curve_png(history, f"pretrain {w.path.name}")

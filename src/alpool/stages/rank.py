@@ -6,13 +6,14 @@ from pathlib import Path
 
 import numpy as np
 
+from alpool.analysis.step_figures import histogram_png
 from alpool.config import RankConfig
 from alpool.errors import ConfigError
 from alpool.pretext import PretextTask
+from alpool.run_context import Upstream, open_run
 from alpool.rundir import StepManifest
 from alpool.scorers import SCORERS, Scorer, ScoringContext
-from alpool.stages.context import Upstream, open_run
-from alpool.stages.step_figures import histogram_png
+from alpool.summaries import ScoresSummary
 from alpool.training import resolve_device
 
 
@@ -48,16 +49,10 @@ def run(config: RankConfig, run_dir: Path, data_dir: Path | None = None) -> Step
         w.save_array("scores.npy", scores)
         w.save_array("sorted_idx.npy", sorted_indices(scores))
         w.write_bytes("histogram.png", histogram_png(raw, config.scorer))
-        summary = {
-            "scorer": config.scorer,
-            "ascending": config.ascending,
-            "uses": upstream.used,
-            "mean": float(raw.mean()),
-            "std": float(raw.std()),
-            "min": float(raw.min()),
-            "max": float(raw.max()),
-        }
+        summary = ScoresSummary(scorer=config.scorer, ascending=config.ascending, uses=upstream.used,
+                                mean=float(raw.mean()), std=float(raw.std()), min=float(raw.min()),
+                                max=float(raw.max()))
         if raw.std() == 0:
             raise ConfigError(f"scorer {config.scorer!r} gave every image the same score {raw[0]}; "
                               "its pretrain step learned nothing: train it longer")
-        return w.finish(summary, oracle=upstream.oracle)
+        return w.finish(summary.to_json(), oracle=upstream.oracle)

@@ -1,4 +1,4 @@
-"""What every stage after ``pretrain`` shares: the run's dataset, its pool/validation split, inputs."""
+"""An opened run: its dataset, its pool/validation split and the finished steps it reads (stages, AL trials)."""
 
 from __future__ import annotations
 
@@ -9,9 +9,10 @@ from typing import Any
 import numpy as np
 import torch
 
+from alpool.checkpoints import load_checkpoint
 from alpool.data import Dataset, load_dataset, validation_split
 from alpool.errors import ConfigError, MissingStepError
-from alpool.rundir import DatasetRecord, RunDir, StepDir, StepWriter
+from alpool.rundir import DatasetRecord, InputLog, RunDir, StepDir
 from alpool.seeding import numpy_rng
 
 
@@ -61,7 +62,7 @@ def open_run(run_dir: Path, data_dir: Path | None = None) -> RunContext:
 class StepArtifacts:
     """A finished step's files, read through the manifest; reads are recorded as inputs of ``writer``."""
 
-    def __init__(self, step: StepDir, writer: StepWriter | None) -> None:
+    def __init__(self, step: StepDir, writer: InputLog | None) -> None:
         self.step = step
         self.name = step.name
         self.writer = writer
@@ -83,12 +84,11 @@ class StepArtifacts:
         return self.step.read_array(relative)
 
     def checkpoint(self) -> dict[str, Any]:
-        """Load ``model.pt`` (weights only) and record it as an input."""
+        """Load ``model.pt`` (any checkpoint version, see :mod:`alpool.checkpoints`) and record it as an input."""
         path = self.step.file("model.pt")
         if self.writer is not None:
             self.writer.record_step_input(self.step, "model.pt")
-        loaded: dict[str, Any] = torch.load(path, map_location="cpu", weights_only=True)
-        return loaded
+        return load_checkpoint(path)
 
     def summary(self) -> dict[str, Any]:
         """Return the manifest summary."""
@@ -98,7 +98,7 @@ class StepArtifacts:
 class Upstream:
     """Opens finished upstream steps for a writer and remembers whether any used labels."""
 
-    def __init__(self, run: RunDir, writer: StepWriter | None) -> None:
+    def __init__(self, run: RunDir, writer: InputLog | None) -> None:
         self.run = run
         self.writer = writer
         self.oracle = False

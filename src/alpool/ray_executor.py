@@ -1,0 +1,181 @@
+"""Trials as Ray tasks: one task per (pool, query, trial), on a local Ray or a cluster.
+
+- One task per trial (not per episode): the episodes of a trial depend on each other, so a trial
+  is the smallest independent unit, and the run directory already records its progress per
+  episode. Hundreds of one-episode trials (the cold bench) are hundreds of tasks.
+- Resources: each task asks for ``--cpus-per-trial`` CPUs (default 1) and runs torch with that many
+  threads (:func:`set_task_threads`), so Ray never runs more threads on a node than it has CPUs;
+  and ``--gpus-per-trial`` GPUs (fractions share a GPU; default 1 when the cluster has GPUs and
+  ``--device`` is not ``cpu``, else 0, and then the task sees no GPU at all).
+- The :class:`~alpool.executor.Setup` (the opened run with its dataset tensors) is put once into
+  the object store; each worker process fetches it once and keeps it for its later tasks.
+- A lost worker (killed, node gone) is retried up to :data:`RETRIES` times; the retried task
+  resumes the trial from its last finished episode (an episode is finished when its
+  ``metrics.json``, written last, exists), so the results equal an uninterrupted run.
+- Results stream back as tasks finish. Closing the iterator (Ctrl-C) cancels every task not
+  finished; finished episodes stay on disk and the same command resumes them.
+- Storage: the run directory must be on a filesystem every node mounts at the same path; a worker
+  that cannot see it fails the run with one line naming the path.
+
+Without an address, a local Ray is started (and left running for the rest of the process, so
+``alpool all`` starts it once), or the cluster in ``RAY_ADDRESS`` is joined (``auto``). A Ray
+already initialised by the caller (a notebook, a test) is used as it is.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+from collections.abc import Callable, Generator, Iterable
+from typing import Any, TypeVar
+
+from alpool.errors import AlpoolError, ConfigError, WorkerLostError
+from alpool.executor import ExecutorRequest, Setup
+
+J = TypeVar("J")
+R = TypeVar("R")
+RETRIES = 3  # re-runs of a task whose worker died; each resumes from the last finished episode
+INSTALL_HINT = "pip install -c constraints.txt 'alpool[ray]'"
+
+_INSTALLED: set[str] = set()  # setups (object ids) already run in this worker process
+
+
+def import_ray() -> Any:
+    """Return the ``ray`` module or raise one line saying how to install it."""
+    try:
+        import ray
+    except ImportError:
+        raise ConfigError(f"--executor ray needs Ray, which is not installed: {INSTALL_HINT}") from None
+    return ray
+
+
+def set_task_threads(threads: int) -> None:
+    """Run torch (intra-op) with the CPUs Ray reserved for this task."""
+    import torch
+
+    if torch.get_num_threads() != threads:
+        torch.set_num_threads(threads)
+
+
+def run_job(fn: Callable[[J], R], setup: Callable[..., None] | None, boxed: list[Any], job: J, threads: int,
+            gpus: float) -> R:
+    """Run one job in a Ray worker: hide GPUs it did not ask for, set threads, run the setup once.
+
+    ``boxed`` holds the object-store reference of the setup's arguments inside a list, so that Ray
+    does not resolve (copy) them into every task: each worker process fetches them once.
+    """
+    if gpus == 0:
+        os.environ["CUDA_VISIBLE_DEVICES"] = ""  # before anything starts CUDA in this worker
+    set_task_threads(threads)
+    if setup is not None and boxed:
+        key = boxed[0].hex()
+        if key not in _INSTALLED:
+            import ray
+
+            setup(*ray.get(boxed[0]))
+            _INSTALLED.add(key)
+    return fn(job)
+
+
+def check_reachable(address: str, timeout: float = 5.0) -> None:
+    """Refuse a ``host:port`` that does not answer (Ray itself would retry connecting for minutes)."""
+    host, _, port = address.removeprefix("ray://").rpartition(":")
+    if not host or not port.isdigit():
+        return  # "auto", "local": Ray finds or starts the cluster itself
+    try:
+        socket.create_connection((host, int(port)), timeout=timeout).close()
+    except OSError as exc:
+        raise ConfigError(f"cannot join the Ray cluster at {address!r} ({exc.strerror or exc}); start it with "
+                          "`ray start --head` on the head node, or fix --ray-address / RAY_ADDRESS") from None
+
+
+class RayExecutor:
+    """Run jobs as Ray tasks (see the module docstring for the guarantees)."""
+
+    def __init__(self, request: ExecutorRequest) -> None:
+        if request.workers > 1:
+            raise ConfigError(f"--workers {request.workers} sizes the local process pool, not --executor ray; "
+                              "on Ray, the cluster's CPUs and --cpus-per-trial decide how many trials run at once")
+        self.ray = import_ray()
+        options = request.execution
+        if options.gpus_per_trial and request.device == "cpu":
+            raise ConfigError(f"--gpus-per-trial {options.gpus_per_trial} with --device cpu; "
+                              "use --device auto or cuda, or drop --gpus-per-trial")
+        self.address = options.ray_address
+        self.cpus = options.cpus_per_trial
+        self.gpus_wanted = options.gpus_per_trial
+        self.device = request.device
+        self.gpus: float | None = None
+        if request.connect:
+            self.connect()
+
+    def map(self, fn: Callable[[J], R], jobs: Iterable[J], setup: Setup | None = None) -> Generator[R, None, None]:
+        """Submit every job, yield results as they finish; on close, cancel the unfinished tasks."""
+        ray = self.ray
+        gpus = self.connect()
+        boxed = [ray.put(setup.args)] if setup is not None else []  # put once, fetched once per worker
+        setup_fn = setup.fn if setup is not None else None
+        remote = ray.remote(run_job).options(num_cpus=self.cpus, num_gpus=gpus, max_retries=RETRIES,
+                                             retry_exceptions=False)
+        pending = {remote.remote(fn, setup_fn, boxed, job, self.cpus, gpus): job for job in jobs}
+        try:
+            while pending:
+                finished, _ = ray.wait(list(pending), num_returns=1)
+                for ref in finished:
+                    job = pending.pop(ref)
+                    yield self._result(ref, job)
+        finally:
+            for ref in pending:
+                ray.cancel(ref)
+
+    def connect(self) -> float:
+        """Join or start Ray (once), check the GPU request against the cluster; return the GPUs per task."""
+        if self.gpus is None:
+            self._join()
+            self.gpus = self._gpus_per_task()
+        return self.gpus
+
+    def _join(self) -> None:
+        """Join the cluster (``--ray-address``, else ``auto`` with ``RAY_ADDRESS``), else start a local Ray."""
+        ray = self.ray
+        if ray.is_initialized():
+            return
+        address = self.address or ("auto" if os.environ.get("RAY_ADDRESS") else "local")
+        check_reachable(self.address or os.environ.get("RAY_ADDRESS") or "local")
+        try:
+            ray.init(address=address, include_dashboard=False, log_to_driver=False, logging_level=logging.ERROR)
+        except ConnectionError as exc:
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise ConfigError(f"cannot join the Ray cluster at {address!r} ({first}); start it with "
+                              "`ray start --head` on the head node, or fix --ray-address / RAY_ADDRESS") from None
+
+    def _gpus_per_task(self) -> float:
+        """Return the GPUs of each task: as asked, else 1 on a GPU cluster unless --device cpu."""
+        available = float(self.ray.cluster_resources().get("GPU", 0))
+        if self.gpus_wanted is not None:
+            wanted = float(self.gpus_wanted)
+            if wanted == 0 and self.device == "cuda":
+                raise ConfigError("--gpus-per-trial 0 with --device cuda; give the trials GPUs or use --device cpu")
+            if wanted > available:
+                raise ConfigError(f"--gpus-per-trial {wanted:g} but the Ray cluster has {available:g} GPUs; "
+                                  "lower --gpus-per-trial or add GPU nodes")
+            return wanted
+        if self.device == "cuda" and available == 0:
+            raise ConfigError("--device cuda but the Ray cluster has no GPU; "
+                              "use --device auto or cpu, or add GPU nodes")
+        return 1.0 if available >= 1 and self.device != "cpu" else 0.0
+
+    def _result(self, ref: Any, job: Any) -> Any:
+        """Return a task's result; a library error raised in the task is raised here as itself."""
+        ray = self.ray
+        try:
+            return ray.get(ref)
+        except ray.exceptions.RayTaskError as exc:
+            cause = getattr(exc, "cause", None)
+            if isinstance(cause, AlpoolError):
+                raise cause from None
+            raise
+        except (ray.exceptions.WorkerCrashedError, ray.exceptions.NodeDiedError) as exc:
+            raise WorkerLostError(f"job {job} lost its worker {RETRIES + 1} times ({type(exc).__name__}); "
+                                  "see the Ray logs (/tmp/ray/session_latest/logs) and rerun to resume") from None

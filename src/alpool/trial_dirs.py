@@ -1,0 +1,151 @@
+"""The folders of an AL experiment, part of the run-directory layout of :mod:`alpool.rundir`.
+
+Layout: ``al/<experiment>/<pool>--<query>/trial-<t>/episode-<e>/`` with ``labeled.npy`` (the set
+trained on), ``queried.npy`` (what this episode's model picked for the next one; empty in the last
+episode), ``model.pt`` (only with ``--warm-start``) and ``metrics.json``, written last. An episode
+with a ``metrics.json`` is finished: a resumed run reads it instead of recomputing it.
+
+This module is the only code that builds these paths, writes an episode or decides whether one is
+finished. Paths are always built forward from a known (pool, query, trial): a folder name is never
+parsed back into a pool and a query (pool names may contain ``--``).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from alpool import reporting
+from alpool.atomic_files import atomic_save_array, atomic_write_text, load_array, save_state
+from alpool.errors import CorruptFileError
+
+METRICS = "metrics.json"
+STATE = "model.pt"
+
+
+def pair_folder(experiment: Path, pool: str, query: str) -> Path:
+    """Return the folder of one (pool, query) arm of an experiment."""
+    return experiment / f"{pool}--{query}"
+
+
+@dataclass(frozen=True)
+class FinishedEpisode:
+    """What a finished episode left: its metrics row, its queries and (warm start) its weights."""
+
+    row: dict[str, Any]
+    queried: np.ndarray  # [q] int64 dataset indices
+    state: dict[str, Any] | None
+
+
+@dataclass(frozen=True)
+class EpisodeFolder:
+    """One episode folder ``.../trial-<t>/episode-<e>``."""
+
+    path: Path
+
+    def is_finished(self) -> bool:
+        """Return whether the episode wrote its ``metrics.json`` (the last of its files)."""
+        return (self.path / METRICS).exists()
+
+    def row(self) -> dict[str, Any]:
+        """Return the finished episode's metrics row."""
+        path = self.path / METRICS
+        try:
+            row: dict[str, Any] = json.loads(path.read_text())
+        except ValueError as exc:
+            raise CorruptFileError(f"{path} is not valid JSON ({exc}); rerun the experiment to redo the "
+                                   "episode, or redo it with --force") from None
+        return row
+
+    def queried(self) -> np.ndarray:
+        """Return the indices the episode's model queried ``[q]`` int64."""
+        return load_array(self.path / "queried.npy")
+
+    def read(self, with_state: bool = False) -> FinishedEpisode:
+        """Read a finished episode (the weights only when asked and saved)."""
+        state = None
+        if with_state and (self.path / STATE).exists():
+            import torch
+
+            state = torch.load(self.path / STATE, map_location="cpu", weights_only=True)
+        return FinishedEpisode(self.row(), self.queried(), state)
+
+    def read_finished(self, with_state: bool = False) -> FinishedEpisode | None:
+        """Return the finished episode; None when it is unfinished or unreadable (then it is redone)."""
+        if not self.is_finished():
+            return None
+        try:
+            return self.read(with_state)
+        except (ValueError, OSError, RuntimeError, CorruptFileError) as exc:
+            reporting.info(f"{self.path} is unreadable ({type(exc).__name__}: {exc}); redoing this episode "
+                           "and the ones after it")
+            return None
+
+    def write(self, labeled: np.ndarray, queried: np.ndarray, row: dict[str, Any],
+              state: dict[str, Any] | None = None) -> None:
+        """Write the episode's files atomically, ``metrics.json`` last."""
+        atomic_save_array(self.path / "labeled.npy", labeled)
+        atomic_save_array(self.path / "queried.npy", queried)
+        if state is not None:
+            save_state(self.path / STATE, state)
+        atomic_write_text(self.path / METRICS, json.dumps(row, indent=2, default=_to_builtin))
+
+
+@dataclass(frozen=True)
+class TrialFolder:
+    """One trial ``al/<experiment>/<pool>--<query>/trial-<t>`` of an experiment folder."""
+
+    experiment: Path
+    pool: str
+    query: str
+    trial: int
+
+    @property
+    def path(self) -> Path:
+        """Return the trial's folder."""
+        return pair_folder(self.experiment, self.pool, self.query) / f"trial-{self.trial}"
+
+    def episode(self, episode: int) -> EpisodeFolder:
+        """Return the folder of ``episode``."""
+        return EpisodeFolder(self.path / f"episode-{episode}")
+
+
+@dataclass(frozen=True)
+class FoundEpisode:
+    """A finished episode found on disk, with the arm and numbers of the folders that hold it."""
+
+    pool: str
+    query: str
+    trial: int
+    episode: int
+    folder: EpisodeFolder
+
+
+def finished_episodes(experiment: Path, pairs: Iterable[tuple[str, str]]) -> Iterator[FoundEpisode]:
+    """Yield every finished episode of the given (pool, query) arms of an experiment folder."""
+    for pool, query in sorted(set(pairs)):
+        for trial_path in sorted(pair_folder(experiment, pool, query).glob("trial-*")):
+            for path in sorted(trial_path.glob("episode-*")):
+                trial, episode = _number(trial_path.name, "trial-"), _number(path.name, "episode-")
+                folder = EpisodeFolder(path)
+                if trial is not None and episode is not None and folder.is_finished():
+                    yield FoundEpisode(pool, query, trial, episode, folder)
+
+
+def _number(name: str, prefix: str) -> int | None:
+    """Return ``t`` of a folder named ``<prefix><t>`` (None for other names)."""
+    digits = name.removeprefix(prefix)
+    return int(digits) if name.startswith(prefix) and digits.isdigit() else None
+
+
+def _to_builtin(value: Any) -> Any:
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    return str(value)
