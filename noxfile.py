@@ -37,14 +37,13 @@ def typecheck(session: nox.Session) -> None:
 
 @nox.session(venv_backend="none")
 def bench(session: nox.Session) -> None:
-    """Print the speed and memory benchmarks (selectors, pretext/scoring, training data path, executors, GPU).
+    """Print the speed and memory benchmarks (selectors, pretext/scoring, training, executors, start-up, threads).
 
-    ``nox -s bench`` runs the CPU ones with their defaults; ``nox -s bench -- pretext --n 50000``
-    runs one (selectors, pretext, training, executors or gpu) with its own flags, e.g.
-    ``nox -s bench -- selectors --n 12500`` or ``nox -s bench -- gpu`` (on a CUDA machine).
+    ``nox -s bench`` runs all of them with their defaults; ``nox -s bench -- pretext --n 50000``
+    runs one (selectors, pretext, training, executors, startup or threads) with its own flags.
     """
-    scripts = ("selectors", "pretext", "training", "executors")
-    if session.posargs and session.posargs[0] in (*scripts, "gpu"):
+    scripts = ("selectors", "pretext", "training", "executors", "startup", "threads")
+    if session.posargs and session.posargs[0] in scripts:
         session.run("python", f"benchmarks/bench_{session.posargs[0]}.py", *session.posargs[1:])
         return
     if session.posargs:

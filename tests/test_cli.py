@@ -133,6 +133,13 @@ def test_unknown_names_suggest(args: list[str], needles: list[str], tmp_path: Pa
      ["alpool rank --scorer simclr-loss"]),
     (["rank", "--scorer", "typicality", "--task", "simclr"], ["alpool pretrain --task simclr"]),
     (["al-run", "--query", "random", "--episodes", "1000", "--step-budget", "100"], ["lower --episodes"]),
+    (["al-run", "--query", "random", "--train", "lrr=0.1"],
+     ["--train has no option 'lrr'", "its options: arch, epochs, batch_size", "crop_padding", "flip"]),
+    (["al-run", "--query", "random", "--train", "lr"], ["--train 'lr' is not KEY=VALUE"]),
+    (["init-pool", "--strategy", "entropi", "--budget", "5"],
+     ["unknown selector 'entropi' (choices: class-balanced, cluster-quota", "typiclust)"]),
+    (["pretrain", "--val-fraction", "0.3"], ["validation split of 0.1 of train, not 0.3", "drop --val-fraction"]),
+    (["rank", "--scorer", "vae-loss", "--force", "--threads", "0"], ["--threads 0 must be at least 1"]),
 ])
 def test_bad_input_touches_nothing(chain: Path, args: list[str], needles: list[str]) -> None:
     before = tree_digest(chain)
@@ -193,3 +200,75 @@ def test_a_second_pretrain_without_dataset_joins_the_previous_run(tmp_path: Path
     assert result.exit_code == 0, result.output
     assert (run / "pretrain" / "vae-again" / "manifest.json").exists()
     assert not (tmp_path / "runs").exists()
+
+
+def test_init_pool_suggests_only_selectors_it_accepts(chain: Path) -> None:
+    """'entropi' is close to the query 'entropy', which init-pool refuses: it is not offered."""
+    before = tree_digest(chain)
+    result = invoke("init-pool", "--strategy", "entropi", "--budget", "5", "--run-dir", str(chain), "-q")
+    one_line_error(result, "unknown selector 'entropi'")
+    assert "did you mean" not in result.output and "entropy" not in result.output and "badge" not in result.output
+    assert tree_digest(chain) == before
+
+
+def test_the_recorded_val_fraction_is_accepted_again(chain: Path) -> None:
+    result = invoke("pretrain", "--task", "vae", "--val-fraction", "0.1", "--run-dir", str(chain), "-q")
+    one_line_error(result, "step pretrain/vae already exists")  # past the val-fraction check
+
+
+@pytest.mark.parametrize("command", ["pretrain", "rank", "init-pool", "al-run", "analyze", "all", "list"])
+def test_help_shows_boolean_options_as_flags(command: str) -> None:
+    result = runner.invoke(app, [command, "--help"], env={"COLUMNS": "200"})
+    flags = ("--force", "--quiet", "--debug", "--params", "--ascending", "--warm-start", "--download", "--corr")
+    lines = [line for line in result.output.splitlines() if any(f"{flag} " in line for flag in flags)]
+    assert lines, result.output
+    for line in lines:
+        assert "<bool>" not in line, line
+
+
+@pytest.mark.parametrize("kind, entry, option, value", [
+    ("selectors", "bald", "passes", "25"), ("selectors", "ranked", "score", "required"),
+    ("scorers", "typicality", "k", "20"), ("tasks", "vae", "latent_dim", ""), ("frameworks", "linear-probe", "", ""),
+])
+def test_list_params_shows_options_with_defaults(kind: str, entry: str, option: str, value: str) -> None:
+    result = runner.invoke(app, ["list", kind, "--params"], env={"COLUMNS": "200"})
+    assert result.exit_code == 0, result.output
+    rows = [line.replace("│", " ").split() for line in result.output.splitlines()]
+    names = [row[0] for row in rows if row and len(row) >= 2]
+    assert entry in names
+    if option:
+        assert any(option in row and (not value or value in row) for row in rows), (option, value)
+
+
+def test_list_params_of_a_kind_without_options() -> None:
+    one_line_error(invoke("list", "datasets", "--params"), "datasets have no options", "selectors")
+
+
+def test_cli_defaults_come_from_the_config_models() -> None:
+    """Every option named like a config field has that field's default (defined once, in config.py)."""
+    import typer.main
+
+    from alpool import config
+
+    models = {"al-run": [config.ALRunConfig, config.TrainConfig], "init-pool": [config.InitPoolConfig],
+              "rank": [config.RankConfig], "pretrain": [config.PretrainConfig], "analyze": [config.AnalyzeConfig],
+              "all": [config.ALRunConfig]}
+    group = typer.main.get_command(app)
+    checked = 0
+    for command, classes in models.items():
+        for param in group.commands[command].params:  # type: ignore[attr-defined]
+            for model in classes:
+                field = model.model_fields.get(param.name or "")
+                # None on the command line means "not given": the model's default then applies
+                if field is not None and not field.is_required() and param.default is not None:
+                    assert param.default == config.default(model, param.name), (command, param.name)
+                    checked += 1
+                    break
+    assert checked >= 20
+
+
+def test_plural() -> None:
+    from alpool.cli.common import plural
+
+    assert [plural(1, "class"), plural(3, "class"), plural(1, "image"), plural(0, "trial")] == [
+        "1 class", "3 classes", "1 image", "0 trials"]

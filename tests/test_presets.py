@@ -48,3 +48,14 @@ def test_pool_names_come_from_the_config_alone() -> None:
     assert pool_names(ranked, make_selector("ranked", ranked.params)) == ["ranked-vae-loss-20"]
     bench = InitPoolConfig(strategy="random", budget_ratio=0.1, count=2)
     assert pool_names(bench, make_selector("random", {})) == ["random-r0.1-000", "random-r0.1-001"]
+
+
+@pytest.mark.parametrize("budget", ["", "budget = 10\nbudget_ratio = 0.1\n", "budget = 0\n"])
+def test_a_preset_pool_with_a_bad_budget_is_refused(budget: str, tmp_path: Path) -> None:
+    """A preset pool is validated like ``init-pool``: exactly one budget, at least 1 image."""
+    from alpool.errors import ConfigError
+
+    path = tmp_path / "bad.toml"
+    path.write_text(f'description = "x"\n[[pools]]\nstrategy = "random"\n{budget}')
+    with pytest.raises(ConfigError, match=r"preset .*bad.toml: pools.0"):
+        load_preset(str(path))

@@ -1,13 +1,19 @@
-"""Validated configs of the steps and presets (frozen, unknown keys refused)."""
+"""Validated configs of the steps and presets (frozen, unknown keys refused).
+
+Every option's default is defined once, here: the command line takes its defaults from these
+models (:func:`default`), presets share the step configs' fields through common bases.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 Device = Literal["auto", "cpu", "cuda"]
+VAL_FRACTION = 0.1
+ValFraction = Annotated[float, Field(ge=0, lt=1, description="share of the train split held out as validation")]
 Validation = Literal["split", "none", "labeled-kfold"]
 NO_FLIP_DATASETS = ("svhn",)  # colour digits: a mirrored 2 is not a 2
 
@@ -32,6 +38,12 @@ class Frozen(BaseModel):
     """Base of every config: frozen, ``extra="forbid"``."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def default(model: type[BaseModel], name: str) -> Any:
+    """Return the default of ``model``'s field ``name`` (command-line defaults come from the configs)."""
+    field = model.model_fields[name]
+    return field.get_default(call_default_factory=True)
 
 
 class TrainConfig(Frozen):
@@ -87,7 +99,7 @@ class PretrainConfig(Frozen):
     seed: int = 0
     device: Device = "auto"
     force: bool = False
-    val_fraction: float = Field(0.1, ge=0, lt=1)
+    val_fraction: ValFraction = VAL_FRACTION
 
     @property
     def step_name(self) -> str:
@@ -112,24 +124,29 @@ class RankConfig(Frozen):
         return self.name or (f"{self.scorer}-easy" if self.ascending else self.scorer)
 
 
-class InitPoolConfig(Frozen):
-    """``alpool init-pool``."""
+class PoolChoice(Frozen):
+    """What an initial pool is: selector, budget, count (shared by ``init-pool`` and presets)."""
 
     strategy: str
     budget: int | None = Field(None, ge=1)
     budget_ratio: float | None = Field(None, gt=0, le=1)
     count: int = Field(1, ge=1, description="number of pools (seeds seed, seed+1, ...)")
     params: dict[str, Any] = Field(default_factory=dict)
-    seed: int = 0
     name: str | None = None
-    device: Device = "auto"
-    force: bool = False
 
     @model_validator(mode="after")
-    def _one_budget(self) -> InitPoolConfig:
+    def _one_budget(self) -> PoolChoice:
         if (self.budget is None) == (self.budget_ratio is None):
             raise ValueError("give exactly one of --budget and --budget-ratio")
         return self
+
+
+class InitPoolConfig(PoolChoice):
+    """``alpool init-pool``."""
+
+    seed: int = 0
+    device: Device = "auto"
+    force: bool = False
 
 
 class Execution(Frozen):
@@ -143,8 +160,10 @@ class Execution(Frozen):
     cpus_per_trial: int = Field(1, ge=1, description="Ray CPUs per trial = torch threads of the trial")
 
 
-class ALRunConfig(Frozen):
-    """``alpool al-run``: a grid of pools x queries x trials."""
+
+
+class ALGrid(Frozen):
+    """An AL grid: pools x queries x trials and how each trial trains (shared by ``al-run`` and presets)."""
 
     pools: list[str] = Field(default_factory=list, description="empty = every finished pool")
     queries: list[str] = Field(default_factory=lambda: ["random"])
@@ -159,34 +178,44 @@ class ALRunConfig(Frozen):
     train: TrainConfig = Field(default_factory=lambda: TrainConfig())
     warm_start: bool = False
     name: str | None = None
-    seed: int = 0
     validation: Validation = Field("split", description="how each episode's weights are chosen (alpool.validation)")
     folds: int = Field(5, ge=2, description="labeled-kfold: number of folds (at most the labeled count)")
+
+
+class ALRunConfig(ALGrid):
+    """``alpool al-run``: a grid of pools x queries x trials."""
+
+    seed: int = 0
     workers: int = Field(1, ge=1)
     device: Device = "auto"
     force: bool = False
     execution: Execution = Field(default_factory=lambda: Execution())
 
 
-class AnalyzeConfig(Frozen):
+class AnalyzeChoices(Frozen):
+    """What an analysis computes (shared by ``alpool analyze`` and the library's ``AnalyzeOptions``)."""
+
+    curves: bool = Field(True, description="learning-curve figures")
+    corr: bool = Field(False, description="cold-bench correlation tables and figures")
+    hist: bool = Field(False, description="class histograms of pools and queries")
+    scatter: bool = Field(False, description="embedding maps with the pools on top")
+    experiments: list[str] = Field(default_factory=list, description="empty = every finished experiment")
+    bench: list[str] = Field(default_factory=list, description="--corr: pool names or globs that are the cold "
+                             "bench's random pools; empty = every random pool drawn with --count")
+    scorers: list[str] = Field(default_factory=list, description="empty = every finished scorer")
+    embeddings: str | None = Field(None, description="pretrain task of the maps")
+    projection: Literal["tsne", "umap"] = "tsne"
+
+
+class AnalyzeConfig(AnalyzeChoices):
     """``alpool analyze``: what to compute over one or more run directories.
 
     The analysis folder is replaced on every run (it is derived from finished steps, never an
     input of another step, so nothing is lost that cannot be recomputed).
     """
 
-    curves: bool = True
-    corr: bool = False
-    hist: bool = False
-    scatter: bool = False
     name: str = "report"
-    experiments: list[str] = Field(default_factory=list, description="empty = every finished experiment")
-    scorers: list[str] = Field(default_factory=list, description="empty = every finished scorer")
-    embeddings: str | None = None
-    projection: Literal["tsne", "umap"] = "tsne"
     runs: list[Path] = Field(default_factory=list, description="more run directories analysed together")
-    bench: list[str] = Field(default_factory=list, description="pool names or globs that are the cold bench's "
-                             "random pools; empty = every random pool drawn with --count")
 
 
 class PresetPretrain(Frozen):
@@ -205,35 +234,14 @@ class PresetRank(Frozen):
     ascending: bool = False
 
 
-class PresetPool(Frozen):
-    """An init-pool step of a preset."""
+class PresetPool(PoolChoice):
+    """An init-pool step of a preset (``seed`` defaults to the preset's)."""
 
-    strategy: str
-    budget: int | None = Field(None, ge=1)
-    budget_ratio: float | None = Field(None, gt=0, le=1)
-    count: int = Field(1, ge=1)
-    params: dict[str, Any] = Field(default_factory=dict)
-    name: str | None = None
     seed: int | None = None
 
 
-class PresetAL(Frozen):
+class PresetAL(ALGrid):
     """The al-run grid of a preset (``name`` defaults to the queries)."""
-
-    queries: list[str] = Field(default_factory=lambda: ["random"])
-    query_params: dict[str, dict[str, Any]] = Field(default_factory=dict)
-    pools: list[str] = Field(default_factory=list)
-    episodes: int = Field(5, ge=0)
-    step_budget: int = Field(10, ge=1)
-    trials: int = Field(3, ge=1)
-    candidates: int | None = Field(None, ge=1)
-    framework: str = "supervised"
-    framework_params: dict[str, Any] = Field(default_factory=dict)
-    train: TrainConfig = Field(default_factory=lambda: TrainConfig())
-    warm_start: bool = False
-    name: str | None = None
-    validation: Validation = "split"
-    folds: int = Field(5, ge=2)
 
 
 class Preset(Frozen):
@@ -242,7 +250,7 @@ class Preset(Frozen):
     description: str = ""
     dataset: str = "digits"
     seed: int = 0
-    val_fraction: float = Field(0.1, ge=0, lt=1)
+    val_fraction: ValFraction = VAL_FRACTION
     pretrain: list[PresetPretrain] = Field(default_factory=list)
     rank: list[PresetRank] = Field(default_factory=list)
     pools: list[PresetPool] = Field(default_factory=list)

@@ -69,3 +69,7 @@ class NotWritableError(AlpoolError):
 
 class WorkerLostError(AlpoolError):
     """A distributed worker died more often than the executor retries a job."""
+
+
+class AlpoolWarning(UserWarning):
+    """Something the user should know that does not stop the step (the CLI prints one yellow line, also with -q)."""

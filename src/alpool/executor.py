@@ -82,13 +82,14 @@ class InProcessExecutor:
             yield fn(job)
 
 
-def _limit_threads(threads: int) -> None:
-    import torch
+def _limit_threads(choice: Any) -> None:
+    """Apply the thread count the parent chose (:mod:`alpool.threads`) in a worker."""
+    from alpool import threads
 
-    torch.set_num_threads(threads)
+    threads.apply(choice)
 
 
-def _start_worker(threads: int, gpus: Any, setup: Setup | None) -> None:
+def _start_worker(threads: Any, gpus: Any, setup: Setup | None) -> None:
     """Initialise a pool worker: its GPU (before CUDA starts), its threads, then the shared setup."""
     try:
         gpu = gpus.get(timeout=60)
@@ -103,7 +104,7 @@ def _start_worker(threads: int, gpus: Any, setup: Setup | None) -> None:
 
 @EXECUTORS.register("process", "trials in --workers local processes (one GPU each, round-robin)")
 class ProcessExecutor:
-    """Run jobs in ``workers`` spawned processes, splitting the CPU threads between them."""
+    """Run jobs in ``workers`` spawned processes, each with the threads of :mod:`alpool.threads`."""
 
     def __init__(self, request: ExecutorRequest | int) -> None:
         if isinstance(request, int):
@@ -115,7 +116,9 @@ class ProcessExecutor:
 
     def map(self, fn: Callable[[J], R], jobs: Iterable[J], setup: Setup | None = None) -> Generator[R, None, None]:
         """Yield results as the workers finish them; on close, cancel the jobs not started."""
-        threads = max(1, (os.cpu_count() or 1) // self.workers)
+        from alpool import threads as thread_policy
+
+        threads = thread_policy.choose(workers=self.workers)  # once, so that every worker has the same count
         context = multiprocessing.get_context("spawn")
         gpus = context.Queue()
         for gpu in self.gpus:

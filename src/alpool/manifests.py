@@ -17,6 +17,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from alpool import __version__
+from alpool.config import VAL_FRACTION, ValFraction
 from alpool.errors import CorruptFileError, SchemaError
 
 SCHEMA_VERSION = 1
@@ -28,9 +29,15 @@ def now_iso() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 
 
-def environment() -> dict[str, str]:
-    """Describe the software and hardware a step ran on."""
+def environment(thread_counts: list[int] | None = None) -> dict[str, str]:
+    """Describe the software and hardware a step ran on, with its torch threads per process.
+
+    ``thread_counts`` lists every count the step's processes used; more than one is recorded as
+    ``torch_threads_mixed`` (a resumed step whose numbers are not bitwise reproducible).
+    """
     import torch
+
+    from alpool.threads import current
 
     env = {
         "python": platform.python_version(),
@@ -41,6 +48,9 @@ def environment() -> dict[str, str]:
     }
     if torch.cuda.is_available():
         env["gpu"] = torch.cuda.get_device_name(0)
+    env.update(current())
+    if thread_counts and len(thread_counts) > 1:
+        env["torch_threads_mixed"] = ",".join(map(str, thread_counts))
     return env
 
 
@@ -77,7 +87,7 @@ class RunManifest(_Model):
     kind: Literal["run"] = "run"
     dataset: DatasetRecord
     seed: int
-    val_fraction: float = Field(0.1, ge=0, lt=1)
+    val_fraction: ValFraction = VAL_FRACTION
     created_at: str = Field(default_factory=now_iso)
     steps: list[StepRef] = Field(default_factory=list)
 

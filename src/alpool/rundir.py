@@ -40,6 +40,7 @@ from alpool.atomic_files import (
 from alpool.errors import (
     AlpoolError,
     AlreadyFinishedError,
+    ConfigError,
     CorruptFileError,
     LockedError,
     MissingStepError,
@@ -54,10 +55,12 @@ from alpool.manifests import (
     RunManifest,
     StepKind,
     StepManifest,
+    environment,
     now_iso,
     read_model,
 )
 from alpool.run_index import sync_index
+from alpool.threads import PROCESS_FILE, record_process
 
 # The manifest types are part of this module's interface (steps return and read them).
 __all__ = [
@@ -168,13 +171,14 @@ class InputLog:
 class StepWriter(InputLog):
     """Writes one step: lock held, files written atomically, manifest last."""
 
-    def __init__(self, step: StepDir, config: dict[str, Any]) -> None:
+    def __init__(self, step: StepDir, config: dict[str, Any], resume: bool = False) -> None:
         super().__init__(step.run)
         self.step = step
         self.config = config
         self.outputs: list[str] = []
         self.started = time.time()
         self.started_at = now_iso()
+        self.earlier_seconds, self.thread_counts = record_process(step.path, step.label, resume, self.started)
 
     @property
     def path(self) -> Path:
@@ -253,11 +257,13 @@ class StepWriter(InputLog):
             outputs=outputs,
             oracle=oracle,
             started_at=self.started_at,
-            seconds=round(time.time() - self.started, 3),
+            seconds=round(self.earlier_seconds + time.time() - self.started, 3),
+            environment=environment(self.thread_counts),
             summary=json.loads(json.dumps(summary or {}, default=json_default)),
         )
         atomic_write_text(self.step.manifest_path, manifest.model_dump_json(indent=2))
         self.step.run.record_step(self.step)
+        (self.path / PROCESS_FILE).unlink(missing_ok=True)
         return manifest
 
 
@@ -296,15 +302,24 @@ class RunDir:
         return manifest
 
     @classmethod
-    def create(cls, root: Path, dataset: DatasetRecord, seed: int, val_fraction: float = 0.1) -> RunDir:
-        """Create ``root`` for ``dataset`` or open it if it already holds the same dataset."""
+    def create(cls, root: Path, dataset: DatasetRecord, seed: int, val_fraction: float | None = None) -> RunDir:
+        """Create ``root`` for ``dataset`` or open it if it already holds the same dataset.
+
+        ``val_fraction`` None means the default for a new run and the recorded one for an existing
+        run; a given value that differs from the recorded one is refused (the pool would change).
+        """
         run = cls(root)
         if run.exists():
             run.check_dataset(dataset)
+            recorded = run.manifest().val_fraction
+            if val_fraction is not None and val_fraction != recorded:
+                raise ConfigError(f"{root} holds a validation split of {recorded:g} of train, not {val_fraction:g}; "
+                                  f"drop --val-fraction (or pass {recorded:g}) or use another --run-dir")
             return run
         check_run_folder(root)
         root.mkdir(parents=True, exist_ok=True)
-        manifest = RunManifest(dataset=dataset, seed=seed, val_fraction=val_fraction)
+        given = {} if val_fraction is None else {"val_fraction": val_fraction}
+        manifest = RunManifest(dataset=dataset, seed=seed, **given)
         atomic_write_text(run.manifest_path, manifest.model_dump_json(indent=2))
         return run
 
@@ -371,7 +386,7 @@ class RunDir:
                 shutil.rmtree(step.path)
             step.path.mkdir(parents=True, exist_ok=True)
             try:
-                yield StepWriter(step, config)
+                yield StepWriter(step, config, resume)
             except AlpoolError:
                 if not step.is_finished() and (not resume or (created and not _holds_work(step.path))):
                     shutil.rmtree(step.path, ignore_errors=True)

@@ -25,11 +25,11 @@ import torch
 from alpool.al.embedding_cache import SplitEmbeddingCache
 from alpool.config import ALRunConfig
 from alpool.errors import MissingStepError
-from alpool.frameworks import EpisodeData, make_framework
+from alpool.frameworks import FRAMEWORKS, EpisodeData
 from alpool.run_context import RunContext, RunInputs, Upstream, open_run
 from alpool.rundir import InputLog, RunDir
 from alpool.seeding import derive_seed, numpy_rng
-from alpool.selectors import SelectionContext, make_selector
+from alpool.selectors import SelectionContext, make_selector  # the name tests patch to watch queries
 from alpool.training import classification_metrics, resolve_device
 from alpool.trial_dirs import TrialFolder
 
@@ -98,7 +98,7 @@ def run_trial(job: TrialJob) -> TrialResult:
     log = InputLog(ctx.run)
     upstream = Upstream(ctx.run, log)
     inputs = RunInputs(ctx, upstream)
-    framework = make_framework(config.framework, config.framework_params)
+    framework = FRAMEWORKS.create(config.framework, config.framework_params)
     selector = make_selector(job.query, config.query_params.get(job.query, {}))
     device = resolve_device(config.device)
     labeled = upstream.step("pools", job.pool).array("indices")

@@ -3,32 +3,21 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
 
 from alpool.analysis.figures import DPI, png_bytes
+from alpool.config import AnalyzeChoices
 from alpool.rundir import RunDir, RunManifest, StepDir
 
 
-class AnalyzeOptions(BaseModel):
-    """What :func:`~alpool.analysis.analyze` computes (mirrors ``alpool analyze``'s options)."""
+class AnalyzeOptions(AnalyzeChoices):
+    """What :func:`~alpool.analysis.analyze` computes: ``alpool analyze``'s choices plus rendering."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    curves: bool = Field(True, description="learning-curve figures")
-    corr: bool = Field(False, description="cold-bench correlation tables and figures")
-    hist: bool = Field(False, description="class histograms of pools and queries")
-    scatter: bool = Field(False, description="embedding maps with the pools on top")
-    experiments: list[str] = Field(default_factory=list, description="empty = every finished one")
-    bench: list[str] = Field(default_factory=list, description="--corr: pool names/globs of the random bench "
-                             "pools; empty = every random pool drawn with --count")
-    scorers: list[str] = Field(default_factory=list, description="empty = every finished scorer")
-    embeddings: str | None = Field(None, description="pretrain task of the maps")
-    projection: Literal["tsne", "umap"] = "tsne"
     max_points: int = Field(5000, ge=10, le=100_000, description="images in the embedding map")
     metrics: list[str] = Field(default_factory=lambda: ["test_accuracy", "test_macro_auc"])
     dpi: int = Field(DPI, ge=50, le=600, description="resolution of the PNG figures")

@@ -10,6 +10,7 @@ from alpool import __version__
 from alpool.cli.al_run import al_run
 from alpool.cli.all_cmd import all_steps
 from alpool.cli.analyze import analyze
+from alpool.cli.common import flag
 from alpool.cli.export import export
 from alpool.cli.import_labels import import_labels
 from alpool.cli.init_pool import init_pool
@@ -35,7 +36,7 @@ def _version(value: bool) -> None:
 
 @app.callback()
 def _root(
-    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True, help="Show the version.")] = False,
+    version: Annotated[bool, flag("--version", callback=_version, is_eager=True, help="Show the version.")] = False,
 ) -> None:
     """Initial pools for deep active learning on images.
 

@@ -7,19 +7,21 @@ from typing import Annotated
 
 import typer
 
-from alpool.cli.common import DataDirOpt, DebugOpt, DeviceOpt, ForceOpt, QuietOpt, done, run_command
+from alpool.cli.common import DataDirOpt, DebugOpt, DeviceOpt, ForceOpt, QuietOpt, ThreadsOpt, done, plural, run_command
 from alpool.cli.execution import CpusPerTrialOpt, ExecutorOpt, GpusPerTrialOpt, RayAddressOpt, execution
+from alpool.config import ALRunConfig, default
 from alpool.presets import preset_names
 
 
 def all_steps(
     preset: Annotated[str, typer.Option("--preset", help=f"Preset name ({', '.join(preset_names())}) or a .toml path.")] = "quickstart",
     run_dir: Annotated[Path | None, typer.Option("--run-dir", "-r", help="Run directory (default: runs/<preset>).")] = None,
-    workers: Annotated[int, typer.Option("--workers", help="Run AL trials in this many processes.")] = 1,
+    workers: Annotated[int, typer.Option("--workers", help="Run AL trials in this many processes.")] = default(ALRunConfig, "workers"),
     executor: ExecutorOpt = "auto", ray_address: RayAddressOpt = None, gpus_per_trial: GpusPerTrialOpt = None,
     cpus_per_trial: CpusPerTrialOpt = 1,
-    data_dir: DataDirOpt = None, device: DeviceOpt = "auto", force: ForceOpt = False,
+    data_dir: DataDirOpt = None, device: DeviceOpt = default(ALRunConfig, "device"), force: ForceOpt = False,
     quiet: QuietOpt = False, debug: DebugOpt = False,
+    threads: ThreadsOpt = None,
 ) -> None:
     """Run the whole chain of a preset; finished steps are kept, killed ones resume.
 
@@ -35,8 +37,8 @@ def all_steps(
                          execution=execution(executor, ray_address, gpus_per_trial, cpus_per_trial))
         report = target / "analysis" / config.analyze.name / "report.html" if config.analyze else None
         if report is not None and report.exists():
-            done(f"preset {name}: {len(ran)} steps ran; open the report", target, report)
+            done(f"preset {name}: {plural(len(ran), 'step')} ran; open the report", target, report)
         else:
-            done(f"preset {name}: {len(ran)} steps ran", target, target)
+            done(f"preset {name}: {plural(len(ran), 'step')} ran", target, target)
 
-    run_command(body, quiet, debug)
+    run_command(body, quiet, debug, threads, workers)

@@ -7,24 +7,35 @@ from typing import Annotated
 
 import typer
 
-from alpool.cli.common import DataDirOpt, DebugOpt, QuietOpt, RunDirOpt, done, resolve_run_dir, run_command
-from alpool.config import AnalyzeConfig
+from alpool.cli.common import (
+    DataDirOpt,
+    DebugOpt,
+    QuietOpt,
+    RunDirOpt,
+    ThreadsOpt,
+    done,
+    flag,
+    resolve_run_dir,
+    run_command,
+)
+from alpool.config import AnalyzeConfig, default
 
 
 def analyze(
-    curves: Annotated[bool, typer.Option("--curves/--no-curves", help="Learning curves, final accuracy and ALC tables.")] = True,
-    corr: Annotated[bool, typer.Option("--corr", help="Cold-bench correlation of pool scores with accuracy.")] = False,
-    hist: Annotated[bool, typer.Option("--hist", help="Class histograms of pools and queries.")] = False,
-    scatter: Annotated[bool, typer.Option("--scatter", help="2-D embedding map with the pools on top.")] = False,
+    curves: Annotated[bool, flag("--curves/--no-curves", help="Learning curves, final accuracy and ALC tables.")] = default(AnalyzeConfig, "curves"),
+    corr: Annotated[bool, flag("--corr", help="Cold-bench correlation of pool scores with accuracy.")] = default(AnalyzeConfig, "corr"),
+    hist: Annotated[bool, flag("--hist", help="Class histograms of pools and queries.")] = default(AnalyzeConfig, "hist"),
+    scatter: Annotated[bool, flag("--scatter", help="2-D embedding map with the pools on top.")] = default(AnalyzeConfig, "scatter"),
     experiment: Annotated[list[str] | None, typer.Option("--experiment", help="Only these experiments.")] = None,
     scorer: Annotated[list[str] | None, typer.Option("--scorer", help="Only these scorers (--corr).")] = None,
     bench: Annotated[list[str] | None, typer.Option("--bench", help="--corr: the random bench pools, by name or "
                                                     "quoted glob, e.g. 'bench20-*' (default: every random pool drawn with --count).")] = None,
     embeddings: Annotated[str | None, typer.Option("--embeddings", help="Pretrain task of the map (--scatter).")] = None,
-    projection: Annotated[str, typer.Option("--projection", help="tsne, or umap when installed.")] = "tsne",
+    projection: Annotated[str, typer.Option("--projection", help="tsne, or umap when installed.")] = default(AnalyzeConfig, "projection"),
     also: Annotated[list[Path] | None, typer.Option("--also", help="More run directories analysed together.")] = None,
-    name: Annotated[str, typer.Option("--name", help="Analysis folder name (replaced on every run).")] = "report",
+    name: Annotated[str, typer.Option("--name", help="Analysis folder name (replaced on every run).")] = default(AnalyzeConfig, "name"),
     run_dir: RunDirOpt = None, data_dir: DataDirOpt = None, quiet: QuietOpt = False, debug: DebugOpt = False,
+    threads: ThreadsOpt = None,
 ) -> None:
     """Write tables, figures and report.md / report.html from the finished steps.
 
@@ -41,4 +52,4 @@ def analyze(
         folder = target / "analysis" / manifest.name
         done(f"analysis with {len(manifest.outputs)} files", target, folder / "report.html")
 
-    run_command(body, quiet, debug)
+    run_command(body, quiet, debug, threads)

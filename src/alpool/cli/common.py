@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import sys
 import traceback
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
@@ -15,20 +16,27 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 from alpool import reporting
-from alpool.errors import AlpoolError, AlreadyFinishedError, MissingStepError
+from alpool.errors import AlpoolError, AlpoolWarning, AlreadyFinishedError, MissingStepError
 from alpool.params import parse_key_values, validation_message
-from alpool.rundir import last_run, remember_run
 
 T = TypeVar("T")
 console = Console(stderr=True)
+
+def flag(*decls: str, **kwargs: Any) -> Any:
+    """Return a boolean ``typer.Option`` shown as a flag in help (no ``<bool>`` value column)."""
+    return typer.Option(*decls, metavar="", **kwargs)
+
 
 RunDirOpt = Annotated[Path | None, typer.Option("--run-dir", "-r", help="Run directory (default: the one the previous command used).")]
 DataDirOpt = Annotated[Path | None, typer.Option("--data-dir", help="Where dataset files are (default: $ALPOOL_DATA).")]
 DeviceOpt = Annotated[str, typer.Option("--device", help="auto, cpu or cuda.")]
 SeedOpt = Annotated[int, typer.Option("--seed", help="Seed of every random choice of this step.")]
-ForceOpt = Annotated[bool, typer.Option("--force", help="Redo a finished step (its files are replaced).")]
-QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")]
-DebugOpt = Annotated[bool, typer.Option("--debug", help="Show the traceback of errors.")]
+ForceOpt = Annotated[bool, flag("--force", help="Redo a finished step (its files are replaced).")]
+QuietOpt = Annotated[bool, flag("--quiet", "-q", help="No progress bars.")]
+DebugOpt = Annotated[bool, flag("--debug", help="Show the traceback of errors.")]
+ThreadsOpt = Annotated[int | None, typer.Option(
+    "--threads", help="Torch threads per process (default: $ALPOOL_THREADS, $OMP_NUM_THREADS, else the idle cores "
+    "shared by the workers; 1 on a busy machine).")]
 ParamOpt = Annotated[list[str] | None, typer.Option("--param", "-p", help="Extra option KEY=VALUE of the chosen entry (repeatable).")]
 
 
@@ -76,13 +84,23 @@ def reporter(quiet: bool) -> reporting.Reporter:
     return RichReporter() if console.is_terminal else reporting.PlainReporter()
 
 
-def run_command(func: Callable[[], T], quiet: bool, debug: bool) -> T:
-    """Run a command body: rich progress unless quiet, library errors as one red line and exit 2."""
+def run_command(func: Callable[[], T], quiet: bool, debug: bool, threads: int | None = None, workers: int = 1,
+                uses_torch: bool = True) -> T:
+    """Run a command body: thread policy applied, progress unless quiet, library errors as one red
+    line and exit 2. ``uses_torch=False`` (``list``) leaves torch unimported."""
     previous = reporting.set_reporter(reporter(quiet))
     try:
-        return func()
+        with warnings.catch_warnings():
+            show_alpool_warnings()
+            if uses_torch:
+                from alpool import threads as thread_policy
+
+                thread_policy.apply(thread_policy.choose(threads, workers))
+            return func()
     except AlreadyFinishedError as exc:  # a rerun with the same settings: nothing to do, success
         if isinstance(exc.root, Path):
+            from alpool.rundir import remember_run
+
             remember_run(exc.root)
         typer.echo(str(exc))
         return None  # type: ignore[return-value]
@@ -96,6 +114,24 @@ def run_command(func: Callable[[], T], quiet: bool, debug: bool) -> T:
         reporting.set_reporter(previous)
 
 
+def show_alpool_warnings() -> None:
+    """Print every :class:`AlpoolWarning` as one yellow line (also with --quiet); others as Python does.
+
+    Call inside ``warnings.catch_warnings()``, which restores the previous behaviour.
+    """
+    original = warnings.showwarning
+
+    def show(message: Warning | str, category: type[Warning], filename: str, lineno: int,
+             file: Any = None, line: str | None = None) -> None:
+        if issubclass(category, AlpoolWarning):
+            console.print(f"[yellow]warning:[/yellow] {_escape(str(message))}", soft_wrap=True, highlight=False)
+        else:
+            original(message, category, filename, lineno, file, line)
+
+    warnings.simplefilter("always", AlpoolWarning)
+    warnings.showwarning = show
+
+
 def _escape(text: str) -> str:
     from rich.markup import escape
 
@@ -106,6 +142,8 @@ def resolve_run_dir(run_dir: Path | None) -> Path:
     """Return ``--run-dir`` or the run directory the previous command used."""
     if run_dir is not None:
         return run_dir
+    from alpool.rundir import last_run
+
     remembered = last_run()
     if remembered is None:
         raise MissingStepError("no run directory: pass --run-dir DIR or run `alpool pretrain --task TASK DATASET` first")
@@ -118,15 +156,24 @@ def default_run_dir(dataset: str) -> Path:
     return Path("runs") / re.sub(r"[^A-Za-z0-9._-]+", "-", name)
 
 
-def params(pairs: list[str] | None, **named: Any) -> dict[str, Any]:
-    """Merge ``--param k=v`` pairs with named options that were given (not None)."""
-    merged: dict[str, Any] = parse_key_values(pairs or [])
+def params(pairs: list[str] | None, flag: str = "--param", **named: Any) -> dict[str, Any]:
+    """Merge ``--param k=v`` pairs (or another ``flag``'s) with named options that were given (not None)."""
+    merged: dict[str, Any] = parse_key_values(pairs or [], flag)
     merged.update({k: v for k, v in named.items() if v is not None})
     return merged
 
 
+def plural(n: int, noun: str) -> str:
+    """Return ``"1 class"``, ``"2 classes"``, ``"1 image"``, ``"3 images"``."""
+    if n == 1:
+        return f"{n} {noun}"
+    return f"{n} {noun}{'es' if noun.endswith(('s', 'sh', 'ch', 'x')) else 's'}"
+
+
 def done(message: str, run_dir: Path, output: Path) -> None:
     """Remember the run directory and print the command's one-line summary with its output folder."""
+    from alpool.rundir import remember_run
+
     remember_run(run_dir)
     typer.echo(f"{message} -> {output}")
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.table import Table
@@ -16,28 +16,33 @@ from alpool.cli.common import (
     QuietOpt,
     RunDirOpt,
     SeedOpt,
+    ThreadsOpt,
     console,
     done,
     params,
+    plural,
     resolve_run_dir,
     run_command,
 )
-from alpool.config import InitPoolConfig
-from alpool.rundir import RunDir, StepManifest
-from alpool.stages.init_pool import selector_help
+from alpool.config import InitPoolConfig, default
+from alpool.selectors import init_pool_names
+
+if TYPE_CHECKING:
+    from alpool.rundir import StepManifest
 
 
 def init_pool(
-    strategy: Annotated[str, typer.Option("--strategy", "-s", help=f"Selector: {selector_help()}.")],
+    strategy: Annotated[str, typer.Option("--strategy", "-s", help=f"Selector: {', '.join(init_pool_names())}.")],
     budget: Annotated[int | None, typer.Option("--budget", "-b", help="Number of images to pick.")] = None,
     budget_ratio: Annotated[float | None, typer.Option("--budget-ratio", help="Budget as a share of the selectable pool.")] = None,
-    count: Annotated[int, typer.Option("--count", help="Draw this many pools (seeds seed, seed+1, ...).")] = 1,
+    count: Annotated[int, typer.Option("--count", help="Draw this many pools (seeds seed, seed+1, ...).")] = default(InitPoolConfig, "count"),
     score: Annotated[str | None, typer.Option("--score", help="Scorer whose order ranked/cluster strategies use.")] = None,
     embeddings: Annotated[str | None, typer.Option("--embeddings", help="Pretrain task whose embeddings are used.")] = None,
     param: ParamOpt = None,
     name: Annotated[str | None, typer.Option("--name", help="Pool folder name (default: <strategy>[-<score>]-<budget>).")] = None,
-    run_dir: RunDirOpt = None, data_dir: DataDirOpt = None, device: DeviceOpt = "auto", seed: SeedOpt = 0,
+    run_dir: RunDirOpt = None, data_dir: DataDirOpt = None, device: DeviceOpt = default(InitPoolConfig, "device"), seed: SeedOpt = default(InitPoolConfig, "seed"),
     force: ForceOpt = False, quiet: QuietOpt = False, debug: DebugOpt = False,
+    threads: ThreadsOpt = None,
 ) -> None:
     """Pick the first images to label.
 
@@ -53,6 +58,8 @@ def init_pool(
                                 device=device, force=force)  # type: ignore[arg-type]
         manifests = stage.run(config, target, data_dir)
         if not quiet and len(manifests) <= 3 and "class_histogram" in manifests[0].summary:
+            from alpool.rundir import RunDir
+
             classes = RunDir(target).manifest().dataset.classes
             for manifest in manifests:
                 console.print(histogram_table(manifest, classes))
@@ -60,11 +67,11 @@ def init_pool(
         more = f" (+{len(manifests) - 1} more)" if len(manifests) > 1 else ""
         summary = PoolSummary.of(first)
         covered = summary.n_classes_covered
-        coverage = f", {covered} classes covered" if covered is not None else " (unlabeled: export it to label)"
-        done(f"pool {first.name}{more}: {summary.budget} images{coverage}", target,
+        coverage = f", {plural(covered, 'class')} covered" if covered is not None else " (unlabeled: export it to label)"
+        done(f"pool {first.name}{more}: {plural(summary.budget or 0, 'image')}{coverage}", target,
              target / "pools" / first.name)
 
-    run_command(body, quiet, debug)
+    run_command(body, quiet, debug, threads)
 
 
 def histogram_table(manifest: StepManifest, classes: list[str]) -> Table:

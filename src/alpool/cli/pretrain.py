@@ -16,16 +16,17 @@ from alpool.cli.common import (
     QuietOpt,
     RunDirOpt,
     SeedOpt,
+    ThreadsOpt,
     default_run_dir,
     done,
+    flag,
     params,
     run_command,
 )
-from alpool.config import PretrainConfig
+from alpool.config import VAL_FRACTION, PretrainConfig, default
 from alpool.data import DATASETS
 from alpool.errors import ConfigError
 from alpool.pretext import TASKS
-from alpool.rundir import RunDir, last_run
 
 
 def pretrain(
@@ -34,11 +35,12 @@ def pretrain(
     epochs: Annotated[int | None, typer.Option("--epochs", help="Training epochs (task default otherwise).")] = None,
     param: ParamOpt = None,
     name: Annotated[str | None, typer.Option("--name", help="Step folder name (default: the task).")] = None,
-    download: Annotated[bool, typer.Option("--download", help="Download missing dataset files.")] = False,
+    download: Annotated[bool, flag("--download", help="Download missing dataset files.")] = default(PretrainConfig, "download"),
     image_size: Annotated[int | None, typer.Option("--image-size", help="Image folders: resize the shorter side to S and centre-crop S x S (recorded in the dataset spec as PATH@S).")] = None,
-    val_fraction: Annotated[float, typer.Option("--val-fraction", help="Share of train held out as validation (new runs).")] = 0.1,
-    run_dir: RunDirOpt = None, data_dir: DataDirOpt = None, device: DeviceOpt = "auto", seed: SeedOpt = 0,
+    val_fraction: Annotated[float | None, typer.Option("--val-fraction", help=f"Share of train held out as validation (a new run: default {VAL_FRACTION}; an existing run keeps its own and refuses another).")] = None,
+    run_dir: RunDirOpt = None, data_dir: DataDirOpt = None, device: DeviceOpt = default(PretrainConfig, "device"), seed: SeedOpt = default(PretrainConfig, "seed"),
     force: ForceOpt = False, quiet: QuietOpt = False, debug: DebugOpt = False,
+    threads: ThreadsOpt = None,
 ) -> None:
     """Train a self-supervised pretext model and save per-image arrays.
 
@@ -52,11 +54,11 @@ def pretrain(
             spec = with_image_size(dataset, image_size)
         config = PretrainConfig(task=task, dataset=spec, data_dir=data_dir or recorded_dir, download=download,
                                 params=params(param, epochs=epochs), name=name, seed=seed, device=device,  # type: ignore[arg-type]
-                                force=force, val_fraction=val_fraction)
+                                force=force, **({} if val_fraction is None else {"val_fraction": val_fraction}))
         manifest = stage.run(config, target)
         done(f"pretrained {task} in {manifest.seconds:.0f}s", target, target / "pretrain" / config.step_name)
 
-    run_command(body, quiet, debug)
+    run_command(body, quiet, debug, threads)
 
 
 def with_image_size(dataset: str | None, size: int) -> str:
@@ -74,6 +76,8 @@ def _target(dataset: str | None, run_dir: Path | None) -> tuple[Path, str, Path 
     """
     if dataset is not None:
         return run_dir or default_run_dir(dataset), dataset, None
+    from alpool.rundir import RunDir, last_run
+
     target = run_dir or last_run()
     if target is not None and RunDir(target).exists():
         recorded = RunDir(target).manifest().dataset

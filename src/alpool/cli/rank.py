@@ -15,23 +15,26 @@ from alpool.cli.common import (
     QuietOpt,
     RunDirOpt,
     SeedOpt,
+    ThreadsOpt,
     done,
+    flag,
     params,
     resolve_run_dir,
     run_command,
 )
-from alpool.config import RankConfig
+from alpool.config import RankConfig, default
 from alpool.scorers import SCORERS
 
 
 def rank(
     scorer: Annotated[str, typer.Option("--scorer", "-s", help=f"Scorer: {SCORERS.choices_help()}.")],
-    ascending: Annotated[bool, typer.Option("--ascending", help="Easy first: reverse the order (folder <scorer>-easy).")] = False,
+    ascending: Annotated[bool, flag("--ascending", help="Easy first: reverse the order (folder <scorer>-easy).")] = default(RankConfig, "ascending"),
     task: Annotated[str | None, typer.Option("--task", "-t", help="Pretrain step the scorer reads (its default otherwise).")] = None,
     param: ParamOpt = None,
     name: Annotated[str | None, typer.Option("--name", help="Step folder name.")] = None,
-    run_dir: RunDirOpt = None, data_dir: DataDirOpt = None, device: DeviceOpt = "auto", seed: SeedOpt = 0,
+    run_dir: RunDirOpt = None, data_dir: DataDirOpt = None, device: DeviceOpt = default(RankConfig, "device"), seed: SeedOpt = default(RankConfig, "seed"),
     force: ForceOpt = False, quiet: QuietOpt = False, debug: DebugOpt = False,
+    threads: ThreadsOpt = None,
 ) -> None:
     """Score every train image (higher = label first) and write sorted index files.
 
@@ -49,4 +52,4 @@ def rank(
         done(f"ranked {manifest.name}: mean {s.mean:.4g}, std {s.std:.4g}", target,
              target / "scores" / config.step_name)
 
-    run_command(body, quiet, debug)
+    run_command(body, quiet, debug, threads)

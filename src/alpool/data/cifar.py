@@ -84,9 +84,7 @@ def _dataset(name: str, train: tuple[np.ndarray, np.ndarray], test: tuple[np.nda
     )
 
 
-@DATASETS.register("cifar10",
-                   "CIFAR-10, 50k/10k 32x32 colour images of 10 classes (python pickles)",
-                   default_budget=5000)
+@DATASETS.register("cifar10")
 def load_cifar10(source: DataSource) -> Dataset:
     """Load CIFAR-10 from ``cifar-10-batches-py`` (``data_batch_1..5``, ``test_batch``)."""
     names = [*CIFAR10_TRAIN, "test_batch", "batches.meta"]
@@ -97,9 +95,7 @@ def load_cifar10(source: DataSource) -> Dataset:
     return _dataset("cifar10", train, test, class_names(folder / "batches.meta", b"label_names"))
 
 
-@DATASETS.register("cifar100",
-                   "CIFAR-100, 50k/10k 32x32 colour images of 100 fine classes (python pickles)",
-                   default_budget=5000)
+@DATASETS.register("cifar100")
 def load_cifar100(source: DataSource) -> Dataset:
     """Load CIFAR-100 (fine labels) from ``cifar-100-python`` (``train``, ``test``, ``meta``)."""
     folder = locate(source, "cifar100", ["train", "test", "meta"],
@@ -147,10 +143,7 @@ def parse_ratio(arg: str | None) -> float:
     return ratio
 
 
-@DATASETS.register("cifar10-lt",
-                   "long-tail CIFAR-10: class k keeps floor(5000*r^(k/9)) train images "
-                   "(spec cifar10-lt:r, default r=0.02 -> 13,996 images); test unchanged",
-                   default_budget=1399)
+@DATASETS.register("cifar10-lt")
 def load_cifar10_lt(source: DataSource) -> Dataset:
     """Load CIFAR-10 and keep the first ``n_k`` train images of each class (test unchanged)."""
     ratio = parse_ratio(source.arg)

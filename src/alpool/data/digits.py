@@ -11,8 +11,7 @@ DIGITS_TEST_FRACTION = 0.2
 DIGITS_SPLIT_SEED = 0
 
 
-@DATASETS.register("digits", "scikit-learn's 1,797 8x8 handwritten digits (bundled, no download)",
-                   default_budget=10)
+@DATASETS.register("digits")
 def load_digits(source: DataSource) -> Dataset:
     """Load the digits as 8x8 grayscale uint8 images with a fixed stratified 80/20 train/test split.
 

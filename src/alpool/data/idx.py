@@ -87,8 +87,7 @@ def _resources(url: str, md5s: tuple[str, ...], subdir: str) -> tuple[Resource, 
                  for name, md5 in zip(IDX_FILES, md5s, strict=True))
 
 
-@DATASETS.register("mnist", "MNIST handwritten digits, 60k/10k 28x28 grayscale (IDX files)",
-                   default_budget=60)
+@DATASETS.register("mnist")
 def load_mnist(source: DataSource) -> Dataset:
     """Load MNIST from ``mnist/``, ``MNIST/raw/`` or the data directory itself."""
     return load_idx_dataset(source, "mnist", ["mnist", "MNIST/raw"],
@@ -96,9 +95,7 @@ def load_mnist(source: DataSource) -> Dataset:
                             _resources(MNIST_URL, MNIST_MD5, "mnist"))
 
 
-@DATASETS.register("fashion-mnist",
-                   "Zalando Fashion-MNIST, 60k/10k 28x28 grayscale clothing (IDX files)",
-                   default_budget=60)
+@DATASETS.register("fashion-mnist")
 def load_fashion_mnist(source: DataSource) -> Dataset:
     """Load Fashion-MNIST from the data directory or the Debian package's folder."""
     return load_idx_dataset(source, "fashion-mnist", ["fashion-mnist", "FashionMNIST/raw"],

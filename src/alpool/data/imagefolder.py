@@ -185,9 +185,7 @@ def _splits(path: Path) -> tuple[list[str], Split, Split]:
             ([paths[i] for i in test_idx], labels[test_idx]))
 
 
-@DATASETS.register("imagefolder",
-                   "any folder of class sub-folders: imagefolder:PATH (PATH/train + PATH/test "
-                   "or a fixed seeded 80/20 split)")
+@DATASETS.register("imagefolder")
 def load_imagefolder(source: DataSource) -> Dataset:
     """Load ``imagefolder:PATH`` (see the module docstring for the layouts and rules).
 

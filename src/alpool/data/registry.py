@@ -1,11 +1,12 @@
-"""The dataset registry: name -> loader ``(DataSource) -> Dataset``."""
+"""The dataset registry: name -> loader ``(DataSource) -> Dataset`` (declared in :mod:`alpool.data`)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
+from alpool.data import DATASETS
 from alpool.data.base import Dataset, DataSource
-from alpool.registry import Registry
 
 Loader = Callable[[DataSource], Dataset]
-DATASETS: Registry[Loader] = Registry("dataset")
+
+__all__ = ["DATASETS", "Loader"]

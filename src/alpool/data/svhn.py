@@ -38,8 +38,7 @@ def read_svhn_mat(path: Path) -> tuple[np.ndarray, np.ndarray]:
     return images, labels
 
 
-@DATASETS.register("svhn",
-                   "SVHN street-view house-number digits, 73k/26k 32x32 colour (.mat files)")
+@DATASETS.register("svhn")
 def load_svhn(source: DataSource) -> Dataset:
     """Load SVHN's train and test ``.mat`` files (the ``extra`` split is not used)."""
     names = [name for name, _ in SVHN_FILES.values()]

@@ -73,9 +73,7 @@ def val_files(folder: Path, wnids: list[str]) -> tuple[list[Path], np.ndarray]:
     return paths, np.asarray(labels, dtype=np.int64)
 
 
-@DATASETS.register("tinyimagenet",
-                   "Tiny ImageNet, 100k/10k 64x64 colour images of 200 classes (val as test)",
-                   default_budget=10000)
+@DATASETS.register("tinyimagenet")
 def load_tinyimagenet(source: DataSource) -> Dataset:
     """Load ``tiny-imagenet-200``: train images, and the labelled val split as the test split."""
     folder = locate(source, "tinyimagenet", TINY_FILES,

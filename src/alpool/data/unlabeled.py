@@ -225,8 +225,7 @@ def resolve(source: DataSource, name: str) -> tuple[Path, int | None]:
     return folder, size
 
 
-@DATASETS.register("images", "a folder of unlabeled images, flat or nested: images:PATH "
-                   "(PNG/JPEG/WebP; --image-size S to resize); no ground truth")
+@DATASETS.register("images")
 def load_images(source: DataSource) -> Dataset:
     """Load ``images:PATH[@S]`` (see the module docstring)."""
     folder, size = resolve(source, "images")

@@ -1,15 +1,35 @@
-"""Evaluation frameworks of ``al-run``: how labels become a classifier."""
+"""Evaluation frameworks of ``al-run``: how labels become a classifier.
 
-import importlib
+Each framework is declared here; its module is imported when it is first built.
+"""
 
-from alpool.frameworks import supervised  # noqa: F401  (registers)
-from alpool.frameworks.base import FRAMEWORKS, EpisodeData, Framework, TrainedModel, make_framework
+from __future__ import annotations
 
-for _module in ("linear_probe", "semi_supervised"):
-    try:
-        importlib.import_module(f"alpool.frameworks.{_module}")
-    except ModuleNotFoundError as _exc:
-        if _exc.name != f"alpool.frameworks.{_module}":
-            raise
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from alpool.registry import ClassRegistry, lazy_exports
+
+if TYPE_CHECKING:
+    from alpool.frameworks.base import EpisodeData, Framework, TrainedModel
 
 __all__ = ["FRAMEWORKS", "EpisodeData", "Framework", "TrainedModel", "make_framework"]
+
+FRAMEWORKS: ClassRegistry[Framework] = ClassRegistry("framework")
+FRAMEWORKS.declare("linear-probe", "alpool.frameworks.linear_probe",
+                   "train a linear/MLP head on frozen pretext embeddings (embeddings=simclr)")
+FRAMEWORKS.declare("semi-supervised", "alpool.frameworks.semi_supervised",
+                   "FixMatch on labeled + unlabeled pool images (flexmatch=true: FlexMatch)")
+FRAMEWORKS.declare("supervised", "alpool.frameworks.supervised",
+                   "train the classifier on the labeled set only (fresh each episode)")
+
+
+def make_framework(name: str, params: Mapping[str, Any] | None = None) -> Framework:
+    """Build a registered framework (kept for callers of the old name; prefer ``FRAMEWORKS.create``)."""
+    return FRAMEWORKS.create(name, params)
+
+
+__getattr__ = lazy_exports(__name__, {
+    "EpisodeData": "alpool.frameworks.base",
+    "Framework": "alpool.frameworks.base",
+    "TrainedModel": "alpool.frameworks.base"})

@@ -17,9 +17,8 @@ import torch
 
 from alpool.config import TrainConfig
 from alpool.data.base import Dataset
-from alpool.params import Params, build_params
-from alpool.params import Params as ParamsBase
-from alpool.registry import Registry
+from alpool.frameworks import FRAMEWORKS
+from alpool.params import Configurable
 from alpool.selectors.base import Classifier
 
 
@@ -89,14 +88,10 @@ class TrainedModel:
     info: dict[str, Any] = field(default_factory=dict)
 
 
-class Framework(ABC):
+class Framework(Configurable, ABC):
     """Base class of the evaluation frameworks."""
 
-    Params: ClassVar[type[Params]] = Params
     validations: ClassVar[tuple[str, ...]] = ("split", "none")  # the --validation modes it implements
-
-    def __init__(self, params: ParamsBase | None = None) -> None:
-        self.params = params if params is not None else self.Params()
 
     @abstractmethod
     def train(self, data: EpisodeData) -> TrainedModel:
@@ -107,10 +102,4 @@ class Framework(ABC):
         return []
 
 
-FRAMEWORKS: Registry[type[Framework]] = Registry("framework")
-
-
-def make_framework(name: str, params: dict[str, Any] | None = None) -> Framework:
-    """Build a registered framework with validated options."""
-    cls = FRAMEWORKS.get(name)
-    return cls(build_params(cls.Params, params or {}, f"framework {name!r}"))
+__all__ = ["FRAMEWORKS", "EpisodeData", "Framework", "TrainedModel"]

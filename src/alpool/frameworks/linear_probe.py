@@ -180,9 +180,7 @@ def default_encoder(data: EpisodeData, task: str) -> Encoder:
     return build_encoder(data.checkpoint(task), task)
 
 
-@FRAMEWORKS.register(
-    "linear-probe", "train a linear/MLP head on frozen pretext embeddings (embeddings=simclr)"
-)
+@FRAMEWORKS.register("linear-probe")
 class LinearProbe(Framework):
     """Probe frozen embeddings; the encoder is needed for the test split (and official val)."""
 

@@ -315,9 +315,7 @@ class FixMatchTrainer:
             group["lr"] = self.cfg.lr * factor
 
 
-@FRAMEWORKS.register(
-    "semi-supervised", "FixMatch on labeled + unlabeled pool images (flexmatch=true: FlexMatch)"
-)
+@FRAMEWORKS.register("semi-supervised")
 class SemiSupervised(Framework):
     """Train ``train.arch`` with FixMatch/FlexMatch, keep the best-validation weights."""
 

@@ -43,7 +43,7 @@ def load_backbone(model: torch.nn.Module, checkpoint: dict, task: str) -> None:
                           f"pretrain with the same --arch ({str(exc).splitlines()[0]})") from None
 
 
-@FRAMEWORKS.register("supervised", "train the classifier on the labeled set only (fresh each episode)")
+@FRAMEWORKS.register("supervised")
 class Supervised(Framework):
     """Train ``train.arch`` on the labeled images, keep the best-validation weights."""
 

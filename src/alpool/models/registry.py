@@ -1,4 +1,4 @@
-"""The model registry: name -> builder ``(ModelSpec) -> ImageClassifier``."""
+"""The model registry (declared in :mod:`alpool.models`): name -> builder ``(ModelSpec) -> ImageClassifier``."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from alpool.data.base import Dataset
+from alpool.models import MODELS
 from alpool.models.base import ImageClassifier
-from alpool.registry import Registry
 
 
 class ModelSpec(BaseModel):
@@ -28,7 +28,6 @@ class ModelSpec(BaseModel):
 
 
 Builder = Callable[[ModelSpec], Any]
-MODELS: Registry[Builder] = Registry("model")
 
 
 def build_model(spec: ModelSpec) -> ImageClassifier:

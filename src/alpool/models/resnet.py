@@ -50,7 +50,7 @@ class ResNet18Backbone(nn.Module):
         return F.adaptive_avg_pool2d(self.stages(self.stem(x)), 1).flatten(1)
 
 
-@MODELS.register("resnet18", "CIFAR-style ResNet-18 (3x3 stem, dropout before the head), the papers' classifier")
+@MODELS.register("resnet18")
 def resnet18(spec: ModelSpec) -> ImageClassifier:
     """Build the CIFAR-style ResNet-18 classifier."""
     backbone = ResNet18Backbone(spec.in_channels, width=spec.width or 64)

@@ -36,7 +36,7 @@ class SmallCNNBackbone(nn.Module):
         return self.net(x)
 
 
-@MODELS.register("small-cnn", "6-conv CNN (32-64-128 channels), fast on CPU; for digits/MNIST-sized data")
+@MODELS.register("small-cnn")
 def small_cnn(spec: ModelSpec) -> ImageClassifier:
     """Build the small CNN classifier."""
     backbone = SmallCNNBackbone(spec.in_channels, spec.image_size, width=spec.width or 32)

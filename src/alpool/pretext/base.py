@@ -18,9 +18,8 @@ import numpy as np
 import torch
 
 from alpool.data.base import Dataset
-from alpool.params import Params, build_params
-from alpool.params import Params as ParamsBase
-from alpool.registry import Registry
+from alpool.params import Configurable
+from alpool.pretext import TASKS
 
 
 class PretrainArtifacts(Protocol):
@@ -83,15 +82,11 @@ class PretrainOutput:
     oracle: bool = False
 
 
-class PretextTask(ABC):
+class PretextTask(Configurable, ABC):
     """Base class of every pretext task."""
 
-    Params: ClassVar[type[Params]] = Params
     oracle: ClassVar[bool] = False
     requires: ClassVar[tuple[str, ...]] = ()
-
-    def __init__(self, params: ParamsBase | None = None) -> None:
-        self.params = params if params is not None else self.Params()
 
     @abstractmethod
     def run(self, ctx: PretrainContext) -> PretrainOutput:
@@ -102,10 +97,4 @@ class PretextTask(ABC):
         return None
 
 
-TASKS: Registry[type[PretextTask]] = Registry("task")
-
-
-def make_task(name: str, params: dict[str, Any] | None = None) -> PretextTask:
-    """Build a registered task with validated options."""
-    cls = TASKS.get(name)
-    return cls(build_params(cls.Params, params or {}, f"task {name!r}"))
+__all__ = ["TASKS", "PretextTask", "PretrainArtifacts", "PretrainContext", "PretrainOutput"]

@@ -101,8 +101,7 @@ def check_embeddings(array: np.ndarray, n: int, file: Path) -> np.ndarray:
     return array.astype(np.float32)
 
 
-@TASKS.register("precomputed", "embeddings computed elsewhere (DINOv2, CLIP, ...): --param file=EMB.npy "
-                "[N, D] in dataset order, or .npz with paths + embeddings")
+@TASKS.register("precomputed")
 class PrecomputedTask(PretextTask):
     """Use a file of embeddings as the step's ``embeddings.npy`` (nothing is trained)."""
 
@@ -183,8 +182,7 @@ def embed_with(model: nn.Module, images: torch.Tensor, size: int, batch_size: in
     return torch.cat(out).numpy()
 
 
-@TASKS.register("torchvision", "a torchvision backbone with local weights: --param arch=resnet50 "
-                "--param weights=PATH.pth (no download, no training)")
+@TASKS.register("torchvision")
 class TorchvisionTask(PretextTask):
     """Embed every image with a pretrained torchvision model read from a local file."""
 

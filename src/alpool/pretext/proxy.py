@@ -74,9 +74,7 @@ def split_test(n_test: int, fraction: float, seed: int) -> tuple[np.ndarray, np.
     return np.sort(order[n_hold:]).astype(np.int64), np.sort(order[:n_hold]).astype(np.int64)
 
 
-@TASKS.register(
-    "proxy", "supervised classifier trained on the TEST split [CS cold bench]; proba, embeddings"
-)
+@TASKS.register("proxy")
 class ProxyTask(PretextTask):
     """Train a classifier on the test split and predict every train image (oracle)."""
 

@@ -85,7 +85,7 @@ def scan_loss(p_anchor: torch.Tensor, p_neighbour: torch.Tensor, entropy_weight:
     return consistency - entropy_weight * entropy
 
 
-@TASKS.register("scan", "SCAN clustering [SCAN] from simclr: cluster ids and confidences (needs simclr)")
+@TASKS.register("scan")
 class SCANTask(PretextTask):
     """Mine neighbours, train the clustering heads, optionally self-label."""
 

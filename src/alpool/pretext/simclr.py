@@ -98,7 +98,7 @@ def augmentation(p: SimCLRParams) -> ContrastiveAugment:
     return ContrastiveAugment(crop_scale=(p.crop_min_scale, 1.0))
 
 
-@TASKS.register("simclr", "contrastive SimCLR [IP, SCAN]; embeddings, per-image loss, confidence/variability [CS]")
+@TASKS.register("simclr")
 class SimCLRTask(PretextTask):
     """Train SimCLR on every train image; return embeddings, loss and training dynamics."""
 

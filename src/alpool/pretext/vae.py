@@ -68,9 +68,7 @@ class VAEParams(Params):
     eval_batch_size: int = Field(1024, gt=0, description="images per batch when scoring")
 
 
-@TASKS.register(
-    "vae", "convolutional VAE [IP]; per-image loss, recon, kl; embeddings = latent mean"
-)
+@TASKS.register("vae")
 class VAETask(PretextTask):
     """Train the VAE, keep the best-validation weights, score every train image (deterministic)."""
 

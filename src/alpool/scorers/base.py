@@ -5,16 +5,15 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import ClassVar
 
 import numpy as np
 import torch
 
 from alpool.data.base import Dataset
-from alpool.params import Params, build_params
-from alpool.params import Params as ParamsBase
+from alpool.params import Configurable
 from alpool.pretext.base import PretrainArtifacts
-from alpool.registry import Registry
+from alpool.scorers import SCORERS
 
 
 @dataclass
@@ -34,24 +33,14 @@ class ScoringContext:
     pretrain: Callable[[str], PretrainArtifacts]
 
 
-class Scorer(ABC):
+class Scorer(Configurable, ABC):
     """Base class of every scorer. ``requires`` names the pretrain task(s) it reads by default."""
 
-    Params: ClassVar[type[Params]] = Params
     requires: ClassVar[tuple[str, ...]] = ()
-
-    def __init__(self, params: ParamsBase | None = None) -> None:
-        self.params = params if params is not None else self.Params()
 
     @abstractmethod
     def score(self, ctx: ScoringContext) -> np.ndarray:
         """Return ``[N]`` float64 scores for every train image (higher = pick first)."""
 
 
-SCORERS: Registry[type[Scorer]] = Registry("scorer")
-
-
-def make_scorer(name: str, params: dict[str, Any] | None = None) -> Scorer:
-    """Build a registered scorer with validated options."""
-    cls = SCORERS.get(name)
-    return cls(build_params(cls.Params, params or {}, f"scorer {name!r}"))
+__all__ = ["SCORERS", "Scorer", "ScoringContext"]

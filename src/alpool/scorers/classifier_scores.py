@@ -126,7 +126,7 @@ class ProbaScorer(Scorer):
         return np.asarray(self.measure(proba), dtype=np.float64)
 
 
-@SCORERS.register("least-confidence", "1 - max p of the proxy classifier [CS, oracle]")
+@SCORERS.register("least-confidence")
 class LeastConfidenceScore(ProbaScorer):
     """Score images whose most likely class is least likely."""
 
@@ -135,7 +135,7 @@ class LeastConfidenceScore(ProbaScorer):
         return least_confidence(proba)
 
 
-@SCORERS.register("entropy", "Shannon entropy of the proxy classifier's prediction [CS, oracle]")
+@SCORERS.register("entropy")
 class EntropyScore(ProbaScorer):
     """Score images with the flattest predicted distribution."""
 
@@ -144,7 +144,7 @@ class EntropyScore(ProbaScorer):
         return entropy(proba)
 
 
-@SCORERS.register("margin", "-(p1 - p2) of the proxy classifier: small top-2 gap first [CS, oracle]")
+@SCORERS.register("margin")
 class MarginScore(ProbaScorer):
     """Score images whose two most likely classes are closest."""
 
@@ -189,7 +189,7 @@ class PassesScorer(Scorer):
         return np.asarray(scores, dtype=np.float64)
 
 
-@SCORERS.register("bald", "BALD mutual information over 25 MC-dropout passes of the proxy [CS, oracle]")
+@SCORERS.register("bald")
 class BALDScore(PassesScorer):
     """Score images where the MC-dropout passes disagree while each is confident."""
 
@@ -201,7 +201,7 @@ class BALDScore(PassesScorer):
         return bald(clf.mc_predict_proba(indices, passes, generator))
 
 
-@SCORERS.register("consistency", "summed softmax variance over 50 augmented passes of the proxy [CS, oracle]")
+@SCORERS.register("consistency")
 class ConsistencyScore(PassesScorer):
     """Score images whose prediction changes most under the training augmentation."""
 
@@ -214,8 +214,7 @@ class ConsistencyScore(PassesScorer):
         return consistency(clf.augmented_predict_proba(indices, passes, generator))
 
 
-@SCORERS.register("coreset-distance", "distance to the nearest proxy-labeled (test) image in proxy features "
-                  "[oracle]")
+@SCORERS.register("coreset-distance")
 class CoresetDistanceScore(Scorer):
     """Score images far from everything the proxy was trained on (penultimate features)."""
 
@@ -241,7 +240,7 @@ class VAALScoreParams(VAALParams):
     task: str = Field("proxy", description="proxy step whose labeled test images are 'labeled'")
 
 
-@SCORERS.register("vaal", "VAAL discriminator's 'unlabeled' probability vs the proxy's test images [oracle]")
+@SCORERS.register("vaal")
 class VAALScore(Scorer):
     """Score train images that the VAAL discriminator finds least like the proxy's labeled set."""
 

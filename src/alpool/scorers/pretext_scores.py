@@ -1,7 +1,8 @@
 """Scorers that read a per-image array written by a pretext task (no model is run at rank time).
 
 Each is one row of :data:`ARRAY_SCORES`: the step it reads by default (``task`` option), the
-array, and ``score = sign * array + offset``. Add a row to add a scorer.
+array, and ``score = sign * array + offset``. Add a row (and its declaration in
+:mod:`alpool.scorers`) to add a scorer.
 """
 
 from __future__ import annotations
@@ -23,23 +24,16 @@ class ArrayScore:
     name: str
     task: str
     array: str
-    description: str
     sign: float = 1.0
     offset: float = 0.0
 
 
 ARRAY_SCORES = (
-    ArrayScore("vae-loss", "vae", "loss",
-               "VAE reconstruction + weighted KL per image (mean latent) [IP]; high = hard"),
-    ArrayScore("simclr-loss", "simclr", "loss",
-               "fixed per-image NT-Xent of the simclr step (views vs shared negatives); high = hard"),
-    ArrayScore("contrast-confidence", "simclr", "confidence",
-               "1 - mean positive-view probability over simclr epochs [CS]; high = hard to contrast",
-               sign=-1.0, offset=1.0),
-    ArrayScore("contrast-variability", "simclr", "variability",
-               "std over simclr epochs of the positive-view probability [CS]; high = ambiguous"),
-    ArrayScore("scan-confidence", "scan", "confidence",
-               "max cluster probability of the scan step [SCAN]; high = confident member"),
+    ArrayScore("vae-loss", "vae", "loss"),
+    ArrayScore("simclr-loss", "simclr", "loss"),
+    ArrayScore("contrast-confidence", "simclr", "confidence", sign=-1.0, offset=1.0),
+    ArrayScore("contrast-variability", "simclr", "variability"),
+    ArrayScore("scan-confidence", "scan", "confidence"),
 )
 
 
@@ -61,9 +55,9 @@ def array_scorer(spec: ArrayScore) -> type[ArrayScorer]:
     params = create_model(f"{spec.task.title()}TaskParams", __base__=Params,
                           task=(str, Field(spec.task, description="pretrain step to read (its folder name)")))
     namespace = {"Params": params, "requires": (spec.task,), "ARRAY": spec.array, "SIGN": spec.sign,
-                 "OFFSET": spec.offset, "__doc__": spec.description}
+                 "OFFSET": spec.offset, "__doc__": SCORERS.entry(spec.name).description}
     return type(spec.name.title().replace("-", ""), (ArrayScorer,), namespace)
 
 
 for _spec in ARRAY_SCORES:
-    SCORERS.add(_spec.name, array_scorer(_spec), _spec.description)
+    SCORERS.add(_spec.name, array_scorer(_spec))

@@ -74,9 +74,7 @@ def typicality_scores(x: np.ndarray, k: int, chunk_rows: int | None = None,
     return 1.0 / (mean_distance + eps)
 
 
-@SCORERS.register(
-    "typicality", "1 / mean Euclidean distance to the k=20 nearest neighbours of an embedding (task=simclr)"
-)
+@SCORERS.register("typicality")
 class Typicality(Scorer):
     """Score dense-region images high: typicality on a pretrain step's embeddings."""
 

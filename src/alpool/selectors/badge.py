@@ -39,7 +39,7 @@ def row_norms(emb: torch.Tensor, chunk_size: int) -> np.ndarray:
     return torch.cat(parts).cpu().numpy()
 
 
-@SELECTORS.register("badge", "query: k-means++ seeding on last-layer gradient embeddings (BADGE)")
+@SELECTORS.register("badge")
 class Badge(Selector):
     """Diverse, uncertain batches: k-means++ seeding on the classifier's gradient embeddings."""
 

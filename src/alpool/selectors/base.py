@@ -17,9 +17,8 @@ import numpy as np
 import torch
 
 from alpool.errors import ConfigError, MissingStepError
-from alpool.params import Params, build_params
-from alpool.params import Params as ParamsBase
-from alpool.registry import Registry
+from alpool.params import Configurable
+from alpool.selectors import SELECTORS, make_selector
 
 # What a selector may need. "labels" marks an oracle (uses ground truth).
 NEED_EMBEDDINGS = "embeddings"
@@ -140,16 +139,12 @@ class Selection:
     info: dict[str, Any] = field(default_factory=dict)
 
 
-class Selector(ABC):
+class Selector(Configurable, ABC):
     """Base class of every selector. Subclasses set ``Params``, ``needs`` and ``oracle``."""
 
-    Params: ClassVar[type[Params]] = Params
     needs: ClassVar[frozenset[str]] = frozenset()
     oracle: ClassVar[bool] = False
     seeded: ClassVar[bool] = True  # False: the seed does not change the pick (init-pool --count refuses)
-
-    def __init__(self, params: ParamsBase | None = None) -> None:
-        self.params = params if params is not None else self.Params()
 
     @abstractmethod
     def select(self, ctx: SelectionContext, budget: int) -> Selection:
@@ -161,9 +156,6 @@ class Selector(ABC):
         selection = self.select(ctx, budget)
         check_selection(selection, ctx, budget)
         return selection
-
-
-SELECTORS: Registry[type[Selector]] = Registry("selector")
 
 
 def check_budget(budget: int, available: int) -> None:
@@ -183,7 +175,4 @@ def check_selection(selection: Selection, ctx: SelectionContext, budget: int) ->
         raise RuntimeError("selector returned duplicates or non-candidates")
 
 
-def make_selector(name: str, params: dict[str, Any] | None = None) -> Selector:
-    """Build a registered selector with validated options."""
-    cls = SELECTORS.get(name)
-    return cls(build_params(cls.Params, params or {}, f"selector {name!r}"))
+__all__ = ["SELECTORS", "Selection", "SelectionContext", "Selector", "make_selector"]

@@ -45,8 +45,7 @@ class ClusterQuotaParams(Params):
         "small clusters; 'drop' is the original's floor(B/K) per cluster")
 
 
-@SELECTORS.register("cluster-quota", "equal quota per cluster (SCAN ids or k-means), random inside "
-                    "a cluster")
+@SELECTORS.register("cluster-quota")
 class ClusterQuotaSelector(Selector):
     """Give every cluster an equal quota of the budget, drawn at random inside the cluster [IP].
 
@@ -127,8 +126,7 @@ class RoundRobinParams(Params):
         return None if isinstance(value, str) and value.lower() in {"", "none", "null"} else value
 
 
-@SELECTORS.register("cluster-round-robin", "k-means (K=30) clusters in seeded order, round-robin "
-                    "of each cluster's best score (default hard-to-contrast)")
+@SELECTORS.register("cluster-round-robin")
 class ClusterRoundRobinSelector(Selector):
     """Cluster the candidates by k-means, order each cluster by a score, take clusters in turn [CS].
 

@@ -27,8 +27,7 @@ class CoresetParams(Params):
     chunk_elements: int = Field(CHUNK_ELEMENTS, gt=0, description="distance entries per block")
 
 
-@SELECTORS.register("coreset", "greedy k-center on embeddings or classifier features (initial "
-                    "pool or AL query)")
+@SELECTORS.register("coreset")
 class CoresetSelector(Selector):
     """Greedy k-center: repeatedly pick the candidate farthest from everything labeled or picked.
 

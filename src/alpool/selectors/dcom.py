@@ -49,8 +49,7 @@ def minmax(values: np.ndarray) -> np.ndarray:
     return (values - values.min()) / span if span > 0 else np.zeros_like(values, dtype=np.float64)
 
 
-@SELECTORS.register("dcom", "DCoM: ProbCover with per-point radii, density first at low coverage, "
-                    "margin as coverage grows (initial pool or AL query)")
+@SELECTORS.register("dcom")
 class DCoMSelector(Selector):
     """Cover with adaptive balls, trading density for margin uncertainty as coverage grows.
 

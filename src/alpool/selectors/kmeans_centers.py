@@ -21,7 +21,7 @@ class KMeansCentersParams(Params):
     normalize: bool = Field(True, description="L2-normalise the embeddings before k-means")
 
 
-@SELECTORS.register("kmeans-centers", "the candidate nearest each of B k-means centroids")
+@SELECTORS.register("kmeans-centers")
 class KMeansCentersSelector(Selector):
     """Cluster the candidates into ``B`` k-means clusters and take the member nearest each centroid.
 

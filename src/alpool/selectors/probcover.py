@@ -43,8 +43,7 @@ class ProbCoverParams(Params):
     chunk_elements: int = Field(CHUNK_ELEMENTS, gt=0, description="distance entries per block")
 
 
-@SELECTORS.register("probcover", "ProbCover: greedy max coverage of delta-balls, delta by the 95% "
-                    "purity rule (initial pool or AL query)")
+@SELECTORS.register("probcover")
 class ProbCoverSelector(Selector):
     """Pick the candidates whose delta-balls cover the most still-uncovered points [PC].
 

@@ -11,7 +11,7 @@ from alpool.selectors.base import NEED_LABELS, SELECTORS, Selection, SelectionCo
 from alpool.selectors.common import labels_of, nan_scores
 
 
-@SELECTORS.register("random", "uniform random candidates (seeded); an initial pool or an AL query")
+@SELECTORS.register("random")
 class RandomSelector(Selector):
     """Pick ``budget`` candidates uniformly without replacement with ``ctx.rng``.
 
@@ -33,8 +33,7 @@ class RandomCoveringParams(Params):
                            "random candidate per missing class plus a uniform fill")
 
 
-@SELECTORS.register("random-covering", "oracle: uniform random pool redrawn until every class is "
-                    "present")
+@SELECTORS.register("random-covering")
 class RandomCoveringSelector(Selector):
     """Redraw uniform random pools with ``ctx.rng`` until the pool covers every class (oracle).
 

@@ -18,8 +18,7 @@ class RankedParams(Params):
     ascending: bool = Field(False, description="take the lowest scores instead (\"easy\" pools)")
 
 
-@SELECTORS.register("ranked", "the top-B candidates of a scorer's order (--score NAME, --param "
-                    "ascending=true for the bottom)")
+@SELECTORS.register("ranked")
 class RankedSelector(Selector):
     """Take the ``budget`` candidates with the highest (or, ascending, lowest) scores.
 

@@ -30,8 +30,7 @@ class TypiClustParams(Params):
         "recomputed over the unlabelled points after every pick)")
 
 
-@SELECTORS.register("typiclust", "TypiClust: most typical point of the least-labeled k-means "
-                    "cluster (initial pool or AL query)")
+@SELECTORS.register("typiclust")
 class TypiClustSelector(Selector):
     """Pick the most typical unlabeled point of the clusters with the fewest labeled points [TC].
 

@@ -76,7 +76,7 @@ class ClassifierQuery(Selector):
         return Selection(ctx.candidates[picks].astype(np.int64), scores, info)
 
 
-@SELECTORS.register("least-confidence", "query: lowest top-class probability (score 1 - max p)")
+@SELECTORS.register("least-confidence")
 class LeastConfidence(ClassifierQuery):
     """Pick the candidates whose most likely class has the lowest probability."""
 
@@ -85,7 +85,7 @@ class LeastConfidence(ClassifierQuery):
         return least_confidence(clf.predict_proba(ctx.candidates))
 
 
-@SELECTORS.register("entropy", "query: highest Shannon entropy of the predicted distribution")
+@SELECTORS.register("entropy")
 class Entropy(ClassifierQuery):
     """Pick the candidates with the flattest predicted distribution."""
 
@@ -94,7 +94,7 @@ class Entropy(ClassifierQuery):
         return entropy(clf.predict_proba(ctx.candidates))
 
 
-@SELECTORS.register("margin", "query: smallest gap between the two most likely classes")
+@SELECTORS.register("margin")
 class Margin(ClassifierQuery):
     """Pick the candidates whose two most likely classes are closest."""
 
@@ -111,7 +111,7 @@ class MCParams(Params):
                             "[passes, chunk, K]")
 
 
-@SELECTORS.register("dbal", "query: entropy of the mean prediction over MC-dropout passes (DBAL)")
+@SELECTORS.register("dbal")
 class DBAL(ClassifierQuery):
     """Deep Bayesian AL max-entropy: entropy of the MC-dropout mean (dropout on, BN in eval)."""
 
@@ -124,7 +124,7 @@ class DBAL(ClassifierQuery):
             clf.mc_predict_proba(idx, p.passes, gen)))
 
 
-@SELECTORS.register("bald", "query: BALD mutual information over MC-dropout passes (default 25)")
+@SELECTORS.register("bald")
 class BALD(ClassifierQuery):
     """Pick where the MC-dropout passes disagree while each is confident: H[mean p] - mean H[p]."""
 
@@ -145,8 +145,7 @@ class ConsistencyParams(Params):
                             "[passes, chunk, K]")
 
 
-@SELECTORS.register("consistency",
-                    "query: variance of the softmax over augmented passes (default 50)")
+@SELECTORS.register("consistency")
 class Consistency(ClassifierQuery):
     """Pick the candidates whose prediction changes most under training augmentations."""
 
@@ -165,8 +164,7 @@ class EnsembleParams(Params):
     members: int = Field(3, ge=2, description="models trained on the same labels (incl. the main)")
 
 
-@SELECTORS.register("ensemble-variation-ratio",
-                    "query: 1 - modal vote share of an ensemble (default 3 models)")
+@SELECTORS.register("ensemble-variation-ratio")
 class EnsembleVariationRatio(ClassifierQuery):
     """Pick the candidates the ensemble members disagree on most (variation ratio).
 

@@ -183,8 +183,7 @@ def labeled_probability(vae: VAE, disc: nn.Module, x: torch.Tensor, device: torc
     return probability.double().numpy()
 
 
-@SELECTORS.register("vaal", "query: VAE + discriminator trained on labeled vs unlabeled; "
-                    "pick the least 'labeled'-looking")
+@SELECTORS.register("vaal")
 class VAAL(Selector):
     """Pick the candidates the adversarially trained discriminator least believes are labeled."""
 

@@ -19,7 +19,6 @@ from alpool.selectors.base import (
     Selection,
     SelectionContext,
     Selector,
-    make_selector,
 )
 from alpool.selectors.common import labels_of, spread_evenly
 
@@ -43,8 +42,7 @@ class ClassBalancedParams(Params):
         return value
 
 
-@SELECTORS.register("class-balanced", "oracle: equal true-class counts, any --param "
-                    "inner=SELECTOR run inside each class")
+@SELECTORS.register("class-balanced")
 class ClassBalancedSelector(Selector):
     """Enforce equal ground-truth class counts around any selector (the "label diversity" oracle).
 
@@ -70,7 +68,7 @@ class ClassBalancedSelector(Selector):
         super().__init__(params)
         if self.params.inner == "class-balanced":
             raise ConfigError("class-balanced cannot wrap itself; choose another --param inner=...")
-        self.inner = make_selector(self.params.inner, self.params.inner_params)
+        self.inner = SELECTORS.create(self.params.inner, self.params.inner_params)
         self.needs = frozenset({NEED_LABELS}) | self.inner.needs  # type: ignore[misc]
 
     def select(self, ctx: SelectionContext, budget: int) -> Selection:

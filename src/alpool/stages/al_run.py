@@ -15,12 +15,12 @@ from alpool.atomic_files import atomic_write_text
 from alpool.config import ALRunConfig
 from alpool.errors import ConfigError, MissingStepError, StepExistsError
 from alpool.executor import Setup, make_executor
-from alpool.frameworks import make_framework
+from alpool.frameworks import FRAMEWORKS
 from alpool.models import MODELS
 from alpool.ops.curves import alc
 from alpool.run_context import open_run
 from alpool.rundir import RunDir, StepDir, StepManifest, StepWriter, check_recorded_inputs
-from alpool.selectors import SELECTORS, make_selector
+from alpool.selectors import SELECTORS
 from alpool.summaries import ALSummary, PoolSummary
 from alpool.training import resolve_device
 
@@ -110,7 +110,7 @@ def _pools(run: RunDir, config: ALRunConfig) -> list[str]:
 def _check_grid(config: ALRunConfig, run: RunDir, pools: list[str], pool_size: int) -> None:
     """Refuse unknown queries/frameworks and budgets that exceed the pool, before any training."""
     for query in config.queries:
-        make_selector(query, config.query_params.get(query, {}))
+        SELECTORS.create(query, config.query_params.get(query, {}))
     MODELS.get(config.train.arch)
     resolve_device(config.device)
     if config.candidates is not None and config.candidates < config.step_budget:
@@ -119,7 +119,7 @@ def _check_grid(config: ALRunConfig, run: RunDir, pools: list[str], pool_size: i
     unknown = set(config.query_params) - set(config.queries)
     if unknown:
         raise ConfigError(f"query options given for {sorted(unknown)}, which are not in --query {config.queries}")
-    framework = make_framework(config.framework, config.framework_params)
+    framework = FRAMEWORKS.create(config.framework, config.framework_params)
     if config.validation not in framework.validations:
         raise ConfigError(f"--validation {config.validation} is not available for --framework {config.framework}; "
                           f"use one of {', '.join(framework.validations)}")
@@ -150,7 +150,7 @@ def _table(run: RunDir, results: list[TrialResult]) -> pd.DataFrame:
     """Return the rows of ``results.csv`` for the finished trials ``results``."""
     pool_info = {p: run.step("pools", p).manifest() for p in {r.job.pool for r in results}}
     config = ALRunConfig.model_validate_json(results[0].job.config_json)
-    framework = make_framework(config.framework, config.framework_params).params
+    framework = FRAMEWORKS.create(config.framework, config.framework_params).params
     used = {"embeddings": getattr(framework, "embeddings", None) or "", "init": getattr(framework, "init", None) or "",
             "validation": config.validation}
     rows = []
@@ -203,7 +203,7 @@ def _finish(w: StepWriter, run: RunDir, results: list[TrialResult]) -> StepManif
         candidates=config.candidates,
         validation=config.validation,
         augmentation={"crop_padding": config.train.crop_padding, "flip": config.train.flip},
-        queries_oracle=sorted(q for q in set(table["query"]) if SELECTORS.get(q).oracle),
+        queries_oracle=sorted(q for q in set(table["query"]) if SELECTORS.entry(q).meta.get("oracle")),
     )
     oracle = any(m.oracle for m in pool_info.values()) or bool(summary.queries_oracle)
     return w.finish(summary.to_json(), oracle=oracle)

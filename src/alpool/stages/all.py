@@ -8,7 +8,7 @@ from alpool import reporting
 from alpool.config import ALRunConfig, AnalyzeConfig, Execution, InitPoolConfig, Preset, PretrainConfig, RankConfig
 from alpool.executor import make_executor
 from alpool.rundir import RunDir
-from alpool.selectors import make_selector
+from alpool.selectors import SELECTORS
 from alpool.stages import al_run, analyze, init_pool, pretrain, rank
 
 
@@ -39,7 +39,7 @@ def run(preset: Preset, run_dir: Path, device: str = "auto", force: bool = False
                                      count=pool.count, params=pool.params, name=pool.name,
                                      seed=preset.seed if pool.seed is None else pool.seed, device=device,  # type: ignore[arg-type]
                                      force=force)
-        names = init_pool.pool_names(pool_config, make_selector(pool_config.strategy, pool_config.params))
+        names = init_pool.pool_names(pool_config, SELECTORS.create(pool_config.strategy, pool_config.params))
         if all(_skip(run_, "pools", n, force) for n in names):
             continue
         ran += [f"pools/{m.name}" for m in init_pool.run(pool_config, run_dir, data_dir)]

@@ -8,12 +8,12 @@ from typing import Any
 import numpy as np
 
 from alpool.config import InitPoolConfig
-from alpool.errors import AlreadyFinishedError, ConfigError
+from alpool.errors import AlreadyFinishedError, ConfigError, UnknownNameError
 from alpool.run_context import RunContext, RunInputs, Upstream, open_run
 from alpool.run_index import finished_same
 from alpool.rundir import InputLog, StepManifest
 from alpool.seeding import numpy_rng
-from alpool.selectors import SELECTORS, SelectionContext, make_selector
+from alpool.selectors import SELECTORS, SelectionContext, init_pool_names
 from alpool.selectors.base import NEED_CLASSIFIER, Selector
 from alpool.summaries import PoolSummary
 from alpool.training import resolve_device
@@ -35,6 +35,12 @@ def pool_budget(config: InitPoolConfig, pool_size: int) -> int:
         return config.budget
     assert config.budget_ratio is not None  # the config validator guarantees one of the two
     return max(1, int(round(config.budget_ratio * pool_size)))
+
+
+def check_strategy(name: str) -> None:
+    """Refuse an unknown strategy, suggesting only selectors that init-pool accepts."""
+    if name not in SELECTORS:
+        raise UnknownNameError(SELECTORS.unknown_message(name, among=init_pool_names()))
 
 
 def default_name(config: InitPoolConfig, selector: Selector) -> str:
@@ -60,7 +66,8 @@ def pool_names(config: InitPoolConfig, selector: Selector) -> list[str]:
 
 def run(config: InitPoolConfig, run_dir: Path, data_dir: Path | None = None) -> list[StepManifest]:
     """Select ``config.count`` pools and write ``pools/<name>/`` for each."""
-    selector = make_selector(config.strategy, config.params)
+    check_strategy(config.strategy)
+    selector = SELECTORS.create(config.strategy, config.params)
     if NEED_CLASSIFIER in selector.needs:
         raise ConfigError(f"{config.strategy!r} needs a trained classifier, so it is an AL query: "
                           f"use `alpool al-run --query {config.strategy}`")
@@ -126,7 +133,3 @@ def _write_pool(config: InitPoolConfig, ctx: RunContext, selector: Selector, nam
         w.save_array("selection_scores.npy", scores)
         return w.finish(summary.to_json(), oracle=selector.oracle or inputs.used_labels or upstream.oracle)
 
-
-def selector_help() -> str:
-    """Return the selectors usable for initial pools, for ``--strategy`` help."""
-    return ", ".join(n for n in SELECTORS.names() if NEED_CLASSIFIER not in SELECTORS.get(n).needs)

@@ -24,7 +24,7 @@ import torch
 
 from alpool import reporting
 from alpool.errors import ConfigError, MissingStepError, StepExistsError
-from alpool.frameworks import FRAMEWORKS, EpisodeData, Framework, TrainedModel, make_framework
+from alpool.frameworks import FRAMEWORKS, EpisodeData, Framework, TrainedModel
 from alpool.labelling.config import ExportConfig, NextConfig
 from alpool.labelling.export import check_copy, export_rows
 from alpool.labelling.kfold import kfold_estimate
@@ -32,7 +32,7 @@ from alpool.labelling.labels import LabelSet, labels_steps, load_imported, parse
 from alpool.run_context import RunContext, RunInputs, Upstream, open_run
 from alpool.rundir import InputLog, RunDir, StepManifest
 from alpool.seeding import derive_seed, numpy_rng
-from alpool.selectors import SELECTORS, SelectionContext, make_selector
+from alpool.selectors import SELECTORS, SelectionContext
 from alpool.selectors.base import NEED_LABELS, Selector
 from alpool.stages.export import export_selection, read_picks
 from alpool.training import resolve_device
@@ -128,10 +128,10 @@ def run(config: NextConfig, run_dir: Path, data_dir: Path | None = None) -> tupl
     """Train, estimate, select, and write ``pools/<name>`` and ``exports/<name>``."""
     ctx = open_run(run_dir, data_dir)
     fallback = config.embeddings or default_embeddings(ctx.run)
-    selector = make_selector(config.query, with_embeddings(
+    selector = SELECTORS.create(config.query, with_embeddings(
         config.query_params, SELECTORS.get(config.query).Params.model_fields, fallback))
     check_query(selector, config.query)
-    framework = make_framework(config.framework, with_embeddings(
+    framework = FRAMEWORKS.create(config.framework, with_embeddings(
         config.framework_params, FRAMEWORKS.get(config.framework).Params.model_fields, fallback))
     for task in framework.uses_pretrain():
         ctx.run.step("pretrain", task).manifest()

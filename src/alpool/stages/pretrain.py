@@ -13,7 +13,7 @@ from alpool.checkpoints import save_checkpoint
 from alpool.config import PretrainConfig
 from alpool.data import load_dataset
 from alpool.errors import ConfigError
-from alpool.pretext import PretrainContext, make_task
+from alpool.pretext import TASKS, PretrainContext
 from alpool.pretext.common import RESUME_FILE
 from alpool.run_context import Upstream, dataset_record, split_pool
 from alpool.rundir import RunDir, StepManifest, StepWriter, check_run_folder
@@ -29,7 +29,7 @@ def run(config: PretrainConfig, run_dir: Path) -> StepManifest:
     An unfinished step resumes from the task's checkpoint when run with the same task, dataset,
     params and seed; other settings are refused unless ``force`` (:meth:`StepWriter.keep_settings`).
     """
-    task = make_task(config.task, config.params)
+    task = TASKS.create(config.task, config.params)
     device = resolve_device(config.device)  # every check before the run directory is created
     check_run_folder(run_dir)
     for upstream_task in pretrain_steps_read(task):  # e.g. scan starts from a finished simclr step
@@ -39,9 +39,10 @@ def run(config: PretrainConfig, run_dir: Path) -> StepManifest:
         raise ConfigError(f"task {config.task!r} trains on ground-truth labels, and {config.dataset} has none; "
                           "use a self-supervised task, --task precomputed or --task torchvision")
     task.check(dataset)
-    val_fraction = config.val_fraction if dataset.has_labels else 0.0  # unlabeled: nothing to validate on
-    run_ = RunDir.create(run_dir, dataset_record(config.dataset, dataset, config.data_dir), config.seed,
-                         val_fraction)
+    given = config.val_fraction if "val_fraction" in config.model_fields_set else None  # None: the run's own
+    if not dataset.has_labels:
+        given = 0.0  # unlabeled: nothing to validate on
+    run_ = RunDir.create(run_dir, dataset_record(config.dataset, dataset, config.data_dir), config.seed, given)
     pool, val = split_pool(run_, dataset)
     with run_.writing("pretrain", config.step_name, config.model_dump(mode="json"), config.force, resume=True) as w:
         w.keep_settings({k: config.model_dump(mode="json")[k] for k in RESUME_KEYS}, config.force)

@@ -12,7 +12,7 @@ from alpool.errors import ConfigError
 from alpool.pretext import PretextTask
 from alpool.run_context import Upstream, open_run
 from alpool.rundir import StepManifest
-from alpool.scorers import Scorer, ScoringContext, make_scorer
+from alpool.scorers import SCORERS, Scorer, ScoringContext
 from alpool.summaries import ScoresSummary
 from alpool.training import resolve_device
 
@@ -34,7 +34,7 @@ def run(config: RankConfig, run_dir: Path, data_dir: Path | None = None) -> Step
     With ``ascending`` the scores are negated before saving, so that ``scores.npy`` keeps meaning
     "higher = pick first" and ``sorted_idx.npy`` lists the easiest images first.
     """
-    scorer = make_scorer(config.scorer, config.params)
+    scorer = SCORERS.create(config.scorer, config.params)
     device = resolve_device(config.device)
     ctx = open_run(run_dir, data_dir)
     for task in pretrain_steps_read(scorer):  # every check before the step folder is made
