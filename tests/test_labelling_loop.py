@@ -18,9 +18,10 @@ import torch
 
 from alpool.data import load_dataset
 from alpool.errors import ConfigError
-from alpool.labelling.kfold import kfold_estimate, stratified_folds
+from alpool.labelling.kfold import kfold_estimate
 from alpool.run_context import RunInputs, Upstream, open_run
 from alpool.rundir import RunDir
+from alpool.validation import labeled_folds
 from folder_data import KINDS, make_image_folder
 from test_cli import invoke
 
@@ -134,7 +135,9 @@ def test_holdout_file_is_the_estimate(folder_run: tuple[Path, Path, dict[str, st
 
 def test_stratified_folds_deal_every_class_evenly() -> None:
     labels = np.array([0] * 5 + [1] * 3 + [2] * 2)
-    fold = stratified_folds(labels, 5, np.random.default_rng(0))
+    fold = np.empty(len(labels), dtype=np.int64)
+    for f, (_, held) in enumerate(labeled_folds(labels, 5, np.random.default_rng(0))):
+        fold[held] = f
     assert sorted(np.bincount(fold, minlength=5).tolist()) == [2, 2, 2, 2, 2]
     assert len(set(fold[labels == 0].tolist())) == 5
 
