@@ -7,7 +7,7 @@ rest grows linearly with the number of points. Squared distances use the matrix-
 point meets itself the diagonal is set exactly instead of trusting the rounding. Small problems
 (``n <= SMALL``) run in numpy on the CPU: at that size torch's per-op overhead dominates.
 
-Exact kNN on the CPU uses faiss-cpu when it is installed (the optional extra ``alpool[faiss]``):
+Exact kNN on the CPU uses faiss-cpu (a dependency; the torch route stands in where it is missing):
 the torch route (GEMM block, then ``topk``) reads every distance block once more after writing it
 and measured 1.2-1.5x faiss's time, which fuses the selection into its GEMM tiles. Without faiss
 the torch route is used, and on CUDA always; the neighbour sets agree up to distance ties.
@@ -123,7 +123,7 @@ def knn(x: np.ndarray, k: int, chunk_elements: int = CHUNK_ELEMENTS,
 
 
 def faiss_or_none() -> Any:
-    """Return the faiss module when faiss-cpu is installed (``pip install 'alpool[faiss]'``)."""
+    """Return the faiss module, or None where faiss-cpu is not installed (then torch computes kNN)."""
     try:
         import faiss  # type: ignore[import-not-found]
     except ModuleNotFoundError:
