@@ -6,6 +6,7 @@ import fnmatch
 import sys
 from contextlib import closing
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
@@ -67,15 +68,16 @@ def run(config: ALRunConfig, run_dir: Path, data_dir: Path | None = None) -> Ste
                          config.model_dump_json())
                 for pool in pools for query in config.queries for trial in range(config.trials)]
         results: list[TrialResult] = []
+        rows = ResultRows(ctx.run, config, pools)
         shared = Setup(share_context, (str(ctx.run.root), str(data_dir) if data_dir else None, ctx))
         with (reporting.task(f"al-run {name}: {len(jobs)} trials", len(jobs)) as progress,
               closing(executor.map(run_trial, jobs, shared)) as finished):
             for result in finished:
                 results.append(result)
-                partial = _table(ctx.run, results)[RESULT_COLUMNS]
-                atomic_write_text(w.path / PARTIAL_RESULTS, partial.to_csv(index=False))
+                rows.add(result)
+                atomic_write_text(w.path / PARTIAL_RESULTS, rows.table()[RESULT_COLUMNS].to_csv(index=False))
                 progress.advance(status=f"{result.job.pool} / {result.job.query} / trial {result.job.trial}")
-        manifest = _finish(w, ctx.run, results)
+        manifest = _finish(w, config, results, rows)
         (w.path / PARTIAL_RESULTS).unlink(missing_ok=True)
         warn_chance(manifest.summary["final_accuracy"], ctx.dataset.num_classes, config, ctx.dataset.image_shape)
         return manifest
@@ -146,20 +148,25 @@ def _check_finished_pools(step: StepDir, pools: list[str], force: bool) -> None:
                               f"{', '.join(sorted(pools))}; pass --force to redo it or choose another --name")
 
 
-def _table(run: RunDir, results: list[TrialResult]) -> pd.DataFrame:
-    """Return the rows of ``results.csv`` for the finished trials ``results``."""
-    pool_info = {p: run.step("pools", p).manifest() for p in {r.job.pool for r in results}}
-    config = ALRunConfig.model_validate_json(results[0].job.config_json)
-    framework = FRAMEWORKS.create(config.framework, config.framework_params).params
-    used = {"embeddings": getattr(framework, "embeddings", None) or "", "init": getattr(framework, "init", None) or "",
-            "validation": config.validation}
-    rows = []
-    for result in results:
-        manifest = pool_info[result.job.pool]
-        for row in result.rows:
-            rows.append({**row, **used, "init_strategy": PoolSummary.of(manifest).init_strategy,
-                         "oracle": manifest.oracle})
-    return pd.DataFrame(rows).sort_values(["pool", "query", "trial", "episode"])
+class ResultRows:
+    """The rows of ``results.csv``, added trial by trial; pool manifests and the framework are read once."""
+
+    def __init__(self, run: RunDir, config: ALRunConfig, pools: list[str]) -> None:
+        self.pools = {p: run.step("pools", p).manifest() for p in pools}
+        framework = FRAMEWORKS.create(config.framework, config.framework_params).params
+        self.used = {"embeddings": getattr(framework, "embeddings", None) or "",
+                     "init": getattr(framework, "init", None) or "", "validation": config.validation}
+        self.rows: list[dict[str, Any]] = []
+
+    def add(self, result: TrialResult) -> None:
+        """Add the rows of one finished trial."""
+        manifest = self.pools[result.job.pool]
+        labels = {**self.used, "init_strategy": PoolSummary.of(manifest).init_strategy, "oracle": manifest.oracle}
+        self.rows.extend({**row, **labels} for row in result.rows)
+
+    def table(self) -> pd.DataFrame:
+        """Return the rows added so far, sorted by pool, query, trial and episode."""
+        return pd.DataFrame(self.rows).sort_values(["pool", "query", "trial", "episode"])
 
 
 def warn_chance(final: dict[str, float], num_classes: int, config: ALRunConfig, image_shape: tuple[int, ...]) -> None:
@@ -185,13 +192,11 @@ def warn_chance(final: dict[str, float], num_classes: int, config: ALRunConfig, 
           f"likely cause: {cause}", file=sys.stderr, flush=True)
 
 
-def _finish(w: StepWriter, run: RunDir, results: list[TrialResult]) -> StepManifest:
+def _finish(w: StepWriter, config: ALRunConfig, results: list[TrialResult], rows: ResultRows) -> StepManifest:
     """Write results.csv and the manifest (ALC per trial, oracle flags of the pools)."""
-    pool_info = {p: run.step("pools", p).manifest() for p in {r.job.pool for r in results}}
-    config = ALRunConfig.model_validate_json(results[0].job.config_json)
     for result in results:
         w.inputs.update(result.inputs)
-    table = _table(run, results)
+    table = rows.table()
     w.write_text("results.csv", table[RESULT_COLUMNS].to_csv(index=False))
     alcs = {f"{p}|{q}|{t}": alc(g["n_labeled"].to_numpy(), g["test_accuracy"].to_numpy())
             for (p, q, t), g in table.groupby(["pool", "query", "trial"])}
@@ -205,5 +210,5 @@ def _finish(w: StepWriter, run: RunDir, results: list[TrialResult]) -> StepManif
         augmentation={"crop_padding": config.train.crop_padding, "flip": config.train.flip},
         queries_oracle=sorted(q for q in set(table["query"]) if SELECTORS.entry(q).meta.get("oracle")),
     )
-    oracle = any(m.oracle for m in pool_info.values()) or bool(summary.queries_oracle)
+    oracle = any(m.oracle for m in rows.pools.values()) or bool(summary.queries_oracle)
     return w.finish(summary.to_json(), oracle=oracle)
