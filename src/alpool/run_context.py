@@ -158,4 +158,4 @@ class RunInputs:
 
     def cache_dir(self, name: str) -> Path | None:
         """Return ``<run>/cache/<name>/``, where selectors keep results keyed by their inputs' hash."""
-        return self.ctx.run.root / "cache" / name
+        return self.ctx.run.cache_dir(name)

@@ -187,8 +187,8 @@ class RunDir:
         """Return the path of ``run.json``."""
         return self.root / "run.json"
 
-    def cache_dir(self, kind: str, key: str) -> Path:
-        """Return ``cache/<kind>/<key>/``: recomputable data shared by steps (safe to delete)."""
+    def cache_dir(self, kind: str, key: str = "") -> Path:
+        """Return ``cache/<kind>/<key>/`` (``cache/<kind>/`` without a key): recomputable data shared by steps."""
         return self.root / "cache" / kind / key
 
     def exists(self) -> bool:
