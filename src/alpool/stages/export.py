@@ -8,12 +8,12 @@ from pathlib import Path
 
 import numpy as np
 
-from alpool.atomic_files import load_array
 from alpool.errors import ConfigError, MissingStepError, StepExistsError
 from alpool.labelling.config import ExportConfig
 from alpool.labelling.export import check_copy, copy_files, export_rows, summary_of, write_export
 from alpool.run_context import RunContext, open_run
 from alpool.rundir import RunDir, StepDir, StepManifest, StepWriter
+from alpool.trial_dirs import EpisodeFolder
 
 EPISODE = re.compile(r"^al/(?P<exp>[^/]+)/(?P<trial>[^/]+--[^/]+/trial-\d+)/(?P<ep>episode-\d+)/?$")
 
@@ -24,7 +24,7 @@ def resolve(run: RunDir, source: str) -> tuple[str, str]:
     match = EPISODE.match(text)
     if match:
         folder = run.root / text
-        if not (folder / "metrics.json").exists():
+        if not EpisodeFolder(folder).is_finished():
             raise MissingStepError(f"{folder} is not a finished AL episode; give "
                                    "al/EXP/POOL--QUERY/trial-T/episode-E of a run that got there")
         name = "--".join([match["exp"], match["trial"].replace("/", "--"), match["ep"]])
@@ -64,8 +64,9 @@ def read_picks(run: RunDir, source: str, kind: str) -> Picks:
             scores = step.read_array("selection_scores.npy")
             files.append((step, step.file("selection_scores.npy")))
         return Picks(step.read_array("indices.npy").astype(np.int64), scores, files)
-    path = run.root / source.strip().rstrip("/") / "queried.npy"
-    indices = load_array(path).astype(np.int64)
+    episode = EpisodeFolder(run.root / source.strip().rstrip("/"))
+    path = episode.path / "queried.npy"
+    indices = episode.queried().astype(np.int64)
     if len(indices) == 0:
         raise ConfigError(f"{source} queried nothing (the last episode of a trial); export an earlier episode")
     return Picks(indices, None, [(None, path)])
