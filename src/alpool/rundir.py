@@ -354,3 +354,8 @@ def last_run(cwd: Path | None = None) -> Path | None:
     text = pointer.read_text().strip()
     return Path(text) if text else None
 
+
+
+def step_folder(run_dir: Path, manifest: StepManifest) -> Path:
+    """Return the folder of the step that ``manifest`` describes, in ``run_dir`` (for the CLI's summary line)."""
+    return RunDir(run_dir).step(manifest.kind, manifest.name).path

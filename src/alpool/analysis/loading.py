@@ -16,6 +16,7 @@ import pandas as pd
 
 from alpool.errors import ConfigError, CorruptFileError
 from alpool.rundir import STEP_KINDS, RunDir, StepDir
+from alpool.step_files import POOL_INDICES, RESULTS
 from alpool.summaries import PoolSummary
 from alpool.trial_dirs import finished_episodes
 
@@ -87,10 +88,10 @@ def select_experiments(runs: list[RunDir], wanted: list[str]) -> list[list[StepD
 
 def read_results(step: StepDir, label: str) -> pd.DataFrame:
     """Read ``results.csv`` of a finished experiment, with ``run`` added and defaults filled."""
-    path = step.file("results.csv")
+    path = step.file(RESULTS)
     if not path.exists():
         raise CorruptFileError(f"{path} is missing; redo step {step.label} with --force")
-    step.verify("results.csv")  # a changed results.csv is refused, not analysed
+    step.verify(RESULTS)  # a changed results.csv is refused, not analysed
     table = pd.read_csv(path)
     required = {"trial", "episode", "n_labeled", "test_accuracy"}
     missing = sorted(required - set(table.columns))
@@ -162,7 +163,7 @@ def _pool_row(step: StepDir, label: str, n_classes: int,
     summary = PoolSummary.of(manifest)
     histogram = summary.class_histogram
     if histogram is None and labels is not None:
-        histogram = np.bincount(labels[step.read_array("indices.npy")], minlength=n_classes).tolist()
+        histogram = np.bincount(labels[step.read_array(POOL_INDICES)], minlength=n_classes).tolist()
     hist = None if histogram is None else np.asarray(histogram, dtype=np.int64)  # [K]
     covered = int((hist > 0).sum()) if hist is not None else summary.n_classes_covered
     return {

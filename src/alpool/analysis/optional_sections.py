@@ -28,6 +28,7 @@ from alpool.analysis.report import FigureItem, Section, TableItem
 from alpool.analysis.sections import display
 from alpool.errors import ConfigError
 from alpool.seeding import numpy_rng
+from alpool.step_files import EMBEDDINGS, POOL_INDICES, SCORES
 
 
 def scorer_names(view: RunView, wanted: list[str]) -> list[str]:
@@ -53,8 +54,8 @@ def pool_scores(ctx: Context) -> pd.DataFrame:
         pools = [p for p in pools if view.run.step("pools", p).is_finished()]
         if not names or not pools:
             continue
-        indices = {p: view.run.step("pools", p).read_array("indices.npy") for p in pools}
-        scores = {s: view.run.step("scores", s).read_array("scores.npy") for s in names}
+        indices = {p: view.run.step("pools", p).read_array(POOL_INDICES) for p in pools}
+        scores = {s: view.run.step("scores", s).read_array(SCORES) for s in names}
         ctx.oracle_inputs += [f"{view.label}:scores/{s}" for s in names
                               if view.run.step("scores", s).manifest().oracle]
         frame = mean_pool_scores(indices, scores)
@@ -177,7 +178,7 @@ def scatter_section(ctx: Context) -> Section:
     section = Section("Embedding maps")
     for view in ctx.runs:
         task = embeddings_task(view, ctx.options.embeddings)
-        emb = view.run.step("pretrain", task).read_array("embeddings.npy")  # [N, D]
+        emb = view.run.step("pretrain", task).read_array(EMBEDDINGS)  # [N, D]
         pools = _map_pools(ctx, view)
         if not pools:
             section.paragraphs.append(f"**Note:** run `{view.label}` has no finished pool to map.")
@@ -202,5 +203,5 @@ def _map_pools(ctx: Context, view: RunView) -> dict[str, np.ndarray]:
     pools = ctx.pools[ctx.pools["run"] == view.label]
     bench = pools["is_bench"].astype(bool)
     shown = pd.concat([pools[~bench], pools[bench].drop_duplicates("group")])
-    return {f"{r.pool}: {r.init_strategy}": view.run.step("pools", r.pool).read_array("indices.npy")
+    return {f"{r.pool}: {r.init_strategy}": view.run.step("pools", r.pool).read_array(POOL_INDICES)
             for r in shown.itertuples()}

@@ -28,14 +28,16 @@ def all_steps(
     Example: alpool all --preset quickstart
     """
     from alpool.presets import load_preset
+    from alpool.rundir import RunDir
     from alpool.stages import all as stage
+    from alpool.step_files import REPORT_HTML
 
     def body() -> None:
         name, config = load_preset(preset)
         target = run_dir or Path("runs") / name
         ran = stage.run(config, target, device=device, force=force, workers=workers, data_dir=data_dir,
                          execution=execution(executor, ray_address, gpus_per_trial, cpus_per_trial))
-        report = target / "analysis" / config.analyze.name / "report.html" if config.analyze else None
+        report = RunDir(target).step("analysis", config.analyze.name).file(REPORT_HTML) if config.analyze else None
         if report is not None and report.exists():
             done(f"preset {name}: {plural(len(ran), 'step')} ran; open the report", target, report)
         else:

@@ -41,7 +41,9 @@ def analyze(
 
     Example: alpool analyze --curves --hist --corr
     """
+    from alpool.rundir import step_folder
     from alpool.stages import analyze as stage
+    from alpool.step_files import REPORT_HTML
 
     def body() -> None:
         target = resolve_run_dir(run_dir)
@@ -49,7 +51,6 @@ def analyze(
                                experiments=experiment or [], scorers=scorer or [], embeddings=embeddings,
                                projection=projection, runs=also or [], bench=bench or [])  # type: ignore[arg-type]
         manifest = stage.run(config, target, data_dir)
-        folder = target / "analysis" / manifest.name
-        done(f"analysis with {len(manifest.outputs)} files", target, folder / "report.html")
+        done(f"analysis with {len(manifest.outputs)} files", target, step_folder(target, manifest) / REPORT_HTML)
 
     run_command(body, quiet, debug, threads)

@@ -46,6 +46,7 @@ def pretrain(
 
     Example: alpool pretrain --task vae digits
     """
+    from alpool.rundir import step_folder
     from alpool.stages import pretrain as stage
 
     def body() -> None:
@@ -56,7 +57,7 @@ def pretrain(
                                 params=params(param, epochs=epochs), name=name, seed=seed, device=device,  # type: ignore[arg-type]
                                 force=force, **({} if val_fraction is None else {"val_fraction": val_fraction}))
         manifest = stage.run(config, target)
-        done(f"pretrained {task} in {manifest.seconds:.0f}s", target, target / "pretrain" / config.step_name)
+        done(f"pretrained {task} in {manifest.seconds:.0f}s", target, step_folder(target, manifest))
 
     run_command(body, quiet, debug, threads)
 

@@ -40,6 +40,7 @@ def rank(
 
     Example: alpool rank --scorer vae-loss
     """
+    from alpool.rundir import step_folder
     from alpool.stages import rank as stage
     from alpool.summaries import ScoresSummary
 
@@ -49,7 +50,6 @@ def rank(
                             seed=seed, device=device, force=force)  # type: ignore[arg-type]
         manifest = stage.run(config, target, data_dir)
         s = ScoresSummary.of(manifest)
-        done(f"ranked {manifest.name}: mean {s.mean:.4g}, std {s.std:.4g}", target,
-             target / "scores" / config.step_name)
+        done(f"ranked {manifest.name}: mean {s.mean:.4g}, std {s.std:.4g}", target, step_folder(target, manifest))
 
     run_command(body, quiet, debug, threads)

@@ -26,14 +26,14 @@ def run(preset: Preset, run_dir: Path, device: str = "auto", force: bool = False
         if _skip(run_, "pretrain", config.step_name, force):
             continue
         pretrain.run(config, run_dir)
-        ran.append(f"pretrain/{config.step_name}")
+        ran.append(run_.step("pretrain", config.step_name).label)
     for item in preset.rank:
         rank_config = RankConfig(scorer=item.scorer, params=item.params, ascending=item.ascending,
                                  seed=preset.seed, device=device, force=force)  # type: ignore[arg-type]
         if _skip(run_, "scores", rank_config.step_name, force):
             continue
         rank.run(rank_config, run_dir, data_dir)
-        ran.append(f"scores/{rank_config.step_name}")
+        ran.append(run_.step("scores", rank_config.step_name).label)
     for pool in preset.pools:
         pool_config = InitPoolConfig(strategy=pool.strategy, budget=pool.budget, budget_ratio=pool.budget_ratio,
                                      count=pool.count, params=pool.params, name=pool.name,
@@ -42,16 +42,16 @@ def run(preset: Preset, run_dir: Path, device: str = "auto", force: bool = False
         names = init_pool.pool_names(pool_config, SELECTORS.create(pool_config.strategy, pool_config.params))
         if all(_skip(run_, "pools", n, force) for n in names):
             continue
-        ran += [f"pools/{m.name}" for m in init_pool.run(pool_config, run_dir, data_dir)]
+        ran += [run_.step(m.kind, m.name).label for m in init_pool.run(pool_config, run_dir, data_dir)]
     for grid in preset.al:
         al_config = ALRunConfig(**grid.model_dump(), seed=preset.seed, workers=workers, device=device, force=force,  # type: ignore[arg-type]
                                  execution=execution or Execution())
         if _skip(run_, "al", al_run.experiment_name(al_config), force):
             continue
-        ran.append(f"al/{al_run.run(al_config, run_dir, data_dir).name}")
+        ran.append(run_.step("al", al_run.run(al_config, run_dir, data_dir).name).label)
     if preset.analyze is not None:
         analyze_config: AnalyzeConfig = preset.analyze
-        ran.append(f"analysis/{analyze.run(analyze_config, run_dir, data_dir).name}")
+        ran.append(run_.step("analysis", analyze.run(analyze_config, run_dir, data_dir).name).label)
     return ran
 
 
@@ -59,7 +59,7 @@ def _skip(run: RunDir, kind: str, name: str, force: bool) -> bool:
     """Return whether a finished step is kept (no ``--force``), telling the user."""
     if run.exists() and run.step(kind, name).is_finished() and not force:
         run.record_step(run.step(kind, name), now=False)  # a finished step found on disk is always indexed
-        reporting.info(f"{kind}/{name} is finished: kept")
+        reporting.info(f"{run.step(kind, name).label} is finished: kept")
         return True
     return False
 

@@ -13,6 +13,7 @@ from alpool.pretext import PretextTask
 from alpool.run_context import Upstream, open_run
 from alpool.rundir import StepManifest
 from alpool.scorers import SCORERS, Scorer, ScoringContext
+from alpool.step_files import SCORES, SORTED_INDEX
 from alpool.summaries import ScoresSummary
 from alpool.training import resolve_device
 
@@ -46,8 +47,8 @@ def run(config: RankConfig, run_dir: Path, data_dir: Path | None = None) -> Step
         if raw.shape != (ctx.dataset.n_train,) or not np.isfinite(raw).all():
             raise RuntimeError(f"scorer {config.scorer!r} returned {raw.shape} with non-finite values")
         scores = -raw if config.ascending else raw
-        w.save_array("scores.npy", scores)
-        w.save_array("sorted_idx.npy", sorted_indices(scores))
+        w.save_array(SCORES, scores)
+        w.save_array(SORTED_INDEX, sorted_indices(scores))
         w.write_bytes("histogram.png", histogram_png(raw, config.scorer))
         summary = ScoresSummary(scorer=config.scorer, ascending=config.ascending, uses=upstream.used,
                                 mean=float(raw.mean()), std=float(raw.std()), min=float(raw.min()),

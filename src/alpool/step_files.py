@@ -1,0 +1,15 @@
+"""The names of the files inside step folders: the one place that spells them (DESIGN.md section 2).
+
+Folders are handed out by :class:`alpool.rundir.RunDir` (``run.step(kind, name)``); the files a
+step writes into its folder are named here, so that a reader and a writer can never disagree.
+"""
+
+from __future__ import annotations
+
+POOL_INDICES = "indices.npy"  # pools/<pool>/: int64 [B] train indices, in pick order
+SCORES = "scores.npy"  # scores/<scorer>/: float64 [N], higher = pick first
+SORTED_INDEX = "sorted_idx.npy"  # scores/<scorer>/: int64 [N] permutation, best first
+EMBEDDINGS = "embeddings.npy"  # pretrain/<task>/: float32 [N, D]
+MODEL = "model.pt"  # pretrain/<task>/: the versioned checkpoint (alpool.checkpoints)
+REPORT_HTML = "report.html"  # analysis/<name>/: the report a person opens
+RESULTS = "results.csv"  # al/<experiment>/: one row per trial x episode (alpool.al)
