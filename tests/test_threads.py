@@ -94,16 +94,16 @@ def test_a_resumed_step_sums_seconds_and_says_when_threads_mix(tmp_path: Path) -
     assert manifest.environment["torch_threads"] == "1"
     assert manifest.environment["torch_threads_mixed"] == "2,1"
     assert [str(w.message) for w in said] == [threads.mixed_message("al/random", 2, 1)]
+    assert manifest.warnings == [threads.mixed_message("al/random", 2, 1)]  # recorded in the step's manifest
     assert "resumes with 1 torch thread(s) but started with 2" in str(said[0].message)
     assert not (step.path / PROCESS_FILE).exists()
 
 
 def test_the_cli_prints_the_warning_as_one_line_also_when_quiet(capsys: pytest.CaptureFixture[str]) -> None:
-    import warnings
-
+    from alpool import reporting
     from alpool.cli.common import run_command
 
-    run_command(lambda: warnings.warn(threads.mixed_message("al/x", 2, 1), AlpoolWarning, stacklevel=1),
+    run_command(lambda: reporting.warning(threads.mixed_message("al/x", 2, 1)),
                 quiet=True, debug=False, uses_torch=False)
     lines = capsys.readouterr().err.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("warning: step al/x resumes with 1 torch thread(s)")

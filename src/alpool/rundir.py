@@ -75,10 +75,12 @@ SETTINGS_FILE = "config.json"  # the settings an unfinished resumable step was s
 class StepWriter(InputLog):
     """Writes one step: lock held, files written atomically, manifest last."""
 
-    def __init__(self, step: StepDir, config: dict[str, Any], resume: bool = False) -> None:
+    def __init__(self, step: StepDir, config: dict[str, Any], resume: bool = False,
+                 warnings: list[str] | None = None) -> None:
         super().__init__(step.run)
         self.step = step
         self.config = config
+        self.warnings = [] if warnings is None else warnings  # filled by reporting.warning while the step runs
         self.outputs: list[str] = []
         self.started = time.time()
         self.started_at = now_iso()
@@ -164,6 +166,7 @@ class StepWriter(InputLog):
             seconds=round(self.earlier_seconds + time.time() - self.started, 3),
             environment=environment(self.thread_counts),
             summary=json.loads(json.dumps(summary or {}, default=json_default)),
+            warnings=list(self.warnings),
         )
         atomic_write_text(self.step.manifest_path, manifest.model_dump_json(indent=2))
         self.step.run.record_step(self.step)
@@ -290,7 +293,8 @@ class RunDir:
                 shutil.rmtree(step.path)
             step.path.mkdir(parents=True, exist_ok=True)
             try:
-                yield StepWriter(step, config, resume)
+                with reporting.recording_warnings() as said:
+                    yield StepWriter(step, config, resume, said)
             except AlpoolError:
                 if not step.is_finished() and (not resume or (created and not _holds_work(step.path))):
                     shutil.rmtree(step.path, ignore_errors=True)
@@ -304,8 +308,8 @@ class RunDir:
         try:
             sync_index(self, step if now else None, wait=self.index_wait)
         except LockedError as exc:  # the step is finished on disk; the next command indexes it
-            reporting.info(f"step {step.label} finished, but run.json's index was not updated: {exc}; "
-                           "the next alpool command in this run adds it")
+            reporting.warning(f"step {step.label} finished, but run.json's index was not updated: {exc}; "
+                              "the next alpool command in this run adds it")
 
 
 def _holds_work(folder: Path) -> bool:

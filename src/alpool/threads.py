@@ -21,12 +21,12 @@ from __future__ import annotations
 
 import json
 import os
-import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
+from alpool import reporting
 from alpool.atomic_files import atomic_write_text
-from alpool.errors import AlpoolWarning, ConfigError
+from alpool.errors import ConfigError
 
 ENV = "ALPOOL_THREADS"
 PROCESS_FILE = ".process.json"  # in an unfinished step folder: earlier processes' seconds and thread counts
@@ -134,7 +134,7 @@ def record_process(folder: Path, label: str, resume: bool, started: float) -> tu
             earlier, counts = 0.0, []  # an unreadable record loses only the earlier time
     threads = torch.get_num_threads()
     if counts and threads not in counts:
-        warnings.warn(mixed_message(label, counts[-1], threads), AlpoolWarning, stacklevel=2)
+        reporting.warning(mixed_message(label, counts[-1], threads))
     counts = [*counts, threads] if threads not in counts else counts
     atomic_write_text(path, json.dumps({"seconds_before": earlier, "started": started, "threads": counts}))
     return earlier, counts

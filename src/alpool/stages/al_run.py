@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import fnmatch
-import sys
 from contextlib import closing
 from pathlib import Path
 from typing import Any
@@ -77,9 +76,8 @@ def run(config: ALRunConfig, run_dir: Path, data_dir: Path | None = None) -> Ste
                 rows.add(result)
                 atomic_write_text(w.path / PARTIAL_RESULTS, rows.table()[RESULT_COLUMNS].to_csv(index=False))
                 progress.advance(status=f"{result.job.pool} / {result.job.query} / trial {result.job.trial}")
-        manifest = _finish(w, config, results, rows)
+        manifest = _finish(w, config, results, rows, (ctx.dataset.num_classes, ctx.dataset.image_shape))
         (w.path / PARTIAL_RESULTS).unlink(missing_ok=True)
-        warn_chance(manifest.summary["final_accuracy"], ctx.dataset.num_classes, config, ctx.dataset.image_shape)
         return manifest
 
 
@@ -170,7 +168,7 @@ class ResultRows:
 
 
 def warn_chance(final: dict[str, float], num_classes: int, config: ALRunConfig, image_shape: tuple[int, ...]) -> None:
-    """Print one line when a final accuracy is near chance, naming the likely cause.
+    """Warn once when a final accuracy is near chance, naming the likely cause.
 
     Near chance: below ``1/K + 0.15 (1 - 1/K)`` (0.235 for 10 classes, 0.575 for 2), i.e. less than
     15 % of the way from guessing to perfect.
@@ -188,12 +186,16 @@ def warn_chance(final: dict[str, float], num_classes: int, config: ALRunConfig, 
     else:
         cause = f"the learning rate (lr={train.lr}) or the {config.framework} settings; check history in the episodes"
     key, value = min(low.items(), key=lambda kv: kv[1])
-    print(f"warning: final accuracy {value:.2f} ({key}) is near chance level (1/{num_classes} = {chance:.2f}); "
-          f"likely cause: {cause}", file=sys.stderr, flush=True)
+    reporting.warning(f"final accuracy {value:.2f} ({key}) is near chance level (1/{num_classes} = {chance:.2f}); "
+                      f"likely cause: {cause}")
 
 
-def _finish(w: StepWriter, config: ALRunConfig, results: list[TrialResult], rows: ResultRows) -> StepManifest:
-    """Write results.csv and the manifest (ALC per trial, oracle flags of the pools)."""
+def _finish(w: StepWriter, config: ALRunConfig, results: list[TrialResult], rows: ResultRows,
+            data: tuple[int, tuple[int, ...]]) -> StepManifest:
+    """Write results.csv and the manifest (ALC per trial, oracle flags of the pools, a near-chance warning).
+
+    ``data`` is the dataset's (number of classes, image shape), for :func:`warn_chance`.
+    """
     for result in results:
         w.inputs.update(result.inputs)
     table = rows.table()
@@ -211,4 +213,5 @@ def _finish(w: StepWriter, config: ALRunConfig, results: list[TrialResult], rows
         queries_oracle=sorted(q for q in set(table["query"]) if SELECTORS.entry(q).meta.get("oracle")),
     )
     oracle = any(m.oracle for m in rows.pools.values()) or bool(summary.queries_oracle)
+    warn_chance(summary.final_accuracy, data[0], config, data[1])  # before the manifest, which records it
     return w.finish(summary.to_json(), oracle=oracle)
