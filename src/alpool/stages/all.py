@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from alpool import reporting
+from alpool import reporting, threads
 from alpool.config import ALRunConfig, AnalyzeConfig, Execution, InitPoolConfig, Preset, PretrainConfig, RankConfig
 from alpool.executor import make_executor
 from alpool.rundir import RunDir
@@ -25,6 +25,7 @@ def run(preset: Preset, run_dir: Path, device: str = "auto", force: bool = False
                                 val_fraction=preset.val_fraction)
         if _skip(run_, "pretrain", config.step_name, force):
             continue
+        threads.refresh()
         pretrain.run(config, run_dir)
         ran.append(f"pretrain/{config.step_name}")
     for item in preset.rank:
@@ -32,6 +33,7 @@ def run(preset: Preset, run_dir: Path, device: str = "auto", force: bool = False
                                  seed=preset.seed, device=device, force=force)  # type: ignore[arg-type]
         if _skip(run_, "scores", rank_config.step_name, force):
             continue
+        threads.refresh()
         rank.run(rank_config, run_dir, data_dir)
         ran.append(f"scores/{rank_config.step_name}")
     for pool in preset.pools:
@@ -42,15 +44,18 @@ def run(preset: Preset, run_dir: Path, device: str = "auto", force: bool = False
         names = init_pool.pool_names(pool_config, SELECTORS.create(pool_config.strategy, pool_config.params))
         if all(_skip(run_, "pools", n, force) for n in names):
             continue
+        threads.refresh()
         ran += [f"pools/{m.name}" for m in init_pool.run(pool_config, run_dir, data_dir)]
     for grid in preset.al:
         al_config = ALRunConfig(**grid.model_dump(), seed=preset.seed, workers=workers, device=device, force=force,  # type: ignore[arg-type]
                                  execution=execution or Execution())
         if _skip(run_, "al", al_run.experiment_name(al_config), force):
             continue
+        threads.refresh(workers)
         ran.append(f"al/{al_run.run(al_config, run_dir, data_dir).name}")
     if preset.analyze is not None:
         analyze_config: AnalyzeConfig = preset.analyze
+        threads.refresh()
         ran.append(f"analysis/{analyze.run(analyze_config, run_dir, data_dir).name}")
     return ran
 
