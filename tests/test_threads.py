@@ -61,7 +61,8 @@ def test_the_measurement_leaves_out_this_process_and_its_children() -> None:
     import sys
 
     before = threads._own_jiffies()
-    burn = "import time\nt = time.process_time()\nwhile time.process_time() - t < 0.5: pass\nprint('done', flush=True)\ntime.sleep(30)"
+    burn = ("import time\nt = time.process_time()\nwhile time.process_time() - t < 0.5: pass\n"
+            "print('done', flush=True)\ntime.sleep(30)")
     child = subprocess.Popen([sys.executable, "-c", burn], stdout=subprocess.PIPE, text=True)
     try:
         assert child.stdout is not None and child.stdout.readline().strip() == "done"
