@@ -30,7 +30,6 @@ RESULT_COLUMNS = [
     "seconds_train", "seconds_query", "n_candidates", "oracle", "validation",
 ]
 PARTIAL_RESULTS = "results-partial.csv"  # the finished trials of an unfinished run (removed at the end)
-NOT_RESUME_KEYS = ("force", "workers", "device", "execution")
 
 
 def experiment_name(config: ALRunConfig) -> str:
@@ -53,12 +52,14 @@ def run(config: ALRunConfig, run_dir: Path, data_dir: Path | None = None) -> Ste
         "train": config.train.resolved(ctx.dataset.name, ctx.dataset.image_shape)})  # recorded as run
     _check_grid(config, ctx.run, pools, len(ctx.pool))
     name = experiment_name(config)
-    will_run = config.force or not ctx.run.step("al", name).is_finished()  # no cluster for "already finished"
-    executor = make_executor(config.workers, config.execution, config.device, connect=will_run)
     _check_finished_pools(ctx.run.step("al", name), pools, config.force)
     record = config.model_dump(mode="json")
+    kept = ctx.run.finished_step("al", name, record, config.force)  # the run directory's one rule
+    executor = make_executor(config.workers, config.execution, config.device, connect=kept is None)  # options
+    if kept is not None:  # checked above; "already finished" needs no cluster
+        raise ctx.run.already_finished(f"step al/{name}")
     with ctx.run.writing("al", name, record, config.force, resume=True) as w:
-        w.keep_settings({k: v for k, v in record.items() if k not in NOT_RESUME_KEYS}, config.force)
+        w.keep_settings(force=config.force)
         for pool in pools:
             w.record_step_input(ctx.run.step("pools", pool), "indices.npy")
         check_recorded_inputs(w.step, w.inputs)
