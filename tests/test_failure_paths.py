@@ -350,3 +350,7 @@ def test_all_names_report_html(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) 
     again = invoke("all", "--preset", "tiny.toml", "-q")  # finished steps kept, the report redone
     assert again.exit_code == 0 and "0 steps ran" not in again.output
     assert tree_state(tmp_path / "runs" / "tiny" / "pools") == before
+    (tmp_path / "tiny.toml").write_text(TINY_PRESET.replace("epochs = 2", "epochs = 3"))  # the run directory's rule
+    changed = invoke("all", "--preset", "tiny.toml", "-q")
+    assert changed.exit_code == 2 and "pretrain/vae already exists" in changed.output
+    assert "params.epochs=2 (now 3)" in changed.output and "--force" in changed.output

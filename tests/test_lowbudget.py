@@ -24,7 +24,7 @@ from alpool.config import (
     TrainConfig,
     augmentation_defaults,
 )
-from alpool.errors import ConfigError, MissingStepError
+from alpool.errors import AlpoolWarning, ConfigError, MissingStepError
 from alpool.stages import al_run, analyze, init_pool, pretrain, rank
 
 FAST = TrainConfig(epochs=1, batch_size=32, lr=0.05, min_steps=10)  # augmentation: the dataset's defaults
@@ -60,12 +60,14 @@ def test_default_cnn_learns_digits_and_the_manifest_records_the_augmentation(run
     assert manifest.summary["final_accuracy"]["random-100|random"] > 0.8
 
 
-def test_chance_level_prints_one_warning_with_the_cause(run_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_chance_level_prints_one_warning_with_the_cause(run_dir: Path) -> None:
     train = TrainConfig(epochs=1, batch_size=32, lr=1e-7, crop_padding=4, flip=True)  # learns nothing
-    al_run.run(ALRunConfig(pools=["bench20-000"], episodes=0, trials=1, train=train, name="chance"), run_dir)
-    err = capsys.readouterr().err
-    lines = [line for line in err.splitlines() if line.startswith("warning: final accuracy")]
+    with pytest.warns(AlpoolWarning) as said:
+        manifest = al_run.run(ALRunConfig(pools=["bench20-000"], episodes=0, trials=1, train=train, name="chance"),
+                              run_dir)
+    lines = [str(w.message) for w in said if str(w.message).startswith("final accuracy")]
     assert len(lines) == 1 and "near chance level" in lines[0] and "crop_padding=0" in lines[0]
+    assert manifest.warnings == lines  # recorded in the step's manifest too
 
 
 def test_pool_globs_expand_to_the_matching_pools(run_dir: Path) -> None:

@@ -13,7 +13,7 @@ from alpool.pretext import make_task
 from alpool.scorers import make_scorer
 from alpool.selectors import make_selector
 
-PRESETS = sorted(p.stem for p in (Path(__file__).parents[1] / "src" / "alpool" / "presets").glob("*.toml"))
+PRESETS = sorted(p.stem for p in (Path(__file__).parents[1] / "presets").glob("*.toml"))
 
 
 def test_the_expected_presets_exist() -> None:

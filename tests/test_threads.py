@@ -21,18 +21,20 @@ from alpool.rundir import PROCESS_FILE, RunDir
 @pytest.fixture(autouse=True)
 def _restore_threads(monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
     before = torch.get_num_threads()
-    for name in (threads.ENV, "OMP_NUM_THREADS", "ALPOOL_THREADS_SOURCE"):
+    for name in (threads.ENV, "OMP_NUM_THREADS", threads.SOURCE_ENV, threads.CHOOSER_ENV):
         monkeypatch.delenv(name, raising=False)
     yield
     torch.set_num_threads(before)
 
 
 def test_policy_shares_idle_cores_between_workers() -> None:
-    assert threads.policy(1, n_cores=4, load=0.0) == 4
-    assert threads.policy(2, n_cores=4, load=0.0) == 2
-    assert threads.policy(3, n_cores=2, load=0.0) == 1
-    assert threads.policy(1, n_cores=2, load=1.9) == 1  # busy machine: one thread
-    assert threads.policy(1, n_cores=16, load=6.2) == 10
+    assert threads.policy(1, n_cores=4, busy=0.0) == 4
+    assert threads.policy(2, n_cores=4, busy=0.0) == 2
+    assert threads.policy(3, n_cores=2, busy=0.0) == 1
+    assert threads.policy(1, n_cores=2, busy=1.9) == 1  # busy machine: one thread
+    assert threads.policy(1, n_cores=16, busy=6.2) == 10
+    assert threads.policy(1, n_cores=2, busy=0.4) == 2  # a little noise from other programs: every core
+    assert threads.policy(1, n_cores=2, busy=0.6) == 1
 
 
 def test_sources_in_order(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -43,9 +45,52 @@ def test_sources_in_order(monkeypatch: pytest.MonkeyPatch) -> None:
     assert threads.choose(requested=1) == threads.ThreadChoice(1, "--threads")
 
 
-def test_without_settings_the_policy_decides() -> None:
-    choice = threads.choose(workers=2)
-    assert choice.source.startswith("policy:") and choice.threads == threads.policy(2)
+def test_without_settings_the_policy_decides(monkeypatch: pytest.MonkeyPatch) -> None:
+    choice = threads.choose(workers=2)  # measured on this machine
+    assert choice.source.startswith("policy:") and "busy with other programs" in choice.source
+    assert 1 <= choice.threads <= max(1, threads.cores() // 2)
+    monkeypatch.setattr(threads, "busy_elsewhere", lambda seconds=0.0: 0.0)  # an idle machine
+    assert threads.choose().threads == threads.cores()
+    monkeypatch.setattr(threads, "busy_elsewhere", lambda seconds=0.0: float(threads.cores()))  # a busy one
+    assert threads.choose().threads == 1
+
+
+def test_the_measurement_leaves_out_this_process_and_its_children() -> None:
+    """A child that burns CPU is counted as ours (so a chain's own work never makes it back off)."""
+    import subprocess
+    import sys
+
+    before = threads._own_jiffies()
+    burn = ("import time\nt = time.process_time()\nwhile time.process_time() - t < 0.5: pass\n"
+            "print('done', flush=True)\ntime.sleep(30)")
+    child = subprocess.Popen([sys.executable, "-c", burn], stdout=subprocess.PIPE, text=True)
+    try:
+        assert child.stdout is not None and child.stdout.readline().strip() == "done"
+        assert threads._own_jiffies() - before >= 0.45 * os.sysconf("SC_CLK_TCK")  # its 0.5 s of CPU
+    finally:
+        child.kill()
+        child.wait()
+    busy = threads.busy_elsewhere(0.2)
+    assert busy is not None and 0.0 <= busy <= threads.cores() + 0.2
+
+
+def test_a_chain_measures_again_before_each_step_unless_pinned(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(threads, "busy_elsewhere", lambda seconds=0.0: 0.0)
+    threads.apply(threads.choose())
+    assert torch.get_num_threads() == threads.cores()
+    monkeypatch.setattr(threads, "busy_elsewhere", lambda seconds=0.0: float(threads.cores()))  # others started
+    again = threads.refresh()
+    assert again is not None and again.threads == 1 and torch.get_num_threads() == 1
+    threads.apply(threads.ThreadChoice(2, "--threads"))
+    assert threads.refresh() is None and threads.choose() == threads.ThreadChoice(2, "--threads")
+
+
+def test_a_child_process_keeps_the_count_its_parent_measured(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(threads.ENV, "2")
+    monkeypatch.setenv(threads.SOURCE_ENV, "policy: 2 cores, 0.0 busy with other programs, 1 worker(s)")
+    monkeypatch.setenv(threads.CHOOSER_ENV, str(os.getppid()))  # measured by another process
+    assert threads.choose() == threads.ThreadChoice(2, "policy: 2 cores, 0.0 busy with other programs, 1 worker(s)")
+    assert threads.refresh() is None
 
 
 @pytest.mark.parametrize("value", ["0", "two", "-1"])
@@ -94,16 +139,16 @@ def test_a_resumed_step_sums_seconds_and_says_when_threads_mix(tmp_path: Path) -
     assert manifest.environment["torch_threads"] == "1"
     assert manifest.environment["torch_threads_mixed"] == "2,1"
     assert [str(w.message) for w in said] == [threads.mixed_message("al/random", 2, 1)]
+    assert manifest.warnings == [threads.mixed_message("al/random", 2, 1)]  # recorded in the step's manifest
     assert "resumes with 1 torch thread(s) but started with 2" in str(said[0].message)
     assert not (step.path / PROCESS_FILE).exists()
 
 
 def test_the_cli_prints_the_warning_as_one_line_also_when_quiet(capsys: pytest.CaptureFixture[str]) -> None:
-    import warnings
-
+    from alpool import reporting
     from alpool.cli.common import run_command
 
-    run_command(lambda: warnings.warn(threads.mixed_message("al/x", 2, 1), AlpoolWarning, stacklevel=1),
+    run_command(lambda: reporting.warning(threads.mixed_message("al/x", 2, 1)),
                 quiet=True, debug=False, uses_torch=False)
     lines = capsys.readouterr().err.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("warning: step al/x resumes with 1 torch thread(s)")

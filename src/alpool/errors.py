@@ -72,4 +72,8 @@ class WorkerLostError(AlpoolError):
 
 
 class AlpoolWarning(UserWarning):
-    """Something the user should know that does not stop the step (the CLI prints one yellow line, also with -q)."""
+    """A :func:`alpool.reporting.warning` said while no CLI renders it (alpool used from Python).
+
+    Library code does not raise this itself: it calls ``reporting.warning``, which the CLI prints as
+    one yellow line (also with -q) and the step's manifest records.
+    """

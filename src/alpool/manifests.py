@@ -20,7 +20,7 @@ from alpool import __version__
 from alpool.config import VAL_FRACTION, ValFraction
 from alpool.errors import CorruptFileError, SchemaError
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: step manifests record their warnings
 StepKind = Literal["pretrain", "scores", "pools", "al", "analysis", "labels", "exports"]
 STEP_KINDS: tuple[str, ...] = ("pretrain", "scores", "pools", "al", "analysis", "labels", "exports")
 
@@ -110,6 +110,7 @@ class StepManifest(_Model):
     seconds: float
     environment: dict[str, str] = Field(default_factory=environment)
     summary: dict[str, Any] = Field(default_factory=dict)
+    warnings: list[str] = Field(default_factory=list)  # said through reporting.warning (older manifests: none)
 
 
 # -- migrations -------------------------------------------------------------------------------
@@ -134,6 +135,15 @@ def _v0_add_schema_fields(data: dict[str, Any]) -> dict[str, Any]:
     """Schema 0 (pre-release) had no ``alpool_version``; version 1 requires it."""
     data = dict(data)
     data.setdefault("alpool_version", "0.0.0")
+    return data
+
+
+@migration(1)
+def _v1_add_step_warnings(data: dict[str, Any]) -> dict[str, Any]:
+    """Schema 1 step manifests recorded no warnings; version 2 lists them (none known: ``[]``)."""
+    data = dict(data)
+    if data.get("kind") != "run":
+        data.setdefault("warnings", [])
     return data
 
 

@@ -51,11 +51,10 @@ def import_ray() -> Any:
 
 
 def set_task_threads(threads: int) -> None:
-    """Run torch (intra-op) with the CPUs Ray reserved for this task."""
-    import torch
+    """Run torch (intra-op) with the CPUs Ray reserved for this task (the thread policy's Ray case)."""
+    from alpool import threads as thread_policy
 
-    if torch.get_num_threads() != threads:
-        torch.set_num_threads(threads)
+    thread_policy.apply(thread_policy.ThreadChoice(threads, "ray: --cpus-per-trial"))
 
 
 def run_job(fn: Callable[[J], R], setup: Callable[..., None] | None, boxed: list[Any], job: J, threads: int,

@@ -1,19 +1,30 @@
-"""The one progress hook between the library and the CLI.
+"""The one progress and warning hook between the library and the CLI.
 
-Library code never prints. It calls :func:`progress` for long loops and :func:`info` for short
-messages; the CLI installs a :class:`Reporter` that renders them: rich bars on a terminal,
-:class:`PlainReporter` lines when stderr goes to a log or a pipe. The default reporter is silent, so
-the library is quiet when used from Python or tests.
+Library code never prints. It calls :func:`progress` for long loops, :func:`info` for short
+messages and :func:`warning` for something the user should know that does not stop the step; the
+CLI installs a :class:`Reporter` that renders them: rich bars on a terminal, :class:`PlainReporter`
+lines when stderr goes to a log or a pipe, and warnings alone under ``--quiet``. The default
+reporter is silent except for warnings, which it turns into Python warnings
+(:class:`~alpool.errors.AlpoolWarning`), so the library is quiet when used from Python or tests and
+still says what matters.
+
+Warnings are the one route for everything the user should know: besides being shown, each is
+recorded in the manifest of the step it belongs to (:func:`recording_warnings`, opened by the run
+directory's step writer): a warning said while a step is open belongs to it; one said while no step
+is open (an input checked before the step folder exists) belongs to the next step that opens.
 """
 
 from __future__ import annotations
 
 import sys
 import time
+import warnings
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TextIO, TypeVar
+
+from alpool.errors import AlpoolWarning
 
 T = TypeVar("T")
 
@@ -33,6 +44,10 @@ class Reporter:
 
     def info(self, message: str) -> None:
         """Show a short message."""
+
+    def warning(self, message: str) -> None:
+        """Show a warning: this silent reporter hands it to Python's warnings (an AlpoolWarning)."""
+        warnings.warn(message, AlpoolWarning, stacklevel=4)  # the caller of reporting.warning
 
 
 @dataclass
@@ -95,6 +110,10 @@ class PlainReporter(Reporter):
         """Print a message."""
         self._print(message)
 
+    def warning(self, message: str) -> None:
+        """Print ``warning: message``."""
+        self._print(f"warning: {message}")
+
     def _print(self, line: str) -> None:
         stream = self.stream if self.stream is not None else sys.stderr
         print(line, file=stream, flush=True)
@@ -142,6 +161,40 @@ def get_reporter() -> Reporter:
 def info(message: str) -> None:
     """Send a short message to the installed reporter."""
     _current.info(message)
+
+
+_pending: list[str] = []  # warnings said while no step records them: the next step that opens takes them
+_recording: list[list[str]] = []  # the warnings of each open step, innermost last
+
+
+def warning(message: str) -> None:
+    """Say something the user should know that does not stop the step (shown also under ``--quiet``).
+
+    The message is one line without a ``warning:`` prefix (the renderer adds it); it is recorded in
+    the manifest of the step being written (see :func:`recording_warnings`).
+    """
+    (_recording[-1] if _recording else _pending).append(message)
+    _current.warning(message)
+
+
+@contextmanager
+def recording_warnings() -> Iterator[list[str]]:
+    """Collect the warnings said until the block ends, starting with those said before it (pending).
+
+    The run directory's step writer opens one per step and records the list in the step's manifest.
+    """
+    said = list(_pending)
+    _pending.clear()
+    _recording.append(said)
+    try:
+        yield said
+    finally:
+        _recording[:] = [r for r in _recording if r is not said]  # by identity, not by content
+
+
+def forget_pending() -> None:
+    """Drop the warnings no step has taken (at the end of a command)."""
+    _pending.clear()
 
 
 class Task:

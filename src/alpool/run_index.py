@@ -25,7 +25,10 @@ from alpool.manifests import STEP_KINDS, StepManifest, StepRef, now_iso
 if TYPE_CHECKING:
     from alpool.rundir import RunDir, StepDir
 
-# name: the folder; workers, device, execution: where it ran, never what it computed
+# The settings that do not count, for both rules of the run directory: a rerun of a finished step
+# (finished_same) and a resumed unfinished one (rundir.StepWriter.keep_settings). force: the
+# request to redo; name: the folder itself; workers, device, execution: where it ran; data_dir,
+# download: where the files came from (the dataset fingerprint in run.json decides) - never what it computed.
 RERUN_IGNORED = frozenset({"force", "workers", "device", "execution", "data_dir", "download", "name"})
 INDEX_WAIT_SECONDS = 60.0  # how long an index update waits for another process's run.json lock
 

@@ -75,10 +75,12 @@ SETTINGS_FILE = "config.json"  # the settings an unfinished resumable step was s
 class StepWriter(InputLog):
     """Writes one step: lock held, files written atomically, manifest last."""
 
-    def __init__(self, step: StepDir, config: dict[str, Any], resume: bool = False) -> None:
+    def __init__(self, step: StepDir, config: dict[str, Any], resume: bool = False,
+                 warnings: list[str] | None = None) -> None:
         super().__init__(step.run)
         self.step = step
         self.config = config
+        self.warnings = [] if warnings is None else warnings  # filled by reporting.warning while the step runs
         self.outputs: list[str] = []
         self.started = time.time()
         self.started_at = now_iso()
@@ -89,20 +91,22 @@ class StepWriter(InputLog):
         """Return the step folder."""
         return self.step.path
 
-    def keep_settings(self, settings: dict[str, Any], force: bool = False) -> None:
+    def keep_settings(self, settings: dict[str, Any] | None = None, force: bool = False) -> None:
         """Apply the one resume rule of resumable steps (``pretrain``, ``al-run``).
 
-        ``config.json`` in an unfinished step folder records the settings that define its result.
-        Resuming with other settings is refused, naming the first changed one; with ``force`` the
-        folder's files are removed and the step starts over.
+        ``config.json`` in an unfinished step folder records the settings that define its result:
+        ``settings`` (default: the step's config) without :data:`~alpool.run_index.RERUN_IGNORED`,
+        the same settings that decide whether a finished step is "already finished". Resuming with
+        other settings is refused, naming the first changed one; with ``force`` the folder's files
+        are removed and the step starts over.
 
         Raises:
             StaleInputError: the recorded settings differ and ``force`` is false.
         """
         path = self.path / SETTINGS_FILE
-        wanted = json.loads(json.dumps(settings, default=json_default))
+        wanted = json.loads(json.dumps(self.config if settings is None else settings, default=json_default))
         recorded = json.loads(path.read_text()) if path.exists() else wanted
-        old, new = run_index.flat_settings(recorded), run_index.flat_settings(wanted)  # names train.lr
+        old, new = run_index.comparable(recorded), run_index.comparable(wanted)  # names train.lr
         changed = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
         if changed and not force:
             key = changed[0]
@@ -164,6 +168,7 @@ class StepWriter(InputLog):
             seconds=round(self.earlier_seconds + time.time() - self.started, 3),
             environment=environment(self.thread_counts),
             summary=json.loads(json.dumps(summary or {}, default=json_default)),
+            warnings=list(self.warnings),
         )
         atomic_write_text(self.step.manifest_path, manifest.model_dump_json(indent=2))
         self.step.run.record_step(self.step)
@@ -252,6 +257,41 @@ class RunDir:
         """Return the finished steps of a kind."""
         return [s for s in self.steps(kind) if s.is_finished()]
 
+    def finished_step(self, kind: str, name: str, config: dict[str, Any], force: bool = False) -> StepManifest | None:
+        """The one finished-or-refuse rule: return the manifest of a step kept as it is, None for a step to write.
+
+        A step that finished with the same settings (``config`` without
+        :data:`~alpool.run_index.RERUN_IGNORED`) and unchanged inputs is kept (and indexed in run.json
+        when it was not); ``force`` redoes any step; an unfinished step is written (or resumed).
+
+        Raises:
+            StepExistsError: the step finished with other settings and ``force`` is false.
+            StaleInputError: the step finished with the same settings, but an input changed since.
+        """
+        if force:
+            return None
+        step = self.step(kind, name)
+        manifest = run_index.finished_same(step, config)
+        if manifest is not None:
+            self.record_step(step, now=False)  # a finished step found on disk is always indexed
+        return manifest
+
+    def refuse_finished(self, kind: str, name: str, config: dict[str, Any], force: bool = False) -> None:
+        """Apply :meth:`finished_step` before a step does any work.
+
+        Raises:
+            AlreadyFinishedError: the step finished with the same settings (nothing to do; the CLI exits 0).
+            StepExistsError: the step finished with other settings and ``force`` is false.
+            StaleInputError: the step finished with the same settings, but an input changed since.
+        """
+        if self.finished_step(kind, name, config, force) is not None:
+            raise self.already_finished(f"step {kind}/{name}")
+
+    def already_finished(self, what: str) -> AlreadyFinishedError:
+        """Return the error that says ``what`` (a step, or a group of pools) is kept as it is."""
+        return AlreadyFinishedError(f"{what} already finished in {self.root} with the same settings: kept it "
+                                    "(pass --force to redo it)", root=self.root)
+
     @contextmanager
     def writing(self, kind: str, name: str, config: dict[str, Any], force: bool = False,
                 resume: bool = False) -> Iterator[StepWriter]:
@@ -277,11 +317,7 @@ class RunDir:
         self.manifest()  # the run must exist
         step = self.step(kind, name)
         with file_lock(self.root / kind / f".{name}.lock", f"step {step.label}"):
-            if not force and run_index.finished_same(step, config) is not None:
-                self.record_step(step, now=False)  # a finished step found on disk is always indexed
-                raise AlreadyFinishedError(
-                    f"step {step.label} already finished in {self.root} with the same settings: kept it "
-                    "(pass --force to redo it)", root=self.root)
+            self.refuse_finished(kind, name, config, force)
             if step.is_finished():  # unindexed first: a crash between leaves a step the index lacks
                 sync_index(self, step, remove=True, wait=self.index_wait)
                 step.manifest_path.unlink()
@@ -290,7 +326,8 @@ class RunDir:
                 shutil.rmtree(step.path)
             step.path.mkdir(parents=True, exist_ok=True)
             try:
-                yield StepWriter(step, config, resume)
+                with reporting.recording_warnings() as said:
+                    yield StepWriter(step, config, resume, said)
             except AlpoolError:
                 if not step.is_finished() and (not resume or (created and not _holds_work(step.path))):
                     shutil.rmtree(step.path, ignore_errors=True)
@@ -304,8 +341,8 @@ class RunDir:
         try:
             sync_index(self, step if now else None, wait=self.index_wait)
         except LockedError as exc:  # the step is finished on disk; the next command indexes it
-            reporting.info(f"step {step.label} finished, but run.json's index was not updated: {exc}; "
-                           "the next alpool command in this run adds it")
+            reporting.warning(f"step {step.label} finished, but run.json's index was not updated: {exc}; "
+                              "the next alpool command in this run adds it")
 
 
 def _holds_work(folder: Path) -> bool:

@@ -83,8 +83,8 @@ class EpisodeFolder:
         try:
             return self.read(with_state)
         except (ValueError, OSError, RuntimeError, CorruptFileError) as exc:
-            reporting.info(f"{self.path} is unreadable ({type(exc).__name__}: {exc}); redoing this episode "
-                           "and the ones after it")
+            reporting.warning(f"{self.path} is unreadable ({type(exc).__name__}: {exc}); redoing this episode "
+                              "and the ones after it")
             return None
 
     def write(self, labeled: np.ndarray, queried: np.ndarray, row: dict[str, Any],

@@ -103,6 +103,9 @@ def test_low_coverage_is_reported_and_warned() -> None:
         def info(self, message: str) -> None:
             messages.append(message)
 
+        def warning(self, message: str) -> None:
+            messages.append(f"warning: {message}")
+
     x = unit_points(200)
     previous = reporting.set_reporter(Recorder())
     try:

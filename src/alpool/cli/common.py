@@ -5,7 +5,6 @@ from __future__ import annotations
 import re
 import sys
 import traceback
-import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
@@ -16,7 +15,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 from alpool import reporting
-from alpool.errors import AlpoolError, AlpoolWarning, AlreadyFinishedError, MissingStepError
+from alpool.errors import AlpoolError, AlreadyFinishedError, MissingStepError
 from alpool.params import parse_key_values, validation_message
 
 T = TypeVar("T")
@@ -76,11 +75,28 @@ class RichReporter(reporting.Reporter):
         """Print a dim message."""
         console.print(f"[dim]{message}[/dim]")
 
+    def warning(self, message: str) -> None:
+        """Print one yellow ``warning:`` line."""
+        show_warning(message)
+
+
+class QuietReporter(reporting.Reporter):
+    """``--quiet``: no progress and no messages, only warnings (one yellow line each)."""
+
+    def warning(self, message: str) -> None:
+        """Print one yellow ``warning:`` line."""
+        show_warning(message)
+
+
+def show_warning(message: str) -> None:
+    """Print a library warning as one yellow line on stderr (rendered as ``warning: message``)."""
+    console.print(f"[yellow]warning:[/yellow] {_escape(message)}", soft_wrap=True, highlight=False)
+
 
 def reporter(quiet: bool) -> reporting.Reporter:
-    """Return the progress renderer: none when quiet, rich bars on a terminal, plain lines in a log."""
+    """Return the renderer: warnings only when quiet, rich bars on a terminal, plain lines in a log."""
     if quiet:
-        return reporting.Reporter()
+        return QuietReporter()
     return RichReporter() if console.is_terminal else reporting.PlainReporter()
 
 
@@ -90,13 +106,11 @@ def run_command(func: Callable[[], T], quiet: bool, debug: bool, threads: int | 
     line and exit 2. ``uses_torch=False`` (``list``) leaves torch unimported."""
     previous = reporting.set_reporter(reporter(quiet))
     try:
-        with warnings.catch_warnings():
-            show_alpool_warnings()
-            if uses_torch:
-                from alpool import threads as thread_policy
+        if uses_torch:
+            from alpool import threads as thread_policy
 
-                thread_policy.apply(thread_policy.choose(threads, workers))
-            return func()
+            thread_policy.apply(thread_policy.choose(threads, workers))
+        return func()
     except AlreadyFinishedError as exc:  # a rerun with the same settings: nothing to do, success
         if isinstance(exc.root, Path):
             from alpool.rundir import remember_run
@@ -112,24 +126,7 @@ def run_command(func: Callable[[], T], quiet: bool, debug: bool, threads: int | 
         raise typer.Exit(code=2) from None
     finally:
         reporting.set_reporter(previous)
-
-
-def show_alpool_warnings() -> None:
-    """Print every :class:`AlpoolWarning` as one yellow line (also with --quiet); others as Python does.
-
-    Call inside ``warnings.catch_warnings()``, which restores the previous behaviour.
-    """
-    original = warnings.showwarning
-
-    def show(message: Warning | str, category: type[Warning], filename: str, lineno: int,
-             file: Any = None, line: str | None = None) -> None:
-        if issubclass(category, AlpoolWarning):
-            console.print(f"[yellow]warning:[/yellow] {_escape(str(message))}", soft_wrap=True, highlight=False)
-        else:
-            original(message, category, filename, lineno, file, line)
-
-    warnings.simplefilter("always", AlpoolWarning)
-    warnings.showwarning = show
+        reporting.forget_pending()
 
 
 def _escape(text: str) -> str:

@@ -1,7 +1,9 @@
-"""Find and read preset files: ``./presets/<name>.toml`` first, then the presets shipped in this package.
+"""Find and read preset files: ``./presets/<name>.toml`` first, then the presets shipped with alpool.
 
-The shipped presets are package data (``alpool/presets/*.toml``) read through
-:mod:`importlib.resources`, so an installed wheel finds them from any folder.
+The shipped presets live in the repository's top-level ``presets/`` folder (DESIGN.md's top level).
+``alpool/presets/shipped`` is a symbolic link to it, so a source checkout and an editable install
+read them in place and the wheel carries them as package data (``alpool/presets/shipped/*.toml``,
+read through :mod:`importlib.resources`): an installed alpool finds them from any folder.
 """
 
 from __future__ import annotations
@@ -19,12 +21,16 @@ from alpool.errors import ConfigError
 from alpool.params import validation_message
 
 LOCAL_DIR = Path("presets")  # a user's own presets, relative to the current folder
+SHIPPED = "shipped"  # the package-data folder of the shipped presets (a link to the repository's presets/)
 
 
 def _shipped() -> dict[str, Traversable]:
     """Return the presets shipped with alpool by name."""
-    return {p.name.removesuffix(".toml"): p for p in resources.files(__name__).iterdir()
-            if p.name.endswith(".toml")}
+    folder = resources.files(__name__) / SHIPPED
+    if not folder.is_dir():
+        raise ConfigError(f"alpool's shipped presets are missing ({folder}); reinstall alpool, or in a checkout "
+                          "restore the link src/alpool/presets/shipped -> ../../../presets (git checkout it)")
+    return {p.name.removesuffix(".toml"): p for p in folder.iterdir() if p.name.endswith(".toml")}
 
 
 def _local() -> dict[str, Traversable]:

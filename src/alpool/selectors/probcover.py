@@ -165,9 +165,9 @@ def warn_low_coverage(name: str, info: dict[str, Any], budget: int, min_coverage
     reporting.info(f"{name}: delta={info['delta']:.3g} covers {coverage:.1%} of the points with "
                    f"{budget} picks")
     if info["low_coverage"]:
-        reporting.info(f"warning: {name} delta={info['delta']:.3g} covers only {coverage:.0%} of "
-                       f"the points with {budget} picks (min_coverage={min_coverage:g}); a larger "
-                       "--param delta=... or a lower --param purity=... covers more")
+        reporting.warning(f"{name} delta={info['delta']:.3g} covers only {coverage:.0%} of "
+                          f"the points with {budget} picks (min_coverage={min_coverage:g}); a larger "
+                          "--param delta=... or a lower --param purity=... covers more")
 
 
 def greedy_cover(graph: Graph, points: PointSet, budget: int,

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import fnmatch
-import sys
 from contextlib import closing
 from pathlib import Path
 from typing import Any
@@ -31,7 +30,6 @@ RESULT_COLUMNS = [
     "seconds_train", "seconds_query", "n_candidates", "oracle", "validation",
 ]
 PARTIAL_RESULTS = "results-partial.csv"  # the finished trials of an unfinished run (removed at the end)
-NOT_RESUME_KEYS = ("force", "workers", "device", "execution")
 
 
 def experiment_name(config: ALRunConfig) -> str:
@@ -54,12 +52,14 @@ def run(config: ALRunConfig, run_dir: Path, data_dir: Path | None = None) -> Ste
         "train": config.train.resolved(ctx.dataset.name, ctx.dataset.image_shape)})  # recorded as run
     _check_grid(config, ctx.run, pools, len(ctx.pool))
     name = experiment_name(config)
-    will_run = config.force or not ctx.run.step("al", name).is_finished()  # no cluster for "already finished"
-    executor = make_executor(config.workers, config.execution, config.device, connect=will_run)
     _check_finished_pools(ctx.run.step("al", name), pools, config.force)
     record = config.model_dump(mode="json")
+    kept = ctx.run.finished_step("al", name, record, config.force)  # the run directory's one rule
+    executor = make_executor(config.workers, config.execution, config.device, connect=kept is None)  # options
+    if kept is not None:  # checked above; "already finished" needs no cluster
+        raise ctx.run.already_finished(f"step al/{name}")
     with ctx.run.writing("al", name, record, config.force, resume=True) as w:
-        w.keep_settings({k: v for k, v in record.items() if k not in NOT_RESUME_KEYS}, config.force)
+        w.keep_settings(force=config.force)
         for pool in pools:
             w.record_step_input(ctx.run.step("pools", pool), "indices.npy")
         check_recorded_inputs(w.step, w.inputs)
@@ -77,9 +77,8 @@ def run(config: ALRunConfig, run_dir: Path, data_dir: Path | None = None) -> Ste
                 rows.add(result)
                 atomic_write_text(w.path / PARTIAL_RESULTS, rows.table()[RESULT_COLUMNS].to_csv(index=False))
                 progress.advance(status=f"{result.job.pool} / {result.job.query} / trial {result.job.trial}")
-        manifest = _finish(w, config, results, rows)
+        manifest = _finish(w, config, results, rows, (ctx.dataset.num_classes, ctx.dataset.image_shape))
         (w.path / PARTIAL_RESULTS).unlink(missing_ok=True)
-        warn_chance(manifest.summary["final_accuracy"], ctx.dataset.num_classes, config, ctx.dataset.image_shape)
         return manifest
 
 
@@ -170,7 +169,7 @@ class ResultRows:
 
 
 def warn_chance(final: dict[str, float], num_classes: int, config: ALRunConfig, image_shape: tuple[int, ...]) -> None:
-    """Print one line when a final accuracy is near chance, naming the likely cause.
+    """Warn once when a final accuracy is near chance, naming the likely cause.
 
     Near chance: below ``1/K + 0.15 (1 - 1/K)`` (0.235 for 10 classes, 0.575 for 2), i.e. less than
     15 % of the way from guessing to perfect.
@@ -188,12 +187,16 @@ def warn_chance(final: dict[str, float], num_classes: int, config: ALRunConfig, 
     else:
         cause = f"the learning rate (lr={train.lr}) or the {config.framework} settings; check history in the episodes"
     key, value = min(low.items(), key=lambda kv: kv[1])
-    print(f"warning: final accuracy {value:.2f} ({key}) is near chance level (1/{num_classes} = {chance:.2f}); "
-          f"likely cause: {cause}", file=sys.stderr, flush=True)
+    reporting.warning(f"final accuracy {value:.2f} ({key}) is near chance level (1/{num_classes} = {chance:.2f}); "
+                      f"likely cause: {cause}")
 
 
-def _finish(w: StepWriter, config: ALRunConfig, results: list[TrialResult], rows: ResultRows) -> StepManifest:
-    """Write results.csv and the manifest (ALC per trial, oracle flags of the pools)."""
+def _finish(w: StepWriter, config: ALRunConfig, results: list[TrialResult], rows: ResultRows,
+            data: tuple[int, tuple[int, ...]]) -> StepManifest:
+    """Write results.csv and the manifest (ALC per trial, oracle flags of the pools, a near-chance warning).
+
+    ``data`` is the dataset's (number of classes, image shape), for :func:`warn_chance`.
+    """
     for result in results:
         w.inputs.update(result.inputs)
     table = rows.table()
@@ -211,4 +214,5 @@ def _finish(w: StepWriter, config: ALRunConfig, results: list[TrialResult], rows
         queries_oracle=sorted(q for q in set(table["query"]) if SELECTORS.entry(q).meta.get("oracle")),
     )
     oracle = any(m.oracle for m in rows.pools.values()) or bool(summary.queries_oracle)
+    warn_chance(summary.final_accuracy, data[0], config, data[1])  # before the manifest, which records it
     return w.finish(summary.to_json(), oracle=oracle)

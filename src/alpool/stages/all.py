@@ -1,65 +1,66 @@
-"""``alpool all --preset NAME``: the whole chain, skipping the steps that already finished."""
+"""``alpool all --preset NAME``: the whole chain, keeping the steps that already finished with the same settings."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
-from alpool import reporting
+from alpool import reporting, threads
 from alpool.config import ALRunConfig, AnalyzeConfig, Execution, InitPoolConfig, Preset, PretrainConfig, RankConfig
+from alpool.errors import AlreadyFinishedError
 from alpool.executor import make_executor
-from alpool.rundir import RunDir
+from alpool.rundir import StepManifest
 from alpool.selectors import SELECTORS
 from alpool.stages import al_run, analyze, init_pool, pretrain, rank
 
 
 def run(preset: Preset, run_dir: Path, device: str = "auto", force: bool = False, workers: int = 1,
         data_dir: Path | None = None, execution: Execution | None = None) -> list[str]:
-    """Run every step of ``preset`` in order; return the step labels that ran (not skipped)."""
+    """Run every step of ``preset`` in order; return the step labels that ran (not kept).
+
+    Each step decides itself, by the run directory's one rule, whether it is kept: a step that
+    finished with the same settings is kept, one that finished with other settings is refused
+    without ``force``. Before each step the thread policy measures the idle cores again.
+    """
     ran: list[str] = []
-    run_ = RunDir(run_dir)
     if preset.al:
         make_executor(workers, execution, device, connect=False)  # refuse bad options before any step
     for step in preset.pretrain:
         config = PretrainConfig(task=step.task, dataset=preset.dataset, data_dir=data_dir, params=step.params,
                                 name=step.name, seed=preset.seed, device=device, force=force,  # type: ignore[arg-type]
                                 val_fraction=preset.val_fraction)
-        if _skip(run_, "pretrain", config.step_name, force):
-            continue
-        pretrain.run(config, run_dir)
-        ran.append(run_.step("pretrain", config.step_name).label)
+        ran += _unless_kept(f"pretrain/{config.step_name}", partial(pretrain.run, config, run_dir))
     for item in preset.rank:
         rank_config = RankConfig(scorer=item.scorer, params=item.params, ascending=item.ascending,
                                  seed=preset.seed, device=device, force=force)  # type: ignore[arg-type]
-        if _skip(run_, "scores", rank_config.step_name, force):
-            continue
-        rank.run(rank_config, run_dir, data_dir)
-        ran.append(run_.step("scores", rank_config.step_name).label)
+        ran += _unless_kept(f"scores/{rank_config.step_name}", partial(rank.run, rank_config, run_dir, data_dir))
     for pool in preset.pools:
         pool_config = InitPoolConfig(strategy=pool.strategy, budget=pool.budget, budget_ratio=pool.budget_ratio,
                                      count=pool.count, params=pool.params, name=pool.name,
                                      seed=preset.seed if pool.seed is None else pool.seed, device=device,  # type: ignore[arg-type]
                                      force=force)
         names = init_pool.pool_names(pool_config, SELECTORS.create(pool_config.strategy, pool_config.params))
-        if all(_skip(run_, "pools", n, force) for n in names):
-            continue
-        ran += [run_.step(m.kind, m.name).label for m in init_pool.run(pool_config, run_dir, data_dir)]
+        label = f"pools/{names[0]}" if len(names) == 1 else f"pools/{names[0]} ... {names[-1]}"
+        ran += _unless_kept(label, partial(init_pool.run, pool_config, run_dir, data_dir))
     for grid in preset.al:
         al_config = ALRunConfig(**grid.model_dump(), seed=preset.seed, workers=workers, device=device, force=force,  # type: ignore[arg-type]
                                  execution=execution or Execution())
-        if _skip(run_, "al", al_run.experiment_name(al_config), force):
-            continue
-        ran.append(run_.step("al", al_run.run(al_config, run_dir, data_dir).name).label)
+        experiment = al_run.experiment_name(al_config)
+        ran += _unless_kept(f"al/{experiment}", partial(al_run.run, al_config, run_dir, data_dir), workers)
     if preset.analyze is not None:
         analyze_config: AnalyzeConfig = preset.analyze
-        ran.append(run_.step("analysis", analyze.run(analyze_config, run_dir, data_dir).name).label)
+        threads.refresh()
+        ran.append(f"analysis/{analyze.run(analyze_config, run_dir, data_dir).name}")
     return ran
 
 
-def _skip(run: RunDir, kind: str, name: str, force: bool) -> bool:
-    """Return whether a finished step is kept (no ``--force``), telling the user."""
-    if run.exists() and run.step(kind, name).is_finished() and not force:
-        run.record_step(run.step(kind, name), now=False)  # a finished step found on disk is always indexed
-        reporting.info(f"{run.step(kind, name).label} is finished: kept")
-        return True
-    return False
-
+def _unless_kept(label: str, step: Callable[[], StepManifest | list[StepManifest]], workers: int = 1) -> list[str]:
+    """Run one step of the chain and return the labels of the steps it wrote; [] when it was kept as finished."""
+    threads.refresh(workers)
+    try:
+        done = step()
+    except AlreadyFinishedError:
+        reporting.info(f"{label} is finished: kept")
+        return []
+    return [f"{m.kind}/{m.name}" for m in (done if isinstance(done, list) else [done])]

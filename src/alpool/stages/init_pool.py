@@ -8,9 +8,8 @@ from typing import Any
 import numpy as np
 
 from alpool.config import InitPoolConfig
-from alpool.errors import AlreadyFinishedError, ConfigError, UnknownNameError
+from alpool.errors import ConfigError, UnknownNameError
 from alpool.run_context import RunContext, RunInputs, Upstream, open_run
-from alpool.run_index import finished_same
 from alpool.rundir import InputLog, StepManifest
 from alpool.seeding import numpy_rng
 from alpool.selectors import SELECTORS, SelectionContext, init_pool_names
@@ -80,17 +79,14 @@ def run(config: InitPoolConfig, run_dir: Path, data_dir: Path | None = None) -> 
     if budget > len(ctx.pool):
         raise ConfigError(f"budget {budget} is larger than the {len(ctx.pool)} selectable train images; lower --budget")
     names = pool_names(config, selector)
-    kept = {}  # refuse (or keep) before computing anything
+    kept = {}  # refuse (or keep) before computing anything: the run directory's one rule
     for member, name in enumerate(names):
-        manifest = None if config.force else finished_same(ctx.run.step("pools", name), _record(config, member))
+        manifest = ctx.run.finished_step("pools", name, _record(config, member), config.force)
         if manifest is not None:
             kept[name] = manifest
-    if kept:  # a finished step found on disk is always indexed
-        ctx.run.record_step(ctx.run.step("pools", next(iter(kept))), now=False)
     if len(kept) == len(names):
-        label = names[0] if len(names) == 1 else f"{names[0]} ... {names[-1]}"
-        raise AlreadyFinishedError(f"pool pools/{label} already finished in {ctx.run.root} with the same "
-                                   "settings: kept it (pass --force to redo it)", root=ctx.run.root)
+        raise ctx.run.already_finished(f"pool pools/{names[0]}" if len(names) == 1
+                                       else f"pool pools/{names[0]} ... {names[-1]}")
     return [kept.get(name) or _write_pool(config, ctx, selector, name, i, budget) for i, name in enumerate(names)]
 
 

@@ -20,14 +20,14 @@ from alpool.rundir import RunDir, StepManifest, StepWriter, check_run_folder
 from alpool.stages.rank import pretrain_steps_read
 from alpool.training import resolve_device
 
-RESUME_KEYS = ("task", "dataset", "params", "seed")
-
 
 def run(config: PretrainConfig, run_dir: Path) -> StepManifest:
     """Train ``config.task`` on ``config.dataset`` and write ``pretrain/<name>/``.
 
     An unfinished step resumes from the task's checkpoint when run with the same task, dataset,
-    params and seed; other settings are refused unless ``force`` (:meth:`StepWriter.keep_settings`).
+    params and seed (the settings that count, :meth:`StepWriter.keep_settings`, less the validation
+    split, which belongs to the run and is checked by :meth:`RunDir.create`); other settings are
+    refused unless ``force``.
     """
     task = TASKS.create(config.task, config.params)
     device = resolve_device(config.device)  # every check before the run directory is created
@@ -44,8 +44,9 @@ def run(config: PretrainConfig, run_dir: Path) -> StepManifest:
         given = 0.0  # unlabeled: nothing to validate on
     run_ = RunDir.create(run_dir, dataset_record(config.dataset, dataset, config.data_dir), config.seed, given)
     pool, val = split_pool(run_, dataset)
-    with run_.writing("pretrain", config.step_name, config.model_dump(mode="json"), config.force, resume=True) as w:
-        w.keep_settings({k: config.model_dump(mode="json")[k] for k in RESUME_KEYS}, config.force)
+    record = config.model_dump(mode="json")
+    with run_.writing("pretrain", config.step_name, record, config.force, resume=True) as w:
+        w.keep_settings({k: v for k, v in record.items() if k != "val_fraction"}, config.force)  # the run's split
         upstream = Upstream(run_, w)
         ctx = PretrainContext(dataset=dataset, pool=pool, val=val, device=device, seed=config.seed,
                               workdir=w.path, upstream=upstream.pretrain)
