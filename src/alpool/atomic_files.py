@@ -70,6 +70,38 @@ def load_array(path: Path) -> np.ndarray:
         raise CorruptFileError(f"{path} is not a readable .npy file ({exc}); redo the step with --force") from None
 
 
+def load_array_hashed(path: Path) -> tuple[np.ndarray, str]:
+    """Load a ``.npy`` file from one read of it and return it with the file's hex sha256.
+
+    The bytes are read once, hashed, and the array is a writable view of them (no second read, no
+    copy), so a verified load costs one pass over the file.
+
+    Raises:
+        CorruptFileError: the file is missing or not a readable ``.npy`` file.
+    """
+    try:
+        with path.open("rb") as handle:
+            data = bytearray(os.fstat(handle.fileno()).st_size)
+            size = handle.readinto(data)
+    except FileNotFoundError:
+        raise CorruptFileError(f"{path} is missing; redo the step that writes it") from None
+    view = memoryview(data)[:size]
+    digest = hashlib.sha256(view).hexdigest()
+    try:
+        header = io.BytesIO(view[:min(size, 1 << 16)])
+        version = np.lib.format.read_magic(header)
+        read_header = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+        shape, fortran, dtype = read_header(header)
+        if dtype.hasobject:
+            raise ValueError("object arrays are not loaded (no pickles)")
+        count = int(np.prod(shape, dtype=np.int64))
+        flat = np.frombuffer(view, dtype=dtype, count=count, offset=header.tell())
+    except (OSError, ValueError, EOFError) as exc:
+        raise CorruptFileError(f"{path} is not a readable .npy file ({exc}); redo the step with --force") from None
+    array = flat.reshape(shape[::-1]).transpose() if fortran else flat.reshape(shape)
+    return array, digest
+
+
 @contextmanager
 def file_lock(path: Path, what: str, wait: float = 0.0) -> Iterator[None]:
     """Hold an exclusive lock on ``path``; wait up to ``wait`` seconds for it, then raise.

@@ -71,5 +71,11 @@ class WorkerLostError(AlpoolError):
     """A distributed worker died more often than the executor retries a job."""
 
 
+class RunInterruptedError(AlpoolError):
+    """The user interrupted a run (Ctrl-C); what finished is kept and the same command resumes."""
+
+    exit_code = 130
+
+
 class AlpoolWarning(UserWarning):
     """Something the user should know that does not stop the step (the CLI prints one yellow line, also with -q)."""

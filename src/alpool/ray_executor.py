@@ -7,8 +7,9 @@
   threads (:func:`set_task_threads`), so Ray never runs more threads on a node than it has CPUs;
   and ``--gpus-per-trial`` GPUs (fractions share a GPU; default 1 when the cluster has GPUs and
   ``--device`` is not ``cpu``, else 0, and then the task sees no GPU at all).
-- The :class:`~alpool.executor.Setup` (the opened run with its dataset tensors) is put once into
-  the object store; each worker process fetches it once and keeps it for its later tasks.
+- The :class:`~alpool.executor.Shared` value (the opened run with its dataset tensors, the config,
+  the pools, the framework) is put once into the object store; each worker process fetches it once
+  and keeps it for its later tasks.
 - A lost worker (killed, node gone) is retried up to :data:`RETRIES` times; the retried task
   resumes the trial from its last finished episode (an episode is finished when its
   ``metrics.json``, written last, exists), so the results equal an uninterrupted run.
@@ -31,14 +32,14 @@ from collections.abc import Callable, Generator, Iterable
 from typing import Any, TypeVar
 
 from alpool.errors import AlpoolError, ConfigError, WorkerLostError
-from alpool.executor import ExecutorRequest, Setup
+from alpool.executor import ExecutorRequest, Shared, call
 
 J = TypeVar("J")
 R = TypeVar("R")
 RETRIES = 3  # re-runs of a task whose worker died; each resumes from the last finished episode
 INSTALL_HINT = "pip install -c constraints.txt 'alpool[ray]'"
 
-_INSTALLED: set[str] = set()  # setups (object ids) already run in this worker process
+_RECEIVED: dict[str, Any] = {}  # in a Ray worker: shared values already fetched, by object id
 
 
 def import_ray() -> Any:
@@ -58,24 +59,24 @@ def set_task_threads(threads: int) -> None:
         torch.set_num_threads(threads)
 
 
-def run_job(fn: Callable[[J], R], setup: Callable[..., None] | None, boxed: list[Any], job: J, threads: int,
-            gpus: float) -> R:
-    """Run one job in a Ray worker: hide GPUs it did not ask for, set threads, run the setup once.
+def run_job(fn: Callable[..., R], boxed: list[Any], job: J, threads: int, gpus: float) -> R:
+    """Run one job in a Ray worker: hide GPUs it did not ask for, set threads, fetch the shared value once.
 
-    ``boxed`` holds the object-store reference of the setup's arguments inside a list, so that Ray
-    does not resolve (copy) them into every task: each worker process fetches them once.
+    ``boxed`` holds the object-store reference of the shared value inside a list, so that Ray does
+    not resolve (copy) it into every task: each worker process fetches it once and keeps it.
     """
     if gpus == 0:
         os.environ["CUDA_VISIBLE_DEVICES"] = ""  # before anything starts CUDA in this worker
     set_task_threads(threads)
-    if setup is not None and boxed:
+    shared = None
+    if boxed:
         key = boxed[0].hex()
-        if key not in _INSTALLED:
+        if key not in _RECEIVED:
             import ray
 
-            setup(*ray.get(boxed[0]))
-            _INSTALLED.add(key)
-    return fn(job)
+            _RECEIVED[key] = Shared(ray.get(boxed[0]))
+        shared = _RECEIVED[key]
+    return call(fn, shared, job)
 
 
 def check_reachable(address: str, timeout: float = 5.0) -> None:
@@ -110,15 +111,15 @@ class RayExecutor:
         if request.connect:
             self.connect()
 
-    def map(self, fn: Callable[[J], R], jobs: Iterable[J], setup: Setup | None = None) -> Generator[R, None, None]:
+    def map(self, fn: Callable[..., R], jobs: Iterable[J], shared: Shared[Any] | None = None
+            ) -> Generator[R, None, None]:
         """Submit every job, yield results as they finish; on close, cancel the unfinished tasks."""
         ray = self.ray
         gpus = self.connect()
-        boxed = [ray.put(setup.args)] if setup is not None else []  # put once, fetched once per worker
-        setup_fn = setup.fn if setup is not None else None
+        boxed = [ray.put(shared.value)] if shared is not None else []  # put once, fetched once per worker
         remote = ray.remote(run_job).options(num_cpus=self.cpus, num_gpus=gpus, max_retries=RETRIES,
                                              retry_exceptions=False)
-        pending = {remote.remote(fn, setup_fn, boxed, job, self.cpus, gpus): job for job in jobs}
+        pending = {remote.remote(fn, boxed, job, self.cpus, gpus): job for job in jobs}
         try:
             while pending:
                 finished, _ = ray.wait(list(pending), num_returns=1)
