@@ -70,14 +70,11 @@ def load_array(path: Path) -> np.ndarray:
         raise CorruptFileError(f"{path} is not a readable .npy file ({exc}); redo the step with --force") from None
 
 
-def load_array_hashed(path: Path) -> tuple[np.ndarray, str]:
-    """Load a ``.npy`` file from one read of it and return it with the file's hex sha256.
-
-    The bytes are read once, hashed, and the array is a writable view of them (no second read, no
-    copy), so a verified load costs one pass over the file.
+def read_hashed(path: Path) -> tuple[memoryview, str]:
+    """Read a file once and return its bytes (a writable buffer) with their hex sha256.
 
     Raises:
-        CorruptFileError: the file is missing or not a readable ``.npy`` file.
+        CorruptFileError: the file is missing.
     """
     try:
         with path.open("rb") as handle:
@@ -86,9 +83,17 @@ def load_array_hashed(path: Path) -> tuple[np.ndarray, str]:
     except FileNotFoundError:
         raise CorruptFileError(f"{path} is missing; redo the step that writes it") from None
     view = memoryview(data)[:size]
-    digest = hashlib.sha256(view).hexdigest()
+    return view, hashlib.sha256(view).hexdigest()
+
+
+def array_from_buffer(view: memoryview, path: Path) -> np.ndarray:
+    """Return the ``.npy`` array held in ``view`` (read from ``path``) as a writable view, without a copy.
+
+    Raises:
+        CorruptFileError: the bytes are not a readable ``.npy`` file (no pickled objects).
+    """
     try:
-        header = io.BytesIO(view[:min(size, 1 << 16)])
+        header = io.BytesIO(view[:min(len(view), 1 << 16)])
         version = np.lib.format.read_magic(header)
         read_header = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
         shape, fortran, dtype = read_header(header)
@@ -98,8 +103,7 @@ def load_array_hashed(path: Path) -> tuple[np.ndarray, str]:
         flat = np.frombuffer(view, dtype=dtype, count=count, offset=header.tell())
     except (OSError, ValueError, EOFError) as exc:
         raise CorruptFileError(f"{path} is not a readable .npy file ({exc}); redo the step with --force") from None
-    array = flat.reshape(shape[::-1]).transpose() if fortran else flat.reshape(shape)
-    return array, digest
+    return flat.reshape(shape[::-1]).transpose() if fortran else flat.reshape(shape)
 
 
 @contextmanager

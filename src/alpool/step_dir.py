@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from alpool.atomic_files import load_array, load_array_hashed, sha256_file
+from alpool.atomic_files import array_from_buffer, load_array, read_hashed, sha256_file
 from alpool.errors import CorruptFileError, MissingStepError
 from alpool.manifests import STEP_KINDS, StepManifest, read_model
 
@@ -80,10 +80,10 @@ class StepDir:
         path = self.file(relative)
         if expected is not None and not path.exists():
             raise CorruptFileError(f"{path} is missing; redo step {self.label} with --force")
-        array, digest = load_array_hashed(path)
+        data, digest = read_hashed(path)
         if expected is not None:
             self._check_digest(relative, expected, digest)
-        return array, digest
+        return array_from_buffer(data, path), digest
 
     def verify(self, relative: str) -> None:
         """Check an output file of this finished step against the sha256 its manifest records."""
