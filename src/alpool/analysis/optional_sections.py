@@ -53,7 +53,7 @@ def pool_scores(ctx: Context) -> pd.DataFrame:
         pools = [p for p in pools if view.run.step("pools", p).is_finished()]
         if not names or not pools:
             continue
-        indices = {p: view.run.step("pools", p).read_array("indices.npy") for p in pools}
+        indices = {p: view.pool_indices(p) for p in pools}
         scores = {s: view.run.step("scores", s).read_array("scores.npy") for s in names}
         ctx.oracle_inputs += [f"{view.label}:scores/{s}" for s in names
                               if view.run.step("scores", s).manifest().oracle]
@@ -202,5 +202,4 @@ def _map_pools(ctx: Context, view: RunView) -> dict[str, np.ndarray]:
     pools = ctx.pools[ctx.pools["run"] == view.label]
     bench = pools["is_bench"].astype(bool)
     shown = pd.concat([pools[~bench], pools[bench].drop_duplicates("group")])
-    return {f"{r.pool}: {r.init_strategy}": view.run.step("pools", r.pool).read_array("indices.npy")
-            for r in shown.itertuples()}
+    return {f"{r.pool}: {r.init_strategy}": view.pool_indices(r.pool) for r in shown.itertuples()}
