@@ -31,6 +31,7 @@ from alpool.registry import ClassRegistry
 from alpool.run_context import dataset_record, open_run
 from alpool.rundir import RunDir
 from alpool.selectors import SELECTORS
+from alpool.selectors.base import Selector
 from alpool.stages import al_run, init_pool
 
 TRAIN = TrainConfig(epochs=1, batch_size=32, lr=0.05, min_steps=5, crop_padding=0, flip=False)
@@ -98,19 +99,22 @@ def test_a_grid_reads_each_pool_once_opens_the_run_once_and_builds_each_entry_on
     assert len(pd.read_csv(run_dir / "al" / "flow" / "results.csv")) == 2 * 2 * 2 * 2
 
 
-def test_every_trial_gets_the_same_plan_objects(run_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """In-process, every trial receives the stage's objects themselves: nothing is serialised or reopened."""
-    plans: list[TrialPlan] = []
+def test_every_trial_gets_the_same_objects(run_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """In-process, every trial's query gets the stage's objects themselves: the one selector built for the
+    query and the one opened run (nothing serialised or reopened)."""
+    seen: list[tuple[Selector, Any]] = []
+    real = Selector.__call__
 
-    def watching(plan: TrialPlan, job: TrialJob) -> TrialResult:
-        plans.append(plan)
-        return run_trial(plan, job)
+    def recording(self: Selector, ctx: Any, budget: int) -> Any:
+        seen.append((self, ctx.inputs.ctx))
+        return real(self, ctx, budget)
 
-    monkeypatch.setattr(al_run, "run_trial", watching)
-    al_run.run(grid("same", pools=["rand-000"], queries=["entropy"], episodes=0), run_dir)
-    assert len(plans) == 2 and plans[0] is plans[1]
-    assert plans[0].selectors["entropy"] is plans[1].selectors["entropy"]
-    assert plans[0].config.name == "same" and isinstance(plans[0].config, ALRunConfig)
+    monkeypatch.setattr(Selector, "__call__", recording)
+    al_run.run(grid("same", pools=["rand-000"], queries=["entropy"], episodes=1), run_dir)
+    assert len(seen) == 2  # two trials, one query each
+    (selector, opened), (again, reopened) = seen
+    assert selector is again and opened is reopened
+    assert opened.run.root == run_dir.resolve()
 
 
 def test_two_workers_on_one_trial_never_write_it_at_once(run_dir: Path) -> None:

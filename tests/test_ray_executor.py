@@ -224,13 +224,15 @@ def test_ctrl_c_cancels_the_tasks_and_keeps_finished_episodes(run_dir: Path) -> 
     command = [sys.executable, "-m", "alpool", "al-run", "--run-dir", str(run_dir), "--query", "margin",
                "--episodes", "3", "--trials", "2", "--epochs", "2", "--executor", "ray", "--name", "interrupted", "-q"]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    proc = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     experiment = run_dir / "al" / "interrupted"
     deadline = time.time() + 300
     while not list(experiment.glob("*/trial-*/episode-0/metrics.json")) and time.time() < deadline:
         time.sleep(0.05)
     proc.send_signal(signal.SIGINT)
-    assert proc.wait(timeout=120) != 0
+    _, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 130
+    assert "al-run interrupted interrupted: " in stderr and "run the same command again to resume" in stderr, stderr
     finished = sorted(experiment.glob("*/trial-*/episode-*/metrics.json"))
     assert finished and len(finished) < 2 * 2 * 4 and not (experiment / "manifest.json").exists()
     time.sleep(2)

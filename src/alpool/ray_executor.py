@@ -112,7 +112,7 @@ def use_token_auth() -> str | None:
         return None
     os.environ[AUTH_MODE] = "token"
     try:  # Ray reads its settings once at import: refresh them, as ray.init does for a local cluster
-        from ray._raylet import Config
+        from ray._raylet import Config  # type: ignore[attr-defined]
 
         Config.initialize("")
     except (ImportError, AttributeError):  # a Ray without token authentication: nothing to turn on
