@@ -6,6 +6,7 @@ import os
 import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -55,6 +56,23 @@ def test_process_pool_gives_each_worker_its_own_gpu(monkeypatch: pytest.MonkeyPa
     seen = dict(executor.map(worker_gpu, range(6)))
     assert set(seen.values()) <= {"3", "5"}
     assert len(set(seen.values())) == len(seen)  # no two workers on one GPU
+
+
+def sleep_for(seconds: float) -> float:
+    """Sleep (a job of the process pool)."""
+    time.sleep(seconds)
+    return seconds
+
+
+@pytest.mark.slow  # spawns two interpreters that import torch
+def test_closing_the_process_pool_early_stops_its_running_jobs() -> None:
+    """Ctrl-C (the iterator closed early) stops the running jobs at once, not after they finish."""
+    executor = EXECUTORS.create(ExecutorRequest(2, Execution(executor="process"), "cpu"))
+    finished = executor.map(sleep_for, [0.0, 120.0, 120.0])
+    assert next(finished) == 0.0
+    started = time.perf_counter()
+    finished.close()
+    assert time.perf_counter() - started < 30
 
 
 def test_auto_keeps_the_old_meaning_of_workers() -> None:

@@ -162,8 +162,21 @@ class ProcessExecutor:
                 finished, pending = wait(pending, return_when=FIRST_COMPLETED)
                 for future in finished:
                     yield future.result()
+        except BaseException:  # closed early (Ctrl-C, an error): stop the running jobs too, not only the queued
+            _stop_workers(pool)
+            raise
         finally:
             pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _stop_workers(pool: ProcessPoolExecutor) -> None:
+    """Terminate a pool's worker processes (a pool worker turns Ctrl-C into a job's error and goes on).
+
+    A job killed mid-way loses only its unfinished part: files are written atomically and an AL
+    trial's lock dies with its process.
+    """
+    for process in list((getattr(pool, "_processes", None) or {}).values()):
+        process.terminate()
 
 
 def assign_gpus(workers: int, visible: Sequence[str]) -> list[str | None]:
