@@ -37,7 +37,7 @@ import torch
 
 from alpool import reporting
 from alpool.config import ALRunConfig, Execution, InitPoolConfig, PretrainConfig
-from alpool.executor import make_executor
+from alpool.executor import EXECUTORS, ExecutorRequest
 from alpool.stages import al_run, init_pool, pretrain
 
 TIMING = ["seconds", "seconds_train", "seconds_query", "experiment"]
@@ -89,7 +89,7 @@ def run_grid(root: Path, name: str, workers: int) -> tuple[float, float, pd.Data
 
 def noop_per_task(name: str, workers: int, jobs: int) -> float:
     """Return the seconds per empty job of an executor (for Ray: already running)."""
-    executor = make_executor(workers if name == "process" else 1, Execution(executor=name), "cpu")
+    executor = EXECUTORS.create(ExecutorRequest(workers if name == "process" else 1, Execution(executor=name), "cpu"))
     started = time.perf_counter()
     assert sorted(executor.map(noop, range(jobs))) == list(range(jobs))
     return (time.perf_counter() - started) / jobs

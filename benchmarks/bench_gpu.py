@@ -33,7 +33,7 @@ import alpool
 from alpool.classifier import ModelClassifier
 from alpool.config import TrainConfig
 from alpool.models import ModelSpec, build_model
-from alpool.selectors import SelectionContext, make_selector
+from alpool.selectors import SELECTORS, SelectionContext
 from alpool.training import autocast, fit, make_optimizer, prepare, resolve_device
 
 CIFAR_MEAN, CIFAR_STD = (0.491, 0.482, 0.447), (0.247, 0.244, 0.262)
@@ -136,7 +136,7 @@ def episode(sizes: Sizes, epochs: int, device: torch.device) -> dict[str, float]
     proba_s, _ = timed(device, lambda: clf.predict_proba(unlabeled))
     ctx = SelectionContext(n_total=sizes.pool, labeled=labeled, candidates=unlabeled,
                            rng=np.random.default_rng(0), num_classes=10, classifier=clf, device=str(device))
-    coreset_s, _ = timed(device, lambda: make_selector("coreset", {})(ctx, sizes.budget))
+    coreset_s, _ = timed(device, lambda: SELECTORS.create("coreset", {})(ctx, sizes.budget))
     per_epoch = train_s / epochs
     return {"train_measured_s": train_s, "per_epoch_s": per_epoch,
             "train_200_s": per_epoch * PROTOCOL_EPOCHS, "predict_proba_s": proba_s,

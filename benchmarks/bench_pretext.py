@@ -121,7 +121,7 @@ class _Step:
 def pretrain_worker(task: str, n: int, epochs: int, device: str, arch: str) -> dict[str, Any]:
     """Time ``task.run`` on ``n`` random images for ``epochs`` epochs (upstream steps untimed)."""
     from alpool.data.base import Dataset
-    from alpool.pretext import TASKS, PretrainContext, make_task
+    from alpool.pretext import TASKS, PretrainContext
     from alpool.training import resolve_device
 
     dev = resolve_device(device)
@@ -140,9 +140,9 @@ def pretrain_worker(task: str, n: int, epochs: int, device: str, arch: str) -> d
         return {**TASK_OPTIONS.get(name, {}), **chosen, "epochs": count}
 
     for upstream in TASKS.get(task).requires:
-        out = make_task(upstream, options(upstream, 1)).run(context(upstream))
+        out = TASKS.create(upstream, options(upstream, 1)).run(context(upstream))
         steps[upstream] = _Step(upstream, out.arrays, out.checkpoint, out.summary)
-    runner = make_task(task, options(task, epochs))
+    runner = TASKS.create(task, options(task, epochs))
     with Peak() as peak:
         out = runner.run(context(task))
     spec = out.checkpoint.get("spec")

@@ -39,7 +39,7 @@ from alpool.config import TrainConfig
 from alpool.data import load_dataset
 from alpool.errors import AlpoolError
 from alpool.models import ModelSpec, build_model
-from alpool.selectors import SelectionContext, make_selector
+from alpool.selectors import SELECTORS, SelectionContext
 from alpool.training import autocast, fit, make_optimizer, prepare, resolve_device
 
 N_FASHION = 60_000
@@ -189,7 +189,7 @@ def main() -> None:
     candidates = np.sort(rng.choice(unlabeled, size=min(args.candidates, len(unlabeled)), replace=False))
 
     def query(name: str, params: dict[str, object]) -> Callable[[], object]:
-        selector = make_selector(name, params)
+        selector = SELECTORS.create(name, params)
         ctx = SelectionContext(n_total=len(x), labeled=labeled, candidates=candidates,
                                rng=np.random.default_rng(1), num_classes=10, classifier=clf, device=str(device))
         return lambda: selector(ctx, args.budget)

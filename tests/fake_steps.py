@@ -13,7 +13,7 @@ import torch
 from alpool import reporting
 from alpool.data.base import Dataset
 from alpool.errors import MissingStepError
-from alpool.pretext import PretrainContext, PretrainOutput, make_task
+from alpool.pretext import TASKS, PretrainContext, PretrainOutput
 from alpool.scorers import ScoringContext
 
 
@@ -114,13 +114,13 @@ def interrupt_then_resume(task: str, params: dict[str, Any], ctx: PretrainContex
     previous = reporting.set_reporter(stopper)
     try:
         try:
-            make_task(task, params).run(ctx)
+            TASKS.create(task, params).run(ctx)
         except Interrupted:
             pass
         else:
             raise AssertionError(f"{task} finished before epoch {after}")
         assert (ctx.workdir / "checkpoint.pt").exists()
         stopper.left = -1
-        return make_task(task, params).run(ctx), stopper.messages
+        return TASKS.create(task, params).run(ctx), stopper.messages
     finally:
         reporting.set_reporter(previous)

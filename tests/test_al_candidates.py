@@ -9,16 +9,16 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from alpool.al import trial
 from alpool.al.trial import candidate_subset
 from alpool.config import ALRunConfig, InitPoolConfig, TrainConfig
 from alpool.data import load_dataset
 from alpool.errors import ConfigError
 from alpool.run_context import dataset_record, open_run
 from alpool.rundir import RunDir
-from alpool.selectors import make_selector
+from alpool.selectors.base import Selector
 from alpool.stages import al_run, init_pool
 
+REAL_CALL = Selector.__call__
 TRAIN = TrainConfig(epochs=1, batch_size=32, lr=0.05, min_steps=5, crop_padding=0, flip=False)
 
 
@@ -45,18 +45,14 @@ def run_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def recorded_candidates(monkeypatch: pytest.MonkeyPatch) -> list[np.ndarray]:
-    """Make every query of ``run_trial`` record the candidates it was given."""
+    """Make every query of ``run_trial`` record the candidates it was given (around the real ``Selector.__call__``)."""
     seen: list[np.ndarray] = []
 
-    def recording(name: str, params: dict[str, Any] | None = None) -> Any:
-        selector = make_selector(name, params)
+    def recording(self: Selector, ctx: Any, budget: int) -> Any:
+        seen.append(np.array(ctx.candidates))
+        return REAL_CALL(self, ctx, budget)
 
-        def select(ctx: Any, budget: int) -> Any:
-            seen.append(np.array(ctx.candidates))
-            return selector(ctx, budget)
-        return select
-
-    monkeypatch.setattr(trial, "make_selector", recording)
+    monkeypatch.setattr(Selector, "__call__", recording)
     return seen
 
 

@@ -6,13 +6,21 @@ import os
 import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
 
 from alpool.config import Execution
 from alpool.errors import ConfigError, UnknownNameError
-from alpool.executor import InProcessExecutor, ProcessExecutor, assign_gpus, make_executor, visible_gpus
+from alpool.executor import (
+    EXECUTORS,
+    ExecutorRequest,
+    InProcessExecutor,
+    ProcessExecutor,
+    assign_gpus,
+    visible_gpus,
+)
 from alpool.ray_executor import check_reachable
 
 
@@ -44,16 +52,33 @@ def worker_gpu(job: int) -> tuple[int, str | None]:
 @pytest.mark.slow  # spawns two interpreters that import torch
 def test_process_pool_gives_each_worker_its_own_gpu(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "3,5")
-    executor = make_executor(2, Execution(executor="process"), device="auto")
+    executor = EXECUTORS.create(ExecutorRequest(2, Execution(executor="process"), "auto"))
     seen = dict(executor.map(worker_gpu, range(6)))
     assert set(seen.values()) <= {"3", "5"}
     assert len(set(seen.values())) == len(seen)  # no two workers on one GPU
 
 
+def sleep_for(seconds: float) -> float:
+    """Sleep (a job of the process pool)."""
+    time.sleep(seconds)
+    return seconds
+
+
+@pytest.mark.slow  # spawns two interpreters that import torch
+def test_closing_the_process_pool_early_stops_its_running_jobs() -> None:
+    """Ctrl-C (the iterator closed early) stops the running jobs at once, not after they finish."""
+    executor = EXECUTORS.create(ExecutorRequest(2, Execution(executor="process"), "cpu"))
+    finished = executor.map(sleep_for, [0.0, 120.0, 120.0])
+    assert next(finished) == 0.0
+    started = time.perf_counter()
+    finished.close()
+    assert time.perf_counter() - started < 30
+
+
 def test_auto_keeps_the_old_meaning_of_workers() -> None:
-    assert isinstance(make_executor(1), InProcessExecutor)
-    assert isinstance(make_executor(3, Execution()), ProcessExecutor)
-    assert isinstance(make_executor(1, Execution(executor="process")), ProcessExecutor)
+    assert isinstance(EXECUTORS.create(ExecutorRequest(1)), InProcessExecutor)
+    assert isinstance(EXECUTORS.create(ExecutorRequest(3, Execution())), ProcessExecutor)
+    assert isinstance(EXECUTORS.create(ExecutorRequest(1, Execution(executor="process"))), ProcessExecutor)
 
 
 @pytest.mark.parametrize(("workers", "options", "match"), [
@@ -64,12 +89,12 @@ def test_auto_keeps_the_old_meaning_of_workers() -> None:
 ])
 def test_options_an_executor_would_ignore_are_refused(workers: int, options: Execution, match: str) -> None:
     with pytest.raises(ConfigError, match=match):
-        make_executor(workers, options)
+        EXECUTORS.create(ExecutorRequest(workers, options))
 
 
 def test_unknown_executor_suggests_the_name() -> None:
     with pytest.raises(UnknownNameError, match="did you mean 'ray'"):
-        make_executor(1, Execution(executor="rey"))
+        EXECUTORS.create(ExecutorRequest(1, Execution(executor="rey")))
 
 
 def test_ray_executor_without_ray_is_one_line_before_anything_is_written(tmp_path: Path) -> None:

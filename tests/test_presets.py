@@ -7,11 +7,11 @@ from pathlib import Path
 import pytest
 
 from alpool.data import DATASETS, parse_spec
-from alpool.frameworks import make_framework
+from alpool.frameworks import FRAMEWORKS
 from alpool.presets import load_preset
-from alpool.pretext import make_task
-from alpool.scorers import make_scorer
-from alpool.selectors import make_selector
+from alpool.pretext import TASKS
+from alpool.scorers import SCORERS
+from alpool.selectors import SELECTORS
 
 PRESETS = sorted(p.stem for p in (Path(__file__).parents[1] / "presets").glob("*.toml"))
 
@@ -27,15 +27,15 @@ def test_preset_is_valid(name: str) -> None:
     _, preset = load_preset(name)
     assert parse_spec(preset.dataset)[0] in DATASETS
     for step in preset.pretrain:
-        make_task(step.task, step.params)
+        TASKS.create(step.task, step.params)
     for item in preset.rank:
-        make_scorer(item.scorer, item.params)
+        SCORERS.create(item.scorer, item.params)
     for pool in preset.pools:
-        make_selector(pool.strategy, pool.params)
+        SELECTORS.create(pool.strategy, pool.params)
     for grid in preset.al:
         for query in grid.queries:
-            make_selector(query, grid.query_params.get(query, {}))
-        make_framework(grid.framework, grid.framework_params)
+            SELECTORS.create(query, grid.query_params.get(query, {}))
+        FRAMEWORKS.create(grid.framework, grid.framework_params)
     assert preset.description
 
 
@@ -45,9 +45,9 @@ def test_pool_names_come_from_the_config_alone() -> None:
     from alpool.stages.init_pool import pool_names
 
     ranked = InitPoolConfig(strategy="ranked", budget=20, params={"score": "vae-loss"})
-    assert pool_names(ranked, make_selector("ranked", ranked.params)) == ["ranked-vae-loss-20"]
+    assert pool_names(ranked, SELECTORS.create("ranked", ranked.params)) == ["ranked-vae-loss-20"]
     bench = InitPoolConfig(strategy="random", budget_ratio=0.1, count=2)
-    assert pool_names(bench, make_selector("random", {})) == ["random-r0.1-000", "random-r0.1-001"]
+    assert pool_names(bench, SELECTORS.create("random", {})) == ["random-r0.1-000", "random-r0.1-001"]
 
 
 @pytest.mark.parametrize("budget", ["", "budget = 10\nbudget_ratio = 0.1\n", "budget = 0\n"])

@@ -17,12 +17,14 @@ import pandas as pd
 import pytest
 import torch
 
-from alpool.al.trial import TrialJob, run_trial, share_context
+from alpool.al.trial import TrialJob, TrialPlan, run_trial
 from alpool.config import ALRunConfig, Execution, InitPoolConfig, PretrainConfig, TrainConfig
 from alpool.errors import ConfigError, MissingStepError, WorkerLostError
-from alpool.executor import Setup, make_executor
+from alpool.executor import EXECUTORS, ExecutorRequest, Shared
+from alpool.frameworks import FRAMEWORKS
 from alpool.ray_executor import RETRIES
 from alpool.run_context import open_run
+from alpool.selectors import SELECTORS
 from alpool.stages import al_run, init_pool, pretrain
 
 ray = pytest.importorskip("ray")
@@ -120,10 +122,13 @@ def test_a_worker_that_cannot_see_the_run_directory_fails_in_one_line(local_ray:
     hidden = tmp_path / "elsewhere"
     shutil.copytree(run_dir, hidden)
     ctx = open_run(hidden)
-    shutil.rmtree(hidden)  # what a node without the shared filesystem sees
     config = ALRunConfig(pools=["rand-000"], episodes=0, trials=1, train=TRAIN)
-    job = TrialJob(str(hidden), None, "x", "rand-000", "random", 0, config.model_dump_json())
-    tasks = make_executor(1, RAY, "cpu").map(run_trial, [job], Setup(share_context, (str(hidden), None, ctx)))
+    plan = TrialPlan(ctx, config, ctx.run.step("al", "x"),
+                     {"rand-000": ctx.run.step("pools", "rand-000").read_array("indices.npy")},
+                     FRAMEWORKS.create("supervised"), {"random": SELECTORS.create("random")})
+    shutil.rmtree(hidden)  # what a node without the shared filesystem sees
+    tasks = EXECUTORS.create(ExecutorRequest(1, RAY, "cpu")).map(run_trial, [TrialJob("rand-000", "random", 0)],
+                                                                  Shared(plan))
     with pytest.raises(MissingStepError, match=f"cannot see the run directory {hidden}") as caught:
         list(tasks)
     assert "\n" not in str(caught.value)
@@ -137,7 +142,7 @@ def test_a_worker_that_cannot_see_the_run_directory_fails_in_one_line(local_ray:
 def test_gpu_requests_the_cluster_cannot_meet_are_refused_before_any_task(
         local_ray: None, device: str, gpus: float | None, match: str) -> None:
     with pytest.raises(ConfigError, match=match):
-        make_executor(1, Execution(executor="ray", gpus_per_trial=gpus), device)
+        EXECUTORS.create(ExecutorRequest(1, Execution(executor="ray", gpus_per_trial=gpus), device))
 
 
 def test_cpu_trials_see_no_gpu_and_run_with_their_cpus_as_threads(local_ray: None) -> None:
@@ -148,30 +153,43 @@ def test_cpu_trials_see_no_gpu_and_run_with_their_cpus_as_threads(local_ray: Non
 
         return os.environ.get("CUDA_VISIBLE_DEVICES"), torch.get_num_threads()
 
-    seen = list(make_executor(1, Execution(executor="ray", cpus_per_trial=2), "auto").map(task_environment, [0]))
+    executor = EXECUTORS.create(ExecutorRequest(1, Execution(executor="ray", cpus_per_trial=2), "auto"))
+    seen = list(executor.map(task_environment, [0]))
     assert seen == [("", 2)]
 
 
-def test_the_shared_setup_runs_once_per_worker_process(local_ray: None, tmp_path: Path) -> None:
-    """The run (dataset tensors) goes once into the object store; a worker installs it before its first job only."""
-    log = tmp_path / "setups"
+def test_the_shared_value_is_fetched_once_per_worker_process(local_ray: None, tmp_path: Path) -> None:
+    """The run (dataset tensors) goes once into the object store; a worker unpickles it before its first job only
+    and passes the same object to every later job."""
+    log = tmp_path / "arrivals"
 
-    def install(path: str, payload: bytes) -> None:  # local functions: sent to Ray by value
+    def arrive(path: str, payload: bytes) -> bytearray:  # local functions: sent to Ray by value
         import os
 
         with open(path, "a") as file:
             file.write(f"{os.getpid()} {len(payload)}\n")
+        return bytearray(payload)
 
-    def worker_pid(job: int) -> int:
+    class Logged:
+        """Unpickles (in a worker) into the payload, logging the worker's pid."""
+
+        def __init__(self, payload: bytes) -> None:
+            self.payload = payload
+
+        def __reduce__(self) -> tuple[object, tuple[str, bytes]]:
+            return arrive, (str(log), self.payload)
+
+    def worker_pid(shared: bytearray, job: int) -> tuple[int, int, int]:
         import os
 
-        return os.getpid()
+        return os.getpid(), id(shared), len(shared)
 
-    executor = make_executor(1, RAY, "cpu")
-    pids = list(executor.map(worker_pid, range(8), Setup(install, (str(log), b"x" * 2_000_000))))
-    setups = [line.split() for line in log.read_text().splitlines()]
-    assert sorted(pid for pid, _ in setups) == sorted({str(p) for p in pids})  # once per worker that ran jobs
-    assert {size for _, size in setups} == {"2000000"}
+    executor = EXECUTORS.create(ExecutorRequest(1, RAY, "cpu"))
+    seen = list(executor.map(worker_pid, range(8), Shared(Logged(b"x" * 2_000_000))))
+    arrivals = [line.split() for line in log.read_text().splitlines()]
+    assert sorted(pid for pid, _ in arrivals) == sorted({str(pid) for pid, _, _ in seen})  # once per worker
+    assert {size for _, size in arrivals} == {"2000000"} and {size for _, _, size in seen} == {2_000_000}
+    assert len({(pid, obj) for pid, obj, _ in seen}) == len({pid for pid, _, _ in seen})  # one object per worker
 
 
 def test_a_trial_whose_worker_dies_every_time_fails_in_one_line(local_ray: None, run_dir: Path) -> None:
@@ -206,13 +224,15 @@ def test_ctrl_c_cancels_the_tasks_and_keeps_finished_episodes(run_dir: Path) -> 
     command = [sys.executable, "-m", "alpool", "al-run", "--run-dir", str(run_dir), "--query", "margin",
                "--episodes", "3", "--trials", "2", "--epochs", "2", "--executor", "ray", "--name", "interrupted", "-q"]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    proc = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     experiment = run_dir / "al" / "interrupted"
     deadline = time.time() + 300
     while not list(experiment.glob("*/trial-*/episode-0/metrics.json")) and time.time() < deadline:
         time.sleep(0.05)
     proc.send_signal(signal.SIGINT)
-    assert proc.wait(timeout=120) != 0
+    _, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 130
+    assert "al-run interrupted interrupted: " in stderr and "run the same command again to resume" in stderr, stderr
     finished = sorted(experiment.glob("*/trial-*/episode-*/metrics.json"))
     assert finished and len(finished) < 2 * 2 * 4 and not (experiment / "manifest.json").exists()
     time.sleep(2)

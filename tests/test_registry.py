@@ -55,10 +55,10 @@ def test_double_registration_is_a_bug() -> None:
 
 def test_a_missing_required_option_names_it_and_how_to_give_it() -> None:
     from alpool.errors import ConfigError
-    from alpool.selectors import make_selector
+    from alpool.selectors import SELECTORS
 
     with pytest.raises(ConfigError, match=r"needs option 'score': give --param score=VALUE"):
-        make_selector("ranked", {})
+        SELECTORS.create("ranked", {})
 
 
 def test_a_declared_entry_is_listed_without_import_and_bound_on_get() -> None:

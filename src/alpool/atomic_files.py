@@ -70,6 +70,42 @@ def load_array(path: Path) -> np.ndarray:
         raise CorruptFileError(f"{path} is not a readable .npy file ({exc}); redo the step with --force") from None
 
 
+def read_hashed(path: Path) -> tuple[memoryview, str]:
+    """Read a file once and return its bytes (a writable buffer) with their hex sha256.
+
+    Raises:
+        CorruptFileError: the file is missing.
+    """
+    try:
+        with path.open("rb") as handle:
+            data = bytearray(os.fstat(handle.fileno()).st_size)
+            size = handle.readinto(data)
+    except FileNotFoundError:
+        raise CorruptFileError(f"{path} is missing; redo the step that writes it") from None
+    view = memoryview(data)[:size]
+    return view, hashlib.sha256(view).hexdigest()
+
+
+def array_from_buffer(view: memoryview, path: Path) -> np.ndarray:
+    """Return the ``.npy`` array held in ``view`` (read from ``path``) as a writable view, without a copy.
+
+    Raises:
+        CorruptFileError: the bytes are not a readable ``.npy`` file (no pickled objects).
+    """
+    try:
+        header = io.BytesIO(view[:min(len(view), 1 << 16)])
+        version = np.lib.format.read_magic(header)
+        read_header = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+        shape, fortran, dtype = read_header(header)
+        if dtype.hasobject:
+            raise ValueError("object arrays are not loaded (no pickles)")
+        count = int(np.prod(shape, dtype=np.int64))
+        flat = np.frombuffer(view, dtype=dtype, count=count, offset=header.tell())
+    except (OSError, ValueError, EOFError) as exc:
+        raise CorruptFileError(f"{path} is not a readable .npy file ({exc}); redo the step with --force") from None
+    return flat.reshape(shape[::-1]).transpose() if fortran else flat.reshape(shape)
+
+
 @contextmanager
 def file_lock(path: Path, what: str, wait: float = 0.0) -> Iterator[None]:
     """Hold an exclusive lock on ``path``; wait up to ``wait`` seconds for it, then raise.

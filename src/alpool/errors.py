@@ -71,6 +71,12 @@ class WorkerLostError(AlpoolError):
     """A distributed worker died more often than the executor retries a job."""
 
 
+class RunInterruptedError(AlpoolError):
+    """The user interrupted a run (Ctrl-C); what finished is kept and the same command resumes."""
+
+    exit_code = 130
+
+
 class AlpoolWarning(UserWarning):
     """A :func:`alpool.reporting.warning` said while no CLI renders it (alpool used from Python).
 

@@ -11,9 +11,12 @@ How ``--executor`` and ``--workers`` combine: ``--workers N`` is the size of the
 their meaning; ``local`` and ``ray`` refuse ``--workers`` above 1 (on Ray, the cluster's CPUs/GPUs
 and ``--cpus-per-trial`` / ``--gpus-per-trial`` decide how many trials run at once).
 
-A :class:`Setup` is state every worker process needs once (the opened run with its dataset): the
-local executor installs it in this process, the process pool passes it to each worker when it
-starts, Ray puts it once into the object store and each worker process fetches it once.
+A :class:`Shared` value is what every job needs besides its own description (for al-run: the opened
+run with its dataset, the typed config, the pools and the built framework and queries); ``fn`` gets it
+as its first argument. The local executor passes the object itself (nothing is serialised); the
+process pool pickles it once per worker process when the worker starts; Ray puts it once into the
+object store and each worker process fetches it once. Serialisation happens only there, at the
+process or Ray boundary.
 
 GPUs: the process pool gives worker ``i`` the ``i``-th visible GPU round-robin through
 ``CUDA_VISIBLE_DEVICES`` (:func:`assign_gpus`), so several workers never all land on GPU 0 when
@@ -27,8 +30,8 @@ import os
 import queue
 from collections.abc import Callable, Generator, Iterable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
-from dataclasses import dataclass
-from typing import Any, Protocol, TypeVar
+from dataclasses import dataclass, field
+from typing import Any, Generic, Protocol, TypeVar
 
 from alpool.config import Execution
 from alpool.errors import ConfigError
@@ -36,35 +39,55 @@ from alpool.registry import Registry
 
 J = TypeVar("J")
 R = TypeVar("R")
+S = TypeVar("S")
 
 
 @dataclass(frozen=True)
-class Setup:
-    """Call ``fn(*args)`` once in every process that runs jobs, before its first job (picklable)."""
+class Shared(Generic[S]):
+    """A value every job needs: ``fn(value, job)`` gets it as an object, sent once per worker process."""
 
-    fn: Callable[..., None]
-    args: tuple[Any, ...]
+    value: S
+
+
+def call(fn: Callable[..., R], shared: Shared[Any] | None, job: Any) -> R:
+    """Return ``fn(shared.value, job)``, or ``fn(job)`` without a shared value."""
+    return fn(job) if shared is None else fn(shared.value, job)
 
 
 class Executor(Protocol):
     """Runs ``fn`` on every job and yields the results as they finish."""
 
-    def map(self, fn: Callable[[J], R], jobs: Iterable[J], setup: Setup | None = None) -> Generator[R, None, None]:
-        """Yield ``fn(job)`` for every job; closing the iterator cancels the jobs not started."""
+    def map(self, fn: Callable[..., R], jobs: Iterable[J], shared: Shared[Any] | None = None
+            ) -> Generator[R, None, None]:
+        """Yield ``fn(job)`` (``fn(shared.value, job)``) for every job; closing the iterator cancels the rest."""
         ...
 
 
 @dataclass(frozen=True)
 class ExecutorRequest:
-    """What an executor factory gets; ``connect=False`` only checks the options (no cluster joined)."""
+    """What an executor gets: ``--workers``, the execution options, ``--device``; ``connect=False``
+    only checks the options (no cluster joined)."""
 
-    workers: int
-    execution: Execution
-    device: str
+    workers: int = 1
+    execution: Execution = field(default_factory=Execution)
+    device: str = "auto"
     connect: bool = True
 
 
-EXECUTORS: Registry[Callable[[ExecutorRequest], Executor]] = Registry("executor")
+class ExecutorRegistry(Registry[Callable[[ExecutorRequest], Executor]]):
+    """The executors by name; :meth:`create` also resolves ``auto``."""
+
+    def create(self, request: ExecutorRequest) -> Executor:
+        """Build the executor ``request`` names (``auto``: local for one worker, else a process pool).
+
+        Raises:
+            UnknownNameError: an unknown executor name.
+            ConfigError: options the executor would ignore, Ray not installed or its cluster unreachable.
+        """
+        return self.get(resolve_executor_name(request.workers, request.execution))(request)
+
+
+EXECUTORS = ExecutorRegistry("executor")
 
 
 @EXECUTORS.register("local", "every trial in this process, one after the other")
@@ -74,12 +97,11 @@ class InProcessExecutor:
     def __init__(self, request: ExecutorRequest | None = None) -> None:
         _refuse_options(request, "local", workers=True, ray=True)
 
-    def map(self, fn: Callable[[J], R], jobs: Iterable[J], setup: Setup | None = None) -> Generator[R, None, None]:
-        """Yield ``fn(job)`` in order."""
-        if setup is not None:
-            setup.fn(*setup.args)
+    def map(self, fn: Callable[..., R], jobs: Iterable[J], shared: Shared[Any] | None = None
+            ) -> Generator[R, None, None]:
+        """Yield ``fn(job)`` in order, passing the shared value as it is (nothing is copied)."""
         for job in jobs:
-            yield fn(job)
+            yield call(fn, shared, job)
 
 
 def _limit_threads(choice: Any) -> None:
@@ -89,8 +111,12 @@ def _limit_threads(choice: Any) -> None:
     threads.apply(choice)
 
 
-def _start_worker(threads: Any, gpus: Any, setup: Setup | None) -> None:
-    """Initialise a pool worker: its GPU (before CUDA starts), its threads, then the shared setup."""
+_received: Shared[Any] | None = None  # in a pool worker: the shared value it got once when it started
+
+
+def _start_worker(threads: Any, gpus: Any, shared: Shared[Any] | None) -> None:
+    """Initialise a pool worker: its GPU (before CUDA starts), its threads, then keep the shared value."""
+    global _received
     try:
         gpu = gpus.get(timeout=60)
     except queue.Empty:  # more workers than assignments (never with a fixed-size pool)
@@ -98,8 +124,12 @@ def _start_worker(threads: Any, gpus: Any, setup: Setup | None) -> None:
     if gpu is not None:
         os.environ["CUDA_VISIBLE_DEVICES"] = gpu
     _limit_threads(threads)
-    if setup is not None:
-        setup.fn(*setup.args)
+    _received = shared
+
+
+def _call_in_worker(fn: Callable[..., R], job: Any) -> R:
+    """Run one job in a pool worker with the shared value it received when it started."""
+    return call(fn, _received, job)
 
 
 @EXECUTORS.register("process", "trials in --workers local processes (one GPU each, round-robin)")
@@ -114,7 +144,8 @@ class ProcessExecutor:
         visible = visible_gpus(os.environ, _cuda_count) if request.device != "cpu" else []
         self.gpus = assign_gpus(self.workers, visible)
 
-    def map(self, fn: Callable[[J], R], jobs: Iterable[J], setup: Setup | None = None) -> Generator[R, None, None]:
+    def map(self, fn: Callable[..., R], jobs: Iterable[J], shared: Shared[Any] | None = None
+            ) -> Generator[R, None, None]:
         """Yield results as the workers finish them; on close, cancel the jobs not started."""
         from alpool import threads as thread_policy
 
@@ -124,15 +155,28 @@ class ProcessExecutor:
         for gpu in self.gpus:
             gpus.put(gpu)
         pool = ProcessPoolExecutor(self.workers, mp_context=context, initializer=_start_worker,
-                                   initargs=(threads, gpus, setup))
-        pending: set[Future[R]] = {pool.submit(fn, job) for job in jobs}
+                                   initargs=(threads, gpus, shared))
+        pending: set[Future[R]] = {pool.submit(_call_in_worker, fn, job) for job in jobs}
         try:
             while pending:
                 finished, pending = wait(pending, return_when=FIRST_COMPLETED)
                 for future in finished:
                     yield future.result()
+        except BaseException:  # closed early (Ctrl-C, an error): stop the running jobs too, not only the queued
+            _stop_workers(pool)
+            raise
         finally:
             pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _stop_workers(pool: ProcessPoolExecutor) -> None:
+    """Terminate a pool's worker processes (a pool worker turns Ctrl-C into a job's error and goes on).
+
+    A job killed mid-way loses only its unfinished part: files are written atomically and an AL
+    trial's lock dies with its process.
+    """
+    for process in list((getattr(pool, "_processes", None) or {}).values()):
+        process.terminate()
 
 
 def assign_gpus(workers: int, visible: Sequence[str]) -> list[str | None]:
@@ -192,22 +236,3 @@ def resolve_executor_name(workers: int, execution: Execution) -> str:
     if execution.executor == "auto":
         return "local" if workers <= 1 else "process"
     return execution.executor
-
-
-def make_executor(workers: int, execution: Execution | None = None, device: str = "auto",
-                  connect: bool = True) -> Executor:
-    """Return the executor of ``execution`` (default: in-process for one worker, else a process pool).
-
-    Args:
-        workers: size of the local process pool (``--workers``).
-        execution: executor name and its options.
-        device: the run's ``--device``.
-        connect: join (or start) a cluster now and check its resources; False only checks options.
-
-    Raises:
-        UnknownNameError: an unknown executor name.
-        ConfigError: options the executor would ignore, Ray not installed or its cluster unreachable.
-    """
-    execution = execution or Execution()
-    name = resolve_executor_name(workers, execution)
-    return EXECUTORS.get(name)(ExecutorRequest(workers, execution, device, connect))

@@ -7,8 +7,9 @@
   threads (:func:`set_task_threads`), so Ray never runs more threads on a node than it has CPUs;
   and ``--gpus-per-trial`` GPUs (fractions share a GPU; default 1 when the cluster has GPUs and
   ``--device`` is not ``cpu``, else 0, and then the task sees no GPU at all).
-- The :class:`~alpool.executor.Setup` (the opened run with its dataset tensors) is put once into
-  the object store; each worker process fetches it once and keeps it for its later tasks.
+- The :class:`~alpool.executor.Shared` value (the opened run with its dataset tensors, the config,
+  the pools, the framework) is put once into the object store; each worker process fetches it once
+  and keeps it for its later tasks.
 - A lost worker (killed, node gone) is retried up to :data:`RETRIES` times; the retried task
   resumes the trial from its last finished episode (an episode is finished when its
   ``metrics.json``, written last, exists), so the results equal an uninterrupted run.
@@ -20,6 +21,13 @@
 Without an address, a local Ray is started (and left running for the rest of the process, so
 ``alpool all`` starts it once), or the cluster in ``RAY_ADDRESS`` is joined (``auto``). A Ray
 already initialised by the caller (a notebook, a test) is used as it is.
+
+Token authentication (Ray 2.5x and later): ``ray start --head`` turns it on when a token exists
+(``~/.ray/auth_token``), but ``ray.init`` with an explicit address (``--ray-address``,
+``RAY_ADDRESS``) does not, and then retries for about 20 s and fails. Before joining a cluster,
+alpool therefore turns token mode on in this process whenever a token is at hand and
+``RAY_AUTH_MODE`` is unset (a cluster without authentication accepts such a client too); without a
+token, a failed join names the token as the likely cause.
 """
 
 from __future__ import annotations
@@ -27,18 +35,21 @@ from __future__ import annotations
 import logging
 import os
 import socket
-from collections.abc import Callable, Generator, Iterable
+from collections.abc import Callable, Generator, Iterable, Mapping
+from pathlib import Path
 from typing import Any, TypeVar
 
+from alpool import reporting
 from alpool.errors import AlpoolError, ConfigError, WorkerLostError
-from alpool.executor import ExecutorRequest, Setup
+from alpool.executor import ExecutorRequest, Shared, call
 
 J = TypeVar("J")
 R = TypeVar("R")
 RETRIES = 3  # re-runs of a task whose worker died; each resumes from the last finished episode
 INSTALL_HINT = "pip install -c constraints.txt 'alpool[ray]'"
+AUTH_MODE = "RAY_AUTH_MODE"  # Ray's switch of token authentication ("token" or "disabled")
 
-_INSTALLED: set[str] = set()  # setups (object ids) already run in this worker process
+_RECEIVED: dict[str, Any] = {}  # in a Ray worker: shared values already fetched, by object id
 
 
 def import_ray() -> Any:
@@ -57,24 +68,68 @@ def set_task_threads(threads: int) -> None:
     thread_policy.apply(thread_policy.ThreadChoice(threads, "ray: --cpus-per-trial"))
 
 
-def run_job(fn: Callable[[J], R], setup: Callable[..., None] | None, boxed: list[Any], job: J, threads: int,
-            gpus: float) -> R:
-    """Run one job in a Ray worker: hide GPUs it did not ask for, set threads, run the setup once.
+def run_job(fn: Callable[..., R], boxed: list[Any], job: J, threads: int, gpus: float) -> R:
+    """Run one job in a Ray worker: hide GPUs it did not ask for, set threads, fetch the shared value once.
 
-    ``boxed`` holds the object-store reference of the setup's arguments inside a list, so that Ray
-    does not resolve (copy) them into every task: each worker process fetches them once.
+    ``boxed`` holds the object-store reference of the shared value inside a list, so that Ray does
+    not resolve (copy) it into every task: each worker process fetches it once and keeps it.
     """
     if gpus == 0:
         os.environ["CUDA_VISIBLE_DEVICES"] = ""  # before anything starts CUDA in this worker
     set_task_threads(threads)
-    if setup is not None and boxed:
+    shared = None
+    if boxed:
         key = boxed[0].hex()
-        if key not in _INSTALLED:
+        if key not in _RECEIVED:
             import ray
 
-            setup(*ray.get(boxed[0]))
-            _INSTALLED.add(key)
-    return fn(job)
+            _RECEIVED[key] = Shared(ray.get(boxed[0]))
+        shared = _RECEIVED[key]
+    return call(fn, shared, job)
+
+
+def auth_token_source(environ: Mapping[str, str], home: Path) -> str | None:
+    """Return where Ray would find an authentication token (``RAY_AUTH_TOKEN``, ``RAY_AUTH_TOKEN_PATH`` or
+    ``~/.ray/auth_token``), or None when there is none."""
+    if environ.get("RAY_AUTH_TOKEN"):
+        return "RAY_AUTH_TOKEN"
+    listed = environ.get("RAY_AUTH_TOKEN_PATH")
+    if listed and Path(listed).is_file():
+        return listed
+    default = home / ".ray" / "auth_token"
+    return str(default) if default.is_file() else None
+
+
+def use_token_auth() -> str | None:
+    """Turn on Ray's token authentication in this process when a token is at hand and ``RAY_AUTH_MODE`` is unset.
+
+    Returns:
+        Where the token is, or None (no token, or ``RAY_AUTH_MODE`` set by the user: then it is left alone).
+    """
+    source = auth_token_source(os.environ, Path.home())
+    if source is None or os.environ.get(AUTH_MODE) is not None:
+        return None
+    os.environ[AUTH_MODE] = "token"
+    try:  # Ray reads its settings once at import: refresh them, as ray.init does for a local cluster
+        from ray._raylet import Config  # type: ignore[attr-defined]
+
+        Config.initialize("")
+    except (ImportError, AttributeError):  # a Ray without token authentication: nothing to turn on
+        pass
+    return source
+
+
+def join_failure(address: str, exc: Exception, token: str | None) -> str:
+    """Return the one line that says why joining ``address`` failed and what to do."""
+    first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    if token is None:
+        hint = ("if the cluster uses token authentication (Ray turns it on when the head has ~/.ray/auth_token), "
+                "copy the head's ~/.ray/auth_token to this machine or set RAY_AUTH_TOKEN; else start the cluster "
+                "with `ray start --head`")
+    else:
+        hint = (f"the token in {token} may not be the cluster's (compare with the head's ~/.ray/auth_token), "
+                "or the cluster is not running: start it with `ray start --head`")
+    return f"cannot join the Ray cluster at {address!r} ({first}); {hint}, or fix --ray-address / RAY_ADDRESS"
 
 
 def check_reachable(address: str, timeout: float = 5.0) -> None:
@@ -109,15 +164,15 @@ class RayExecutor:
         if request.connect:
             self.connect()
 
-    def map(self, fn: Callable[[J], R], jobs: Iterable[J], setup: Setup | None = None) -> Generator[R, None, None]:
+    def map(self, fn: Callable[..., R], jobs: Iterable[J], shared: Shared[Any] | None = None
+            ) -> Generator[R, None, None]:
         """Submit every job, yield results as they finish; on close, cancel the unfinished tasks."""
         ray = self.ray
         gpus = self.connect()
-        boxed = [ray.put(setup.args)] if setup is not None else []  # put once, fetched once per worker
-        setup_fn = setup.fn if setup is not None else None
+        boxed = [ray.put(shared.value)] if shared is not None else []  # put once, fetched once per worker
         remote = ray.remote(run_job).options(num_cpus=self.cpus, num_gpus=gpus, max_retries=RETRIES,
                                              retry_exceptions=False)
-        pending = {remote.remote(fn, setup_fn, boxed, job, self.cpus, gpus): job for job in jobs}
+        pending = {remote.remote(fn, boxed, job, self.cpus, gpus): job for job in jobs}
         try:
             while pending:
                 finished, _ = ray.wait(list(pending), num_returns=1)
@@ -142,12 +197,16 @@ class RayExecutor:
             return
         address = self.address or ("auto" if os.environ.get("RAY_ADDRESS") else "local")
         check_reachable(self.address or os.environ.get("RAY_ADDRESS") or "local")
+        token = use_token_auth() if address != "local" else None
+        if token is not None:
+            reporting.info(f"joining Ray with token authentication (RAY_AUTH_MODE=token, token from {token})")
+        elif address != "local":
+            token = auth_token_source(os.environ, Path.home())
         try:
             ray.init(address=address, include_dashboard=False, log_to_driver=False, logging_level=logging.ERROR)
         except ConnectionError as exc:
-            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise ConfigError(f"cannot join the Ray cluster at {address!r} ({first}); start it with "
-                              "`ray start --head` on the head node, or fix --ray-address / RAY_ADDRESS") from None
+            raise ConfigError(join_failure(self.address or os.environ.get("RAY_ADDRESS") or address, exc,
+                                           token)) from None
 
     def _gpus_per_task(self) -> float:
         """Return the GPUs of each task: as asked, else 1 on a GPU cluster unless --device cpu."""

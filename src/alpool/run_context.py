@@ -79,9 +79,10 @@ class StepArtifacts:
         if relative not in self._manifest.outputs:
             have = ", ".join(sorted(o[:-4] for o in self._manifest.outputs if o.endswith(".npy")))
             raise MissingStepError(f"step {self.step.label} has no array {name!r} (it has: {have})")
+        array, digest = self.step.read_verified(relative)  # one read, one hash
         if self.writer is not None:
-            self.writer.record_step_input(self.step, relative)
-        return self.step.read_array(relative)
+            self.writer.record_step_input(self.step, relative, digest)
+        return array
 
     def checkpoint(self) -> dict[str, Any]:
         """Load ``model.pt`` (any checkpoint version, see :mod:`alpool.checkpoints`) and record it as an input."""

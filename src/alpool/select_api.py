@@ -93,13 +93,13 @@ def select(embeddings: np.ndarray, budget: int, strategy: str = "typiclust",
     Raises:
         ConfigError: unknown strategy or option, a strategy that needs a classifier, bad budget.
     """
-    from alpool.selectors import SelectionContext, make_selector
+    from alpool.selectors import SELECTORS, SelectionContext
     from alpool.selectors.base import NEED_CLASSIFIER
 
     x = np.asarray(embeddings, dtype=np.float32)
     if x.ndim != 2:
         raise ConfigError(f"embeddings have shape {x.shape}; pass an [N, D] array")
-    selector = make_selector(strategy, params)
+    selector = SELECTORS.create(strategy, params)
     if NEED_CLASSIFIER in selector.needs:
         raise ConfigError(f"{strategy!r} needs a trained classifier (an AL query); use "
                           "`alpool al-run --query` or a strategy without one")

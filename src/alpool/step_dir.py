@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from alpool.atomic_files import load_array, sha256_file
+from alpool.atomic_files import array_from_buffer, load_array, read_hashed, sha256_file
 from alpool.errors import CorruptFileError, MissingStepError
 from alpool.manifests import STEP_KINDS, StepManifest, read_model
 
@@ -68,12 +68,22 @@ class StepDir:
         return self.path / relative
 
     def read_array(self, relative: str, verify: bool = True) -> np.ndarray:
-        """Load an output array of this finished step, checking its recorded hash."""
-        manifest = self.manifest()
+        """Load an output array of this finished step, checking its recorded hash (one read of the file)."""
+        if verify:
+            return self.read_verified(relative)[0]
+        self.manifest()  # finished, or say which command makes it
+        return load_array(self.file(relative))
+
+    def read_verified(self, relative: str) -> tuple[np.ndarray, str]:
+        """Load an output array of this finished step from one read; return it with its checked sha256."""
+        expected = self.manifest().outputs.get(relative)
         path = self.file(relative)
-        if verify and relative in manifest.outputs:
-            self._verify(relative, manifest.outputs[relative])
-        return load_array(path)
+        if expected is not None and not path.exists():
+            raise CorruptFileError(f"{path} is missing; redo step {self.label} with --force")
+        data, digest = read_hashed(path)
+        if expected is not None:
+            self._check_digest(relative, expected, digest)
+        return array_from_buffer(data, path), digest
 
     def verify(self, relative: str) -> None:
         """Check an output file of this finished step against the sha256 its manifest records."""
@@ -81,14 +91,19 @@ class StepDir:
         if expected is not None:
             self._verify(relative, expected)
 
-    def _verify(self, relative: str, expected: str) -> None:
+    def _verify(self, relative: str, expected: str) -> str:
+        """Hash an output file once, check it against ``expected`` and return the hash."""
         path = self.file(relative)
         if not path.exists():
             raise CorruptFileError(f"{path} is missing; redo step {self.label} with --force")
         actual = sha256_file(path)
+        self._check_digest(relative, expected, actual)
+        return actual
+
+    def _check_digest(self, relative: str, expected: str, actual: str) -> None:
         if actual != expected:
             raise CorruptFileError(
-                f"{path} has sha256 {actual[:12]}, but its manifest records {expected[:12]}; "
+                f"{self.file(relative)} has sha256 {actual[:12]}, but its manifest records {expected[:12]}; "
                 f"the file changed after the step finished: redo step {self.label} with --force"
             )
 
@@ -100,14 +115,21 @@ class InputLog:
         self.run = run
         self.inputs: dict[str, str] = {}
 
-    def record_input(self, path: Path) -> Path:
-        """Record that the step reads ``path`` (a file of the run directory) and return it."""
-        self.inputs[str(path.resolve().relative_to(self.run.root.resolve()))] = sha256_file(path)
+    def record_input(self, path: Path, digest: str | None = None) -> Path:
+        """Record that the step reads ``path`` (a file of the run directory; ``digest``: its known sha256)."""
+        key = str(path.resolve().relative_to(self.run.root.resolve()))
+        self.inputs[key] = digest if digest is not None else sha256_file(path)
         return path
 
-    def record_step_input(self, upstream: StepDir, relative: str) -> Path:
-        """Record an input file of a finished upstream step, verified against its manifest."""
-        manifest = upstream.manifest()
-        if relative in manifest.outputs:
-            upstream._verify(relative, manifest.outputs[relative])
-        return self.record_input(upstream.file(relative))
+    def record_step_input(self, upstream: StepDir, relative: str, digest: str | None = None) -> Path:
+        """Record an input file of a finished upstream step, verified against its manifest (hashed once).
+
+        ``digest``: the sha256 of a file already read and verified (:meth:`StepDir.read_verified`),
+        so that it is not hashed again.
+        """
+        expected = upstream.manifest().outputs.get(relative)
+        if digest is not None and expected is not None:
+            upstream._check_digest(relative, expected, digest)
+        elif expected is not None:
+            digest = upstream._verify(relative, expected)
+        return self.record_input(upstream.file(relative), digest)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Iterator
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,12 +22,13 @@ from typing import Any
 import numpy as np
 
 from alpool import reporting
-from alpool.atomic_files import atomic_save_array, atomic_write_text, load_array, save_state
+from alpool.atomic_files import atomic_save_array, atomic_write_text, file_lock, load_array, save_state
 from alpool.errors import CorruptFileError
 from alpool.jsonify import json_default_or_str
 
 METRICS = "metrics.json"
 STATE = "model.pt"
+LOCK = ".lock"  # held by the one process that runs (writes) the trial
 
 
 def pair_folder(experiment: Path, pool: str, query: str) -> Path:
@@ -114,6 +116,14 @@ class TrialFolder:
     def episode(self, episode: int) -> EpisodeFolder:
         """Return the folder of ``episode``."""
         return EpisodeFolder(self.path / f"episode-{episode}")
+
+    def lock(self, wait: float) -> AbstractContextManager[None]:
+        """Hold the trial's lock file ``trial-<t>/.lock`` while running it, waiting up to ``wait`` seconds.
+
+        A ``filelock`` lock (``flock``): released when its process dies, so a retry waits for an
+        orphaned worker of the same trial to finish or die, never writes beside it.
+        """
+        return file_lock(self.path / LOCK, f"trial {self.pool} / {self.query} / {self.trial}", wait)
 
 
 @dataclass(frozen=True)

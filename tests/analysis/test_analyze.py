@@ -214,3 +214,23 @@ def test_options_from_the_analyze_config() -> None:
     options = AnalyzeOptions.from_config(config, projection="tsne")
     assert options.corr and options.scorers == ["vae-loss"] and options.embeddings == "simclr"
     assert options.curves and not options.hist
+
+
+def test_each_pool_is_read_once_per_analysis(fake_run: FakeRun, tmp_path: Path,
+                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    """The pool table, the cold-bench scores and the embedding maps share one read of each pool's indices."""
+    from collections import Counter
+
+    from alpool.step_dir import StepDir
+
+    reads: Counter[str] = Counter()
+    real = StepDir.read_verified
+
+    def counting(step: StepDir, relative: str) -> tuple[np.ndarray, str]:
+        reads[f"{step.label}/{relative}"] += 1
+        return real(step, relative)
+
+    monkeypatch.setattr(StepDir, "read_verified", counting)
+    analyze([fake_run.run], AnalyzeOptions(corr=True, hist=True, scatter=True, **FAST), tmp_path, fake_run.labels)
+    pools = {k: v for k, v in reads.items() if k.startswith("pools/")}
+    assert pools and set(pools.values()) == {1}, pools

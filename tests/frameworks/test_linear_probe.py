@@ -249,7 +249,7 @@ def test_every_classifier_query_works_on_the_probe_or_explains(
             classifier=clf,
         )
         try:
-            selection = base.make_selector(entry.name, options)(ctx, 4)
+            selection = base.SELECTORS.create(entry.name, options)(ctx, 4)
         except ConfigError as exc:  # only MC dropout without dropout may refuse, saying what to do
             assert dropout == 0 and "dropout=0.5" in str(exc), (entry.name, str(exc))
             continue

@@ -11,7 +11,7 @@ import torch
 from alpool.classifier import ModelClassifier
 from alpool.data.base import Dataset
 from alpool.errors import ConfigError
-from alpool.frameworks import FRAMEWORKS, make_framework
+from alpool.frameworks import FRAMEWORKS
 from alpool.frameworks.semi_supervised import (
     FlexMatchState,
     IndexStream,
@@ -106,7 +106,7 @@ def test_fixmatch_lr_schedule() -> None:
 
 
 def test_tiny_fixmatch_run_lowers_its_loss(blobs: Dataset, episode) -> None:  # type: ignore[no-untyped-def]
-    framework = make_framework("semi-supervised", {**TINY, "tau": 0.7})
+    framework = FRAMEWORKS.create("semi-supervised", {**TINY, "tau": 0.7})
     labeled = np.array([0, 1, 20, 21, 40, 41])
     trained = framework.train(episode(blobs, labeled, val=np.array([5, 25, 45, 6, 26, 46])))
     history = trained.info["history"]
@@ -123,7 +123,7 @@ def test_tiny_fixmatch_run_lowers_its_loss(blobs: Dataset, episode) -> None:  # 
 def test_flexmatch_run_and_determinism(blobs: Dataset, episode) -> None:  # type: ignore[no-untyped-def]
     params = {**TINY, "steps": 6, "eval_every": 3, "flexmatch": True}
     data = episode(blobs, np.array([0, 20, 40]))
-    outs = [make_framework("semi-supervised", params).train(data) for _ in range(2)]
+    outs = [FRAMEWORKS.create("semi-supervised", params).train(data) for _ in range(2)]
     np.testing.assert_allclose(outs[0].test_proba, outs[1].test_proba)
     assert np.isnan(outs[0].val_accuracy)  # no validation -> last weights
     assert outs[0].info["best_step"] == -1
@@ -131,7 +131,7 @@ def test_flexmatch_run_and_determinism(blobs: Dataset, episode) -> None:  # type
 
 def test_runs_without_unlabeled_images(blobs: Dataset, episode) -> None:  # type: ignore[no-untyped-def]
     data = episode(blobs, np.arange(blobs.n_train))
-    trained = make_framework("semi-supervised", {**TINY, "steps": 3}).train(data)
+    trained = FRAMEWORKS.create("semi-supervised", {**TINY, "steps": 3}).train(data)
     assert trained.info["history"][-1]["loss_u"] == 0.0
 
 
@@ -140,12 +140,12 @@ def test_init_loads_the_pretrained_backbone(blobs: Dataset, episode) -> None:  #
     torch.manual_seed(1234)  # a different init than the framework's seeded one
     pretrained = build_model(model_spec(probe)).backbone.state_dict()
     data = episode(blobs, np.array([0, 20, 40]), checkpoint=lambda task: {"backbone": pretrained})
-    framework = make_framework("semi-supervised", {"init": "simclr"})
+    framework = FRAMEWORKS.create("semi-supervised", {"init": "simclr"})
     assert framework.uses_pretrain() == ["simclr"]
     model = framework.build(data)  # type: ignore[attr-defined]
     for key, value in model.backbone.state_dict().items():
         torch.testing.assert_close(value, pretrained[key])
-    fresh = make_framework("semi-supervised").build(data)  # type: ignore[attr-defined]
+    fresh = FRAMEWORKS.create("semi-supervised").build(data)  # type: ignore[attr-defined]
     conv = next(k for k in pretrained if k.endswith("weight") and pretrained[k].ndim == 4)
     assert not torch.equal(fresh.backbone.state_dict()[conv], pretrained[conv])
 
@@ -153,12 +153,12 @@ def test_init_loads_the_pretrained_backbone(blobs: Dataset, episode) -> None:  #
 def test_init_without_backbone_is_a_config_error(blobs: Dataset, episode) -> None:  # type: ignore[no-untyped-def]
     data = episode(blobs, np.array([0, 20, 40]), checkpoint=lambda task: {"state_dict": {}})
     with pytest.raises(ConfigError, match="no backbone"):
-        make_framework("semi-supervised", {"init": "vae"}).build(data)  # type: ignore[attr-defined]
+        FRAMEWORKS.create("semi-supervised", {"init": "vae"}).build(data)  # type: ignore[attr-defined]
 
 
 def test_options_are_validated() -> None:
     assert "semi-supervised" in FRAMEWORKS
     with pytest.raises(ConfigError, match="tau"):
-        make_framework("semi-supervised", {"tau": 1.5})
+        FRAMEWORKS.create("semi-supervised", {"tau": 1.5})
     with pytest.raises(ConfigError, match="no option 'thresh'"):
-        make_framework("semi-supervised", {"thresh": 0.9})
+        FRAMEWORKS.create("semi-supervised", {"thresh": 0.9})

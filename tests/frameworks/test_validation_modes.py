@@ -13,7 +13,7 @@ from torch import nn
 from alpool.config import TrainConfig
 from alpool.data import load_dataset
 from alpool.errors import ConfigError
-from alpool.frameworks import make_framework
+from alpool.frameworks import FRAMEWORKS
 from alpool.frameworks.linear_probe import LinearProbe
 from alpool.params import build_params
 from alpool.training import fit
@@ -63,12 +63,12 @@ def test_none_trains_the_fixed_schedule_and_keeps_the_last_epoch(episode: Episod
     data = episode(ds, labeled, val=val, train=TRAIN)
     data.validation = "none"
     assert len(data.val_split()[0]) == 0  # no validation image reaches the framework
-    trained = make_framework("supervised").train(data)
+    trained = FRAMEWORKS.create("supervised").train(data)
     steps = math.ceil(40 / 16) if 40 % 16 != 1 else 40 // 16
     assert trained.info["steps"] == TRAIN.epochs * steps and trained.info["best_epoch"] == TRAIN.epochs - 1
     assert math.isnan(trained.val_accuracy)
     # the same weights as a plain fit without validation: the last epoch of the schedule
-    reference = make_framework("supervised").build(data, 0)
+    reference = FRAMEWORKS.create("supervised").build(data, 0)
     fit(reference, ds.train_x[:40], ds.train_y[:40], TRAIN, trained_seed(data.seed), data.device)
     state = trained.state
     assert state is not None
@@ -85,7 +85,7 @@ def trained_seed(seed: int) -> int:
 def test_split_mode_picks_the_best_validation_epoch(episode: EpisodeFactory) -> None:
     ds = load_dataset("digits")
     data = episode(ds, np.arange(40), val=np.arange(40, 240), train=TRAIN)
-    trained = make_framework("supervised").train(data)
+    trained = FRAMEWORKS.create("supervised").train(data)
     assert 0 <= trained.val_accuracy <= 1 and trained.info["validation"] == "split"
 
 
@@ -93,7 +93,7 @@ def test_labeled_kfold_stops_at_the_chosen_epoch_using_labeled_images_only(episo
     ds = load_dataset("digits")
     data = episode(ds, np.arange(30), val=np.arange(30, 230), train=TRAIN)
     data.validation, data.folds = "labeled-kfold", 3
-    trained = make_framework("supervised").train(data)
+    trained = FRAMEWORKS.create("supervised").train(data)
     info = trained.info
     assert info["kfold_folds"] == 3 and sum(info["kfold_held_out"]) == 30  # folds of the 30 labeled only
     assert 0 <= info["kfold_epoch"] < TRAIN.epochs and info["best_epoch"] == info["kfold_epoch"]

@@ -13,7 +13,7 @@ from alpool.config import PretrainConfig, RankConfig
 from alpool.data.base import Dataset
 from alpool.errors import ConfigError
 from alpool.frameworks.linear_probe import build_encoder, check_encoder
-from alpool.pretext import TASKS, make_task
+from alpool.pretext import TASKS
 from alpool.pretext.proxy import split_test
 from alpool.stages import pretrain, rank
 from blob_data import make_blob_dataset
@@ -28,7 +28,7 @@ def _data() -> Dataset:
 
 def test_proxy_outputs_checkpoint_and_oracle_flag(tmp_path: Path) -> None:
     data = _data()
-    out = make_task("proxy", FAST).run(make_context(data, tmp_path))
+    out = TASKS.create("proxy", FAST).run(make_context(data, tmp_path))
     n, k = data.n_train, data.num_classes
     emb, proba = out.arrays["embeddings"], out.arrays["proba"]
     assert emb.shape == (n, 128) and emb.dtype == np.float32
@@ -47,17 +47,17 @@ def test_proxy_outputs_checkpoint_and_oracle_flag(tmp_path: Path) -> None:
 
 def test_proxy_is_deterministic_and_trains_on_the_test_split_only(tmp_path: Path) -> None:
     data = _data()
-    first = make_task("proxy", FAST).run(make_context(data, tmp_path / "a"))
-    again = make_task("proxy", FAST).run(make_context(data, tmp_path / "b"))
+    first = TASKS.create("proxy", FAST).run(make_context(data, tmp_path / "a"))
+    again = TASKS.create("proxy", FAST).run(make_context(data, tmp_path / "b"))
     np.testing.assert_array_equal(first.arrays["proba"], again.arrays["proba"])
     shuffled_labels = Dataset(data.name, data.train_x, data.train_y.flip(0), data.test_x, data.test_y, data.classes)
-    other = make_task("proxy", FAST).run(make_context(shuffled_labels, tmp_path / "c"))
+    other = TASKS.create("proxy", FAST).run(make_context(shuffled_labels, tmp_path / "c"))
     np.testing.assert_array_equal(first.arrays["proba"], other.arrays["proba"])  # train labels unused
 
 
 def test_linear_probe_rebuilds_the_proxy_encoder(tmp_path: Path) -> None:
     data = _data()
-    out = make_task("proxy", FAST).run(make_context(data, tmp_path))
+    out = TASKS.create("proxy", FAST).run(make_context(data, tmp_path))
     encoder = build_encoder(out.checkpoint, "proxy")
     rows = torch.arange(16)
     check_encoder(encoder, data.train_x[rows], out.arrays["embeddings"][:16], torch.device("cpu"), "proxy")
@@ -73,11 +73,11 @@ def test_split_test_is_seeded_disjoint_and_complete() -> None:
 
 
 def test_proxy_options_are_validated() -> None:
-    assert make_task("proxy", {"epochs": 100}).params.train_config().epochs == 100  # the cs-* presets
+    assert TASKS.create("proxy", {"epochs": 100}).params.train_config().epochs == 100  # the cs-* presets
     with pytest.raises(ConfigError, match="no option 'epoch'"):
-        make_task("proxy", {"epoch": 3})
+        TASKS.create("proxy", {"epoch": 3})
     with pytest.raises(ConfigError, match="val_fraction"):
-        make_task("proxy", {"val_fraction": 1.0})
+        TASKS.create("proxy", {"val_fraction": 1.0})
 
 
 def test_pretrain_and_rank_mark_the_proxy_chain_as_oracle(tmp_path: Path) -> None:
@@ -95,7 +95,7 @@ def test_pretrain_and_rank_mark_the_proxy_chain_as_oracle(tmp_path: Path) -> Non
 def test_an_interrupted_proxy_resumes_to_the_uninterrupted_result(tmp_path: Path) -> None:
     data = make_blob_dataset()
     params = {"epochs": 4, "batch_size": 16, "width": 8}
-    straight = make_task("proxy", params).run(make_context(data, tmp_path / "straight"))
+    straight = TASKS.create("proxy", params).run(make_context(data, tmp_path / "straight"))
     resumed, messages = interrupt_then_resume("proxy", params, make_context(data, tmp_path / "killed"), after=2)
     assert any("resuming after epoch 2" in m for m in messages)
     np.testing.assert_allclose(resumed.arrays["proba"], straight.arrays["proba"], rtol=1e-5, atol=1e-6)

@@ -11,7 +11,7 @@ import torch
 
 from alpool.data import load_dataset
 from alpool.errors import ConfigError, MissingStepError
-from alpool.pretext import make_task
+from alpool.pretext import TASKS
 from alpool.pretext.neighbours import cluster_agreement, cosine_neighbours
 from alpool.pretext.scan import scan_loss
 from blob_data import make_blob_dataset
@@ -23,7 +23,7 @@ FAST = {"epochs": 3, "batch_size": 32, "neighbours": 5, "heads": 2}
 
 @pytest.fixture(scope="module")
 def simclr_step(tmp_path_factory: pytest.TempPathFactory) -> MemoryArtifacts:
-    out = make_task("simclr", SIMCLR).run(make_context(make_blob_dataset(), tmp_path_factory.mktemp("simclr")))
+    out = TASKS.create("simclr", SIMCLR).run(make_context(make_blob_dataset(), tmp_path_factory.mktemp("simclr")))
     return MemoryArtifacts.from_output("simclr", out)
 
 
@@ -55,7 +55,7 @@ def test_cluster_agreement_is_invariant_to_renaming_clusters() -> None:
 
 def test_outputs_and_defaults(tmp_path: Path, simclr_step: MemoryArtifacts) -> None:
     data = make_blob_dataset()
-    out = make_task("scan", FAST).run(make_context(data, tmp_path, steps={"simclr": simclr_step}))
+    out = TASKS.create("scan", FAST).run(make_context(data, tmp_path, steps={"simclr": simclr_step}))
     n = data.n_train
     assert out.arrays["cluster"].shape == (n,) and out.arrays["cluster"].dtype == np.int64
     assert out.arrays["proba"].shape == (n, data.num_classes)
@@ -64,13 +64,13 @@ def test_outputs_and_defaults(tmp_path: Path, simclr_step: MemoryArtifacts) -> N
     assert {"nmi_eval_only", "acc_eval_only", "ari_eval_only"} <= set(out.summary)
     assert out.checkpoint["cluster_head"]["weight"].shape[0] == data.num_classes
     steps = {"simclr": simclr_step}
-    four = make_task("scan", {**FAST, "clusters": 4}).run(make_context(data, tmp_path / "k4", steps=steps))
+    four = TASKS.create("scan", {**FAST, "clusters": 4}).run(make_context(data, tmp_path / "k4", steps=steps))
     assert four.arrays["proba"].shape == (n, 4)
 
 
 def test_self_labelling_runs_after_the_scan_epochs(tmp_path: Path, simclr_step: MemoryArtifacts) -> None:
     params = {**FAST, "self_label_epochs": 2, "self_label_threshold": 0.34}
-    out = make_task("scan", params).run(make_context(make_blob_dataset(), tmp_path, steps={"simclr": simclr_step}))
+    out = TASKS.create("scan", params).run(make_context(make_blob_dataset(), tmp_path, steps={"simclr": simclr_step}))
     assert [row["epoch"] for row in out.history] == [0.0, 1.0, 2.0, 3.0, 4.0]
     assert "confident_share" in out.history[-1] and out.history[-1]["confident_share"] > 0
 
@@ -78,14 +78,15 @@ def test_self_labelling_runs_after_the_scan_epochs(tmp_path: Path, simclr_step: 
 def test_missing_simclr_and_too_many_neighbours_are_clear_errors(tmp_path: Path, simclr_step: MemoryArtifacts) -> None:
     data = make_blob_dataset()
     with pytest.raises(MissingStepError, match="alpool pretrain --task simclr"):
-        make_task("scan", FAST).run(make_context(data, tmp_path))
+        TASKS.create("scan", FAST).run(make_context(data, tmp_path))
     with pytest.raises(ConfigError, match="neighbours = 500"):
-        make_task("scan", {**FAST, "neighbours": 500}).run(make_context(data, tmp_path, steps={"simclr": simclr_step}))
+        TASKS.create("scan", {**FAST, "neighbours": 500}).run(
+            make_context(data, tmp_path, steps={"simclr": simclr_step}))
 
 
 def test_resume_gives_the_uninterrupted_result(tmp_path: Path, simclr_step: MemoryArtifacts) -> None:
     data = make_blob_dataset()
-    straight = make_task("scan", FAST).run(make_context(data, tmp_path / "a", steps={"simclr": simclr_step}))
+    straight = TASKS.create("scan", FAST).run(make_context(data, tmp_path / "a", steps={"simclr": simclr_step}))
     ctx = make_context(data, tmp_path / "b", steps={"simclr": simclr_step})
     resumed, _ = interrupt_then_resume("scan", FAST, ctx, after=2)
     np.testing.assert_allclose(resumed.arrays["proba"], straight.arrays["proba"], rtol=1e-5, atol=1e-6)
@@ -95,8 +96,8 @@ def test_resume_gives_the_uninterrupted_result(tmp_path: Path, simclr_step: Memo
 def test_digits_clusters_agree_with_the_classes(tmp_path: Path) -> None:
     """The issue's figure: scan clusters on digits with NMI well above zero."""
     data = load_dataset("digits")
-    simclr = make_task("simclr", {"epochs": 30, "batch_size": 256, "loss_negatives": 512}).run(
+    simclr = TASKS.create("simclr", {"epochs": 30, "batch_size": 256, "loss_negatives": 512}).run(
         make_context(data, tmp_path / "simclr"))
     steps = {"simclr": MemoryArtifacts.from_output("simclr", simclr)}
-    out = make_task("scan", {"epochs": 30}).run(make_context(data, tmp_path / "scan", steps=steps))
+    out = TASKS.create("scan", {"epochs": 30}).run(make_context(data, tmp_path / "scan", steps=steps))
     assert out.summary["nmi_eval_only"] > 0.5

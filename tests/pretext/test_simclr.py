@@ -11,7 +11,7 @@ import torch
 from alpool.data import load_dataset
 from alpool.errors import ConfigError
 from alpool.frameworks.linear_probe import embed_split
-from alpool.pretext import make_task
+from alpool.pretext import TASKS
 from alpool.pretext.neighbours import knn_accuracy
 from alpool.pretext.simclr import RunningMoments
 from blob_data import make_blob_dataset
@@ -22,7 +22,7 @@ FAST = {"epochs": 3, "batch_size": 32, "hidden_dim": 32, "projection_dim": 16, "
 
 @pytest.fixture(scope="module")
 def blobs_out(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
-    return make_task("simclr", FAST).run(make_context(make_blob_dataset(), tmp_path_factory.mktemp("simclr")))
+    return TASKS.create("simclr", FAST).run(make_context(make_blob_dataset(), tmp_path_factory.mktemp("simclr")))
 
 
 def test_outputs_cover_every_image_with_sane_values(blobs_out) -> None:  # type: ignore[no-untyped-def]
@@ -40,8 +40,8 @@ def test_outputs_cover_every_image_with_sane_values(blobs_out) -> None:  # type:
 
 def test_same_seed_same_arrays_other_seed_other_arrays(tmp_path: Path, blobs_out) -> None:  # type: ignore[no-untyped-def]
     data = make_blob_dataset()
-    again = make_task("simclr", FAST).run(make_context(data, tmp_path / "a"))
-    other = make_task("simclr", FAST).run(make_context(data, tmp_path / "b", seed=1))
+    again = TASKS.create("simclr", FAST).run(make_context(data, tmp_path / "a"))
+    other = TASKS.create("simclr", FAST).run(make_context(data, tmp_path / "b", seed=1))
     for name in ("embeddings", "loss", "confidence", "variability"):
         np.testing.assert_array_equal(again.arrays[name], blobs_out.arrays[name])
     assert not np.allclose(other.arrays["loss"], blobs_out.arrays["loss"])
@@ -74,9 +74,9 @@ def test_resume_after_an_interruption_gives_the_uninterrupted_result(tmp_path: P
 
 def test_options_are_validated() -> None:
     with pytest.raises(ConfigError, match="loss_views"):
-        make_task("simclr", {"loss_views": 1})
+        TASKS.create("simclr", {"loss_views": 1})
     with pytest.raises(ConfigError, match="no option 'temp'"):
-        make_task("simclr", {"temp": 0.5})
+        TASKS.create("simclr", {"temp": 0.5})
 
 
 @pytest.mark.slow
@@ -84,7 +84,7 @@ def test_digits_embeddings_and_scores_are_informative(tmp_path: Path) -> None:
     """The issue's figure: k-NN label accuracy far above chance, real spread of the scores."""
     data = load_dataset("digits")
     params = {"epochs": 60, "batch_size": 256, "loss_negatives": 512}
-    out = make_task("simclr", params).run(make_context(data, tmp_path))
+    out = TASKS.create("simclr", params).run(make_context(data, tmp_path))
     labels = data.train_y.numpy()
     assert knn_accuracy(out.arrays["embeddings"], labels) > 0.85  # chance: 0.1
     assert out.arrays["loss"].std() > 0.1 and out.arrays["confidence"].std() > 1e-3

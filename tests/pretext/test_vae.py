@@ -18,7 +18,7 @@ from alpool.models.vae import (
     vae_depth,
     vae_terms,
 )
-from alpool.pretext import TASKS, make_task
+from alpool.pretext import TASKS
 from alpool.pretext.vae import score_images
 from blob_data import make_blob_dataset
 from fake_steps import interrupt_then_resume, make_context
@@ -70,7 +70,7 @@ def _ood_dataset() -> tuple[Dataset, int]:
 
 def test_vae_task_outputs_and_determinism(tmp_path: Path) -> None:
     data = make_blob_dataset()
-    out = make_task("vae", FAST).run(make_context(data, tmp_path / "a"))
+    out = TASKS.create("vae", FAST).run(make_context(data, tmp_path / "a"))
     n = data.n_train
     assert out.arrays["embeddings"].shape == (n, 8) and out.arrays["embeddings"].dtype == np.float32
     for name in ("loss", "recon", "kl"):
@@ -79,13 +79,13 @@ def test_vae_task_outputs_and_determinism(tmp_path: Path) -> None:
     assert w == pytest.approx(32 / (n - 3))  # 5 % of the 60-image pool held out for validation
     np.testing.assert_allclose(out.arrays["loss"], out.arrays["recon"] + w * out.arrays["kl"])
     assert len(out.history) == 4 and not out.oracle
-    again = make_task("vae", FAST).run(make_context(data, tmp_path / "b"))
+    again = TASKS.create("vae", FAST).run(make_context(data, tmp_path / "b"))
     np.testing.assert_array_equal(out.arrays["loss"], again.arrays["loss"])
 
 
 def test_vae_scoring_is_deterministic_and_uses_the_mean_latent(tmp_path: Path) -> None:
     data = make_blob_dataset()
-    out = make_task("vae", FAST).run(make_context(data, tmp_path))
+    out = TASKS.create("vae", FAST).run(make_context(data, tmp_path))
     model = build_vae(out.checkpoint["spec"])
     model.load_state_dict(out.checkpoint["state_dict"])
     cpu = torch.device("cpu")
@@ -102,14 +102,14 @@ def test_vae_scoring_is_deterministic_and_uses_the_mean_latent(tmp_path: Path) -
 
 
 def test_vae_loss_goes_down(tmp_path: Path) -> None:
-    out = make_task("vae", {**FAST, "epochs": 12}).run(make_context(make_blob_dataset(), tmp_path))
+    out = TASKS.create("vae", {**FAST, "epochs": 12}).run(make_context(make_blob_dataset(), tmp_path))
     losses = [row["train_loss"] for row in out.history]
     assert losses[-1] < 0.7 * losses[0]
 
 
 def test_far_out_of_distribution_image_gets_a_high_vae_loss(tmp_path: Path) -> None:
     data, odd = _ood_dataset()
-    out = make_task("vae", {**FAST, "epochs": 8}).run(make_context(data, tmp_path))
+    out = TASKS.create("vae", {**FAST, "epochs": 8}).run(make_context(data, tmp_path))
     loss = out.arrays["loss"]
     others = np.delete(loss, odd)
     assert loss[odd] > others.max()
@@ -119,7 +119,7 @@ def test_far_out_of_distribution_image_gets_a_high_vae_loss(tmp_path: Path) -> N
 def test_best_validation_epoch_is_kept(tmp_path: Path) -> None:
     data = make_blob_dataset()
     val = np.arange(0, data.n_train, 6)
-    out = make_task("vae", FAST).run(make_context(data, tmp_path, val=val))
+    out = TASKS.create("vae", FAST).run(make_context(data, tmp_path, val=val))
     vals = [row["val_loss"] for row in out.history]
     assert out.summary["best_epoch"] == int(np.argmin(vals))
     assert out.summary["best_val_loss"] == pytest.approx(min(vals))
@@ -128,7 +128,7 @@ def test_best_validation_epoch_is_kept(tmp_path: Path) -> None:
 def test_resume_continues_the_epoch_count(tmp_path: Path) -> None:
     data = make_blob_dataset()
     params = {**FAST, "epochs": 5}
-    straight = make_task("vae", params).run(make_context(data, tmp_path / "straight"))
+    straight = TASKS.create("vae", params).run(make_context(data, tmp_path / "straight"))
     resumed, messages = interrupt_then_resume("vae", params, make_context(data, tmp_path / "killed"), after=2)
     assert any("resuming after epoch 2" in m for m in messages)
     assert [row["epoch"] for row in resumed.history] == [0.0, 1.0, 2.0, 3.0, 4.0]
@@ -138,15 +138,15 @@ def test_resume_continues_the_epoch_count(tmp_path: Path) -> None:
 def test_vae_options_are_validated() -> None:
     assert "vae" in TASKS
     with pytest.raises(ConfigError, match="epochs"):
-        make_task("vae", {"epochs": 0})
+        TASKS.create("vae", {"epochs": 0})
     with pytest.raises(ConfigError, match="no option 'epoch'"):
-        make_task("vae", {"epoch": 3})
+        TASKS.create("vae", {"epoch": 3})
 
 
 def test_linear_probes_rebuild_the_latent_mean_encoder(tmp_path: Path) -> None:
     from alpool.frameworks.linear_probe import embed_split
 
     data = make_blob_dataset()
-    out = make_task("vae", FAST).run(make_context(data, tmp_path))
+    out = TASKS.create("vae", FAST).run(make_context(data, tmp_path))
     embedded = embed_split(out.checkpoint, data.train_x, torch.device("cpu"), "vae")
     np.testing.assert_allclose(embedded, out.arrays["embeddings"], rtol=1e-4, atol=1e-5)

@@ -7,7 +7,7 @@ import pytest
 
 from alpool.data.base import Dataset
 from alpool.errors import ConfigError, MissingStepError
-from alpool.scorers import SCORERS, make_scorer
+from alpool.scorers import SCORERS
 from alpool.scorers.typicality import typicality_scores
 from blob_data import make_blob_dataset
 from fake_steps import MemoryArtifacts, scoring_context
@@ -40,7 +40,7 @@ def _brute_force(x: np.ndarray, k: int) -> np.ndarray:
 def test_the_centre_of_a_dense_blob_is_most_typical() -> None:
     x, centre = _blob_with_centre()
     ctx = scoring_context(_data(len(x)), {"simclr": MemoryArtifacts("simclr", {"embeddings": x})})
-    scores = make_scorer("typicality", {"k": 6}).score(ctx)
+    scores = SCORERS.create("typicality", {"k": 6}).score(ctx)
     assert scores.dtype == np.float64 and scores.shape == (len(x),)
     assert scores.argmax() == centre
     np.testing.assert_allclose(scores[centre], 1 / 0.2, rtol=1e-4)
@@ -77,20 +77,20 @@ def test_k_is_validated() -> None:
     with pytest.raises(ConfigError, match="k=5 needs at least k \\+ 1 = 6 images"):
         typicality_scores(x, 5)
     with pytest.raises(ConfigError, match="k=0"):
-        make_scorer("typicality", {"k": 0})
+        SCORERS.create("typicality", {"k": 0})
 
 
 def test_reads_any_step_and_normalises_on_request() -> None:
     x, centre = _blob_with_centre()
     data = _data(len(x))
     ctx = scoring_context(data, {"vae": MemoryArtifacts("vae", {"embeddings": x})})
-    vae_scores = make_scorer("typicality", {"task": "vae", "k": 6}).score(ctx)
+    vae_scores = SCORERS.create("typicality", {"task": "vae", "k": 6}).score(ctx)
     assert vae_scores.argmax() == centre
     with pytest.raises(MissingStepError):
-        make_scorer("typicality").score(ctx)
+        SCORERS.create("typicality").score(ctx)
     scaled = x * np.linspace(1, 50, len(x), dtype=np.float32)[:, None]  # norms differ, directions kept
     ctx = scoring_context(data, {"vae": MemoryArtifacts("vae", {"embeddings": scaled})})
-    plain = make_scorer("typicality", {"task": "vae", "k": 6, "normalize": True}).score(ctx)
+    plain = SCORERS.create("typicality", {"task": "vae", "k": 6, "normalize": True}).score(ctx)
     ctx = scoring_context(data, {"vae": MemoryArtifacts("vae", {"embeddings": x})})
-    np.testing.assert_allclose(plain, make_scorer("typicality", {"task": "vae", "k": 6, "normalize": True}).score(ctx),
-                               rtol=1e-4)
+    again = SCORERS.create("typicality", {"task": "vae", "k": 6, "normalize": True}).score(ctx)
+    np.testing.assert_allclose(plain, again, rtol=1e-4)

@@ -21,7 +21,6 @@ from alpool.selectors.base import (
     SELECTORS,
     Selection,
     SelectionContext,
-    make_selector,
 )
 from alpool.training import fit
 
@@ -80,7 +79,7 @@ def context(clf: Any, n: int, labeled: list[int], seed: int = 0, **kw: Any) -> S
 
 
 def run(name: str, ctx: SelectionContext, budget: int, **params: Any) -> Selection:
-    return make_selector(name, params)(ctx, budget)
+    return SELECTORS.create(name, params)(ctx, budget)
 
 
 # Rows (dataset index): 0 labeled, 1 two-way tie (margin 0), 2 lowest max, 3 flattest, 4-7 sure.
@@ -193,18 +192,18 @@ def test_queries_are_registered_with_their_needs() -> None:
     for name in QUERIES:
         assert name in SELECTORS and NEED_CLASSIFIER in SELECTORS.get(name).needs
     assert NEED_IMAGES in SELECTORS.get("vaal").needs
-    assert make_selector("bald").params.passes == 25  # type: ignore[attr-defined]
-    assert make_selector("consistency").params.passes == 50  # type: ignore[attr-defined]
-    assert make_selector("ensemble-variation-ratio").params.members == 3  # type: ignore[attr-defined]
-    defaults = make_selector("vaal").params
+    assert SELECTORS.create("bald").params.passes == 25  # type: ignore[attr-defined]
+    assert SELECTORS.create("consistency").params.passes == 50  # type: ignore[attr-defined]
+    assert SELECTORS.create("ensemble-variation-ratio").params.members == 3  # type: ignore[attr-defined]
+    defaults = SELECTORS.create("vaal").params
     assert (defaults.epochs, defaults.lr, defaults.latent_dim) == (100, 5e-4, 32)  # type: ignore[attr-defined]
 
 
 def test_bad_options_and_missing_classifier_are_user_errors() -> None:
     with pytest.raises(ConfigError, match="passes"):
-        make_selector("bald", {"passes": 1})
+        SELECTORS.create("bald", {"passes": 1})
     with pytest.raises(ConfigError, match="no option"):
-        make_selector("entropy", {"passes": 3})
+        SELECTORS.create("entropy", {"passes": 3})
     with pytest.raises(ConfigError, match="al-run --query"):
         run("margin", context(None, 8, [0]), 1)
     clf = FakeClassifier(ROWS)

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from selector_inputs import ArrayInputs, blob_inputs, context, three_blobs
 
-from alpool.selectors import make_selector
+from alpool.selectors import SELECTORS
 
 PREVIOUS_BLOBS = [  # three_blobs(n_per_blob=40, seed=3), budget 6, seed 7
     ("coreset", {}, [0, 41], [113, 1, 42, 103, 13, 58]),
@@ -30,7 +30,7 @@ PREVIOUS_GAUSSIAN = [  # normal(500 x 16), seed 11, budget 20, seed 5
 def test_same_picks_as_before_on_blobs(name: str, params: dict, labeled: list, expected: list) -> None:
     blobs = three_blobs(n_per_blob=40, seed=3)
     ctx = context(blobs.n, 3, blob_inputs(blobs), labeled=labeled, seed=7)
-    assert make_selector(name, params)(ctx, 6).indices.tolist() == expected
+    assert SELECTORS.create(name, params)(ctx, 6).indices.tolist() == expected
 
 
 @pytest.mark.parametrize("name,params,labeled,expected", PREVIOUS_GAUSSIAN)
@@ -39,7 +39,7 @@ def test_same_picks_as_before_on_gaussian(name: str, params: dict, labeled: list
     inputs = ArrayInputs(embeddings_by_task={"simclr": x}, scores_by_scorer={}, clusters_by_source={},
                          true_labels=np.zeros(500, dtype=np.int64), train_images=None)
     ctx = context(500, 3, inputs, labeled=labeled, seed=5)
-    assert make_selector(name, params)(ctx, 20).indices.tolist() == expected
+    assert SELECTORS.create(name, params)(ctx, 20).indices.tolist() == expected
 
 
 
@@ -48,5 +48,5 @@ def test_kmeans_selectors_still_take_one_point_per_blob(name: str) -> None:
     blobs = three_blobs(n_per_blob=40, seed=3)
     for seed in range(3):
         ctx = context(blobs.n, 3, blob_inputs(blobs), seed=seed)
-        picks = make_selector(name, {})(ctx, 3).indices
+        picks = SELECTORS.create(name, {})(ctx, 3).indices
         assert sorted(blobs.labels[picks].tolist()) == [0, 1, 2]  # as before: one per blob

@@ -11,7 +11,7 @@ import torch
 from selector_inputs import blob_classifier, blob_inputs, context, three_blobs
 
 from alpool.errors import ConfigError
-from alpool.selectors import SELECTORS, Selection, SelectionContext, make_selector
+from alpool.selectors import SELECTORS, Selection, SelectionContext
 from alpool.selectors.base import NEED_CLASSIFIER
 
 PARAMS: dict[str, dict[str, Any]] = {  # the options a selector needs on the toy data
@@ -30,7 +30,7 @@ def run(
     name: str, seed: int = 0, labeled: Any = (), budget: int = BUDGET
 ) -> tuple[Selection, SelectionContext]:
     """Run a registered selector on the blobs and return its selection and context."""
-    selector = make_selector(name, PARAMS.get(name, {}))
+    selector = SELECTORS.create(name, PARAMS.get(name, {}))
     classifier = blob_classifier(BLOBS) if NEED_CLASSIFIER in selector.needs else None
     ctx = context(
         BLOBS.n,
@@ -125,13 +125,13 @@ def test_oracles_are_marked() -> None:
 
 def test_unknown_option_is_a_config_error() -> None:
     with pytest.raises(ConfigError, match="delt"):
-        make_selector("probcover", {"delt": 0.5})
+        SELECTORS.create("probcover", {"delt": 0.5})
     with pytest.raises(ConfigError, match="score"):
-        make_selector("ranked", {})
+        SELECTORS.create("ranked", {})
 
 
 def test_missing_inputs_name_the_step() -> None:
-    selector = make_selector("typiclust", {"embeddings": "vae"})
+    selector = SELECTORS.create("typiclust", {"embeddings": "vae"})
     ctx = context(BLOBS.n, 3, blob_inputs(BLOBS))
     with pytest.raises(Exception, match="vae"):
         selector(ctx, 3)
@@ -153,7 +153,7 @@ def restricted_inputs(rows: np.ndarray) -> Any:
 def test_picks_are_dataset_indices(name: str) -> None:
     """Candidates scattered over the train split give the picks of the same points stored alone."""
     rows = np.arange(1, BLOBS.n, 2)  # the odd dataset indices: a position is never its index
-    selector = make_selector(name, PARAMS.get(name, {}))
+    selector = SELECTORS.create(name, PARAMS.get(name, {}))
     ctx = context(BLOBS.n, 3, blob_inputs(BLOBS), exclude=np.arange(0, BLOBS.n, 2), seed=4)
     alone = context(len(rows), 3, restricted_inputs(rows), seed=4)
     np.testing.assert_array_equal(selector(ctx, BUDGET).indices, rows[selector(alone, BUDGET).indices])

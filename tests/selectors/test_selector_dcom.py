@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from selector_inputs import ArrayClassifier, ArrayInputs, blob_inputs, context, three_blobs
 
-from alpool.selectors import make_selector
+from alpool.selectors import SELECTORS
 from alpool.selectors.dcom import competence
 
 DIM = 8
@@ -33,7 +33,7 @@ def dcom_pick(x: np.ndarray, proba: np.ndarray) -> tuple[int, dict]:
     inputs = ArrayInputs(embeddings_by_task={"simclr": x}, scores_by_scorer={}, clusters_by_source={},
                          true_labels=np.zeros(len(x), dtype=np.int64), train_images=None)
     ctx = context(len(x), 2, inputs, labeled=[0], classifier=ArrayClassifier(proba, x))
-    selection = make_selector("dcom", {"max_delta": 0.1})(ctx, 1)
+    selection = SELECTORS.create("dcom", {"max_delta": 0.1})(ctx, 1)
     return int(selection.indices[0]), selection.info
 
 
@@ -62,5 +62,5 @@ def test_initial_pool_is_probcover_with_initial_delta() -> None:
         picks = {}
         for name, params in (("dcom", {"initial_delta": 0.3}), ("probcover", {"delta": 0.3})):
             ctx = context(blobs.n, 3, blob_inputs(blobs), labeled=labeled, seed=4)
-            picks[name] = make_selector(name, params)(ctx, 6).indices.tolist()
+            picks[name] = SELECTORS.create(name, params)(ctx, 6).indices.tolist()
         assert picks["dcom"] == picks["probcover"]

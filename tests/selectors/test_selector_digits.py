@@ -22,7 +22,7 @@ import pytest
 from selector_inputs import ArrayInputs
 
 from alpool.data import load_dataset
-from alpool.selectors import SelectionContext, make_selector
+from alpool.selectors import SELECTORS, SelectionContext
 
 SEEDS = range(10)
 BUDGET = 10
@@ -58,7 +58,7 @@ def mean_classes_covered(name: str, inputs: ArrayInputs, labels: np.ndarray) -> 
             num_classes=10,
             inputs=inputs,
         )
-        covered.append(len(np.unique(labels[make_selector(name, params)(ctx, BUDGET).indices])))
+        covered.append(len(np.unique(labels[SELECTORS.create(name, params)(ctx, BUDGET).indices])))
     return float(np.mean(covered))
 
 

@@ -20,7 +20,7 @@ from alpool.ops.graph import radius_graph
 from alpool.ops.kmeans import kmeans
 from alpool.ops.purity import purity_delta
 from alpool.ops.ranking import rank_top
-from alpool.selectors import make_selector
+from alpool.selectors import SELECTORS
 from alpool.selectors.cluster_selectors import round_robin
 from alpool.selectors.common import spread_evenly
 
@@ -138,7 +138,7 @@ def test_selectors_only_build_bounded_distance_blocks(name: str, monkeypatch: py
 
     def pick(params: dict[str, Any]) -> np.ndarray:
         ctx = context(blobs.n, 3, blob_inputs(blobs), labeled=[0, 61], seed=0)
-        return make_selector(name, params)(ctx, 3).indices
+        return SELECTORS.create(name, params)(ctx, 3).indices
 
     real_np = distances.squared_distances_np
 

@@ -10,7 +10,7 @@ from selector_inputs import ArrayInputs, Blobs, blob_classifier, blob_inputs, co
 
 from alpool.errors import ConfigError
 from alpool.ops.distances import l2_normalize
-from alpool.selectors import Selection, make_selector
+from alpool.selectors import SELECTORS, Selection
 
 
 def select(
@@ -27,7 +27,7 @@ def select(
     ctx = context(
         blobs.n, blobs.num_classes, inputs or blob_inputs(blobs), labeled=labeled, seed=seed, **kw
     )
-    return make_selector(name, params)(ctx, budget)
+    return SELECTORS.create(name, params)(ctx, budget)
 
 
 def uneven_blobs(sizes: tuple[int, ...], spread: float = 0.03, seed: int = 0) -> Blobs:
@@ -307,7 +307,7 @@ def test_class_balanced_ranked_is_the_class_filtered_order() -> None:
 
 
 def test_class_balanced_needs_what_its_inner_needs() -> None:
-    selector = make_selector("class-balanced", {"inner": "least-confidence"})
+    selector = SELECTORS.create("class-balanced", {"inner": "least-confidence"})
     assert {"labels", "classifier"} <= selector.needs
     with pytest.raises(ConfigError, match="inner_params"):
-        make_selector("class-balanced", {"inner_params": "{not json"})
+        SELECTORS.create("class-balanced", {"inner_params": "{not json"})

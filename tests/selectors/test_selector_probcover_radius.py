@@ -12,7 +12,7 @@ from alpool import reporting
 from alpool.ops import purity
 from alpool.ops.kmeans import kmeans
 from alpool.ops.purity import purity_graph
-from alpool.selectors import make_selector
+from alpool.selectors import SELECTORS
 
 
 def unit_points(n: int = 240, d: int = 6, seed: int = 0) -> np.ndarray:
@@ -77,7 +77,7 @@ def test_second_pool_reuses_the_cached_radius_and_graph(tmp_path: Path) -> None:
     infos, picks = [], []
     for seed in (0, 1):
         ctx = context(len(x), 4, inputs_on(x, tmp_path), seed=seed)
-        selection = make_selector("probcover", {})(ctx, 5)
+        selection = SELECTORS.create("probcover", {})(ctx, 5)
         infos.append(selection.info)
         picks.append(selection.indices.tolist())
     assert (infos[0]["radius_cache"], infos[0]["graph_cache"]) == ("miss", "miss")
@@ -85,13 +85,13 @@ def test_second_pool_reuses_the_cached_radius_and_graph(tmp_path: Path) -> None:
     assert infos[0]["delta"] == infos[1]["delta"] and picks[0][:3] == picks[1][:3]
     assert len(list((tmp_path / "probcover").glob("*.npz"))) == 1
     other = context(len(x), 4, inputs_on(x * np.float32(-1), tmp_path), seed=0)  # other embeddings
-    assert make_selector("probcover", {})(other, 5).info["radius_cache"] == "miss"
+    assert SELECTORS.create("probcover", {})(other, 5).info["radius_cache"] == "miss"
 
 
 def test_pseudo_classes_default_without_labels() -> None:
     x = unit_points(200)
     ctx = context(len(x), 0, inputs_on(x, None), seed=0)  # a dataset without classes
-    info = make_selector("probcover", {})(ctx, 5).info
+    info = SELECTORS.create("probcover", {})(ctx, 5).info
     assert (info["pseudo_classes"], info["pseudo_classes_from"]) == (10, "default")
     assert info["radius_cache"] == "off"
 
@@ -109,8 +109,8 @@ def test_low_coverage_is_reported_and_warned() -> None:
     x = unit_points(200)
     previous = reporting.set_reporter(Recorder())
     try:
-        small = make_selector("probcover", {"delta": 0.05})(context(len(x), 4, inputs_on(x, None)), 5)
-        large = make_selector("probcover", {"delta": 1.5})(context(len(x), 4, inputs_on(x, None)), 5)
+        small = SELECTORS.create("probcover", {"delta": 0.05})(context(len(x), 4, inputs_on(x, None)), 5)
+        large = SELECTORS.create("probcover", {"delta": 1.5})(context(len(x), 4, inputs_on(x, None)), 5)
     finally:
         reporting.set_reporter(previous)
     assert small.info["low_coverage"] and small.info["coverage"] < 0.25

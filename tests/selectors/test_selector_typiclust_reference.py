@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from selector_inputs import ArrayInputs, context
 
-from alpool.selectors import make_selector
+from alpool.selectors import SELECTORS
 
 
 def blobs(sizes: tuple[int, ...], seed: int = 0) -> np.ndarray:
@@ -19,7 +19,7 @@ def pick(x: np.ndarray, rule: str, labeled: list[int], budget: int) -> np.ndarra
                          true_labels=np.zeros(len(x), dtype=np.int64), train_images=None)
     ctx = context(len(x), 3, inputs, labeled=labeled, seed=0)
     params = {"rule": rule, "max_clusters": 3, "min_cluster_size": 2}
-    return make_selector("typiclust", params)(ctx, budget).indices
+    return SELECTORS.create("typiclust", params)(ctx, budget).indices
 
 
 def blob_of(indices: np.ndarray) -> list[int]:

@@ -9,14 +9,23 @@ expensive queries slow (BALD runs 25 forward passes per image), so, as is common
 Yoo & Kweon, CVPR 2019, score a random 10,000 of CIFAR-10's unlabeled images per cycle), a query may
 be given only a random subset of C unlabeled images, drawn per (trial, episode) from the experiment
 seed, the same rule for every query. ``None`` (the default) gives every unlabeled image.
+
+Data passed, not re-read: the stage opens the run, validates the config, reads and verifies each
+pool once and builds the framework and each query once; a trial gets all of it as one
+:class:`TrialPlan` object (through :class:`~alpool.executor.Shared`: the object itself in-process,
+pickled once per worker process at a process or Ray boundary) and a small :class:`TrialJob`.
+
+One writer per trial: a trial runs holding its folder's lock (:meth:`TrialFolder.lock`), so a worker
+orphaned by a lost node and the retry of its task never write the same trial at once; the retry
+waits for the orphan to release it (or die), then resumes from the episodes the orphan finished.
 """
 
 from __future__ import annotations
 
 import socket
 import time
-from dataclasses import dataclass
-from pathlib import Path
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -25,102 +34,94 @@ import torch
 from alpool.al.embedding_cache import SplitEmbeddingCache
 from alpool.config import ALRunConfig
 from alpool.errors import MissingStepError
-from alpool.frameworks import FRAMEWORKS, EpisodeData
-from alpool.run_context import RunContext, RunInputs, Upstream, open_run
-from alpool.rundir import InputLog, RunDir
+from alpool.frameworks import EpisodeData, Framework
+from alpool.run_context import RunContext, RunInputs, Upstream
+from alpool.rundir import InputLog, StepDir
 from alpool.seeding import derive_seed, numpy_rng
-from alpool.selectors import SelectionContext, make_selector  # the name tests patch to watch queries
+from alpool.selectors import SelectionContext, Selector
 from alpool.training import classification_metrics, resolve_device
 from alpool.trial_dirs import TrialFolder
+
+TRIAL_LOCK_WAIT = 900.0  # seconds a retried trial waits for an orphaned worker to release the trial
 
 
 @dataclass(frozen=True)
 class TrialJob:
-    """A picklable description of one (pool, query, trial)."""
+    """One (pool, query, trial) of the grid: small and picklable."""
 
-    run_dir: str
-    data_dir: str | None
-    experiment: str
     pool: str
     query: str
     trial: int
-    config_json: str
 
     def __str__(self) -> str:
         return f"{self.pool} / {self.query} / trial {self.trial}"
 
-    @property
-    def folder(self) -> TrialFolder:
-        """Return the trial's folder."""
-        return TrialFolder(RunDir(Path(self.run_dir)).step("al", self.experiment).path, self.pool, self.query,
-                           self.trial)
+
+@dataclass(frozen=True)
+class TrialPlan:
+    """What every trial of one al-run shares, built once by the stage and handed to trials as objects."""
+
+    ctx: RunContext  # the opened run with its dataset
+    config: ALRunConfig  # the validated config (train settings resolved)
+    experiment: StepDir  # al/<experiment>
+    pools: Mapping[str, np.ndarray]  # pool name -> [B] int64 dataset indices, read and verified once
+    framework: Framework  # built once
+    selectors: Mapping[str, Selector]  # query name -> selector, each built once
+
+    def folder(self, job: TrialJob) -> TrialFolder:
+        """Return the folder of ``job``."""
+        return TrialFolder(self.experiment.path, job.pool, job.query, job.trial)
 
 
 @dataclass
 class TrialResult:
-    """Rows of metrics (one per episode) and the files the trial read, with their hashes."""
+    """Rows of metrics (one per episode), the files the trial read with their hashes, the episodes it ran."""
 
     job: TrialJob
     rows: list[dict[str, Any]]
     inputs: dict[str, str]
+    computed: list[int] = field(default_factory=list)  # episodes trained here (the others were read back)
 
 
-_CONTEXTS: dict[tuple[str, str | None], RunContext] = {}
-
-
-def _context(job: TrialJob) -> RunContext:
-    """Open the run once per process."""
-    key = (job.run_dir, job.data_dir)
-    if key not in _CONTEXTS:
-        _CONTEXTS[key] = open_run(Path(job.run_dir), Path(job.data_dir) if job.data_dir else None)
-    return _CONTEXTS[key]
-
-
-def share_context(run_dir: str, data_dir: str | None, ctx: RunContext) -> None:
-    """Use the run opened by the driver for the jobs of ``(run_dir, data_dir)`` in this process.
-
-    Workers get the dataset from the driver instead of reloading and re-hashing it; the run
-    directory itself must still be visible here (a shared filesystem on a cluster).
+def run_trial(plan: TrialPlan, job: TrialJob) -> TrialResult:
+    """Run (or resume) every episode of one trial, holding the trial's lock, and return its metric rows.
 
     Raises:
-        MissingStepError: this process cannot see the run directory at ``ctx.run.root``.
+        MissingStepError: this process cannot see the run directory (no shared filesystem).
+        LockedError: another worker still holds the trial after :data:`TRIAL_LOCK_WAIT` seconds.
     """
+    ctx, config = plan.ctx, plan.config
     if not (ctx.run.root / "run.json").is_file():
         raise MissingStepError(f"the worker on {socket.gethostname()} cannot see the run directory "
                                f"{ctx.run.root}: put it on a filesystem every node mounts, at the same path")
-    _CONTEXTS[(run_dir, data_dir)] = ctx
-
-
-def run_trial(job: TrialJob) -> TrialResult:
-    """Run (or resume) every episode of one trial and return its metric rows."""
-    config = ALRunConfig.model_validate_json(job.config_json)
-    ctx = _context(job)
+    folder = plan.folder(job)
     log = InputLog(ctx.run)
-    upstream = Upstream(ctx.run, log)
-    inputs = RunInputs(ctx, upstream)
-    framework = FRAMEWORKS.create(config.framework, config.framework_params)
-    selector = make_selector(job.query, config.query_params.get(job.query, {}))
+    inputs = RunInputs(ctx, Upstream(ctx.run, log))
+    selector = plan.selectors[job.query]
     device = resolve_device(config.device)
-    labeled = upstream.step("pools", job.pool).array("indices")
-    rows, previous, redo = [], None, False
-    for episode in range(config.episodes + 1):
-        finished = None if redo else job.folder.episode(episode).read_finished(config.warm_start)
-        if finished is not None:
-            row, queried, previous = finished.row, finished.queried, finished.state
-        else:
-            redo = True  # the episodes after a redone one are redone too (they build on its queries)
-            row, queried, previous = _run_episode(job, config, ctx, inputs, framework, selector, device,
-                                                  labeled, episode, previous)
-        rows.append(row)
-        labeled = np.concatenate([labeled, queried])
-    return TrialResult(job, rows, log.inputs)
+    labeled = plan.pools[job.pool]
+    rows, computed, previous, redo = [], [], None, False
+    with folder.lock(TRIAL_LOCK_WAIT):
+        for episode in range(config.episodes + 1):
+            finished = None if redo else folder.episode(episode).read_finished(config.warm_start)
+            if finished is not None:
+                row, queried, previous = finished.row, finished.queried, finished.state
+            else:
+                redo = True  # the episodes after a redone one are redone too (they build on its queries)
+                row, queried, previous = _run_episode(plan, job, inputs, selector, device, labeled, episode,
+                                                      previous)
+                computed.append(episode)
+            rows.append(row)
+            labeled = np.concatenate([labeled, queried])
+    return TrialResult(job, rows, log.inputs, computed)
 
 
-def _run_episode(job: TrialJob, config: ALRunConfig, ctx: RunContext, inputs: RunInputs, framework: Any,
-                 selector: Any, device: torch.device, labeled: np.ndarray, episode: int,
-                 previous: dict[str, torch.Tensor] | None) -> tuple[dict[str, Any], np.ndarray, Any]:
+def _run_episode(plan: TrialPlan, job: TrialJob, inputs: RunInputs, selector: Selector, device: torch.device,
+                 labeled: np.ndarray, episode: int, previous: dict[str, torch.Tensor] | None
+                 ) -> tuple[dict[str, Any], np.ndarray, Any]:
     """Train on ``labeled``, evaluate, query, and write the episode folder (metrics last)."""
-    folder = job.folder.episode(episode)
+    ctx, config, framework = plan.ctx, plan.config, plan.framework
+    folder = plan.folder(job).episode(episode)
     seed = derive_seed(config.seed, "trial", job.trial, "episode", episode)
     unlabeled = np.setdiff1d(ctx.pool, labeled).astype(np.int64)
     started = time.time()
@@ -150,7 +151,7 @@ def _run_episode(job: TrialJob, config: ALRunConfig, ctx: RunContext, inputs: Ru
     seconds_query = time.time() - started
     labels = ctx.dataset.train_y.numpy()
     row = {
-        "experiment": job.experiment, "pool": job.pool, "query": job.query, "framework": config.framework,
+        "experiment": plan.experiment.name, "pool": job.pool, "query": job.query, "framework": config.framework,
         "trial": job.trial, "episode": episode, "n_labeled": int(len(labeled)),
         "test_accuracy": metrics["accuracy"], "test_macro_auc": metrics["macro_auc"],
         "val_accuracy": trained.val_accuracy, "per_class_accuracy": metrics["per_class_accuracy"],

@@ -87,7 +87,7 @@ def open_context(run_dirs: list[RunDir], options: AnalyzeOptions,
         for view in views:
             embeddings_task(view, options.embeddings)
     experiments = select_experiments(run_dirs, options.experiments)
-    pools = pd.concat([load_pools(v.run, v.label, v.labels) for v in views], ignore_index=True)
+    pools = pd.concat([load_pools(v.run, v.label, v.labels, v.pool_indices) for v in views], ignore_index=True)
     results = add_arms(load_results(experiments, names), pools)
     ctx = Context(options, views, experiments, results, pools)
     ctx.oracle_inputs += [f"{v.label}:{s.label}"

@@ -39,6 +39,13 @@ class RunView:
     label: str
     manifest: RunManifest
     labels: np.ndarray | None  # [N] int64 train labels
+    _pools: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
+
+    def pool_indices(self, name: str) -> np.ndarray:
+        """Return ``pools/<name>/indices.npy`` ``[B]`` int64, read and verified once per command."""
+        if name not in self._pools:
+            self._pools[name] = self.run.step("pools", name).read_array("indices.npy")
+        return self._pools[name]
 
     @property
     def class_names(self) -> list[str]:

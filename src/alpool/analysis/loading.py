@@ -7,6 +7,7 @@ every table carries a ``run`` column with a short, unique label of its run direc
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -16,7 +17,7 @@ import pandas as pd
 
 from alpool.errors import ConfigError, CorruptFileError
 from alpool.rundir import STEP_KINDS, RunDir, StepDir
-from alpool.step_files import POOL_INDICES, RESULTS
+from alpool.step_files import RESULTS
 from alpool.summaries import PoolSummary
 from alpool.trial_dirs import finished_episodes
 
@@ -136,20 +137,23 @@ def class_entropy(histogram: np.ndarray) -> float:
     return float(-(p * np.log(p)).sum() / np.log(len(counts)))
 
 
-def load_pools(run: RunDir, label: str, labels: np.ndarray | None = None) -> pd.DataFrame:
+def load_pools(run: RunDir, label: str, labels: np.ndarray | None = None,
+               indices: Callable[[str], np.ndarray] | None = None) -> pd.DataFrame:
     """Return one row per finished pool: strategy, budget, group/ratio, class histogram, coverage.
 
     Args:
         run: the run directory.
         label: its run label.
         labels: train labels ``[N]`` int64, used when a manifest has no class histogram.
+        indices: reads a pool's indices by name (the command's one read of each pool); default: read here.
 
     Returns:
         Columns ``run, pool, strategy, init_strategy, budget, seed, group, ratio, oracle,
         histogram, n_classes, n_classes_covered, missing_class, class_entropy, is_bench``.
     """
     n_classes = run.manifest().dataset.n_classes
-    rows = [_pool_row(step, label, n_classes, labels) for step in run.finished("pools")]
+    read = indices or (lambda name: run.step("pools", name).read_array("indices.npy"))
+    rows = [_pool_row(step, label, n_classes, labels, read) for step in run.finished("pools")]
     table = pd.DataFrame(rows, columns=["run", "pool", "strategy", "init_strategy", "budget",
                                         "seed", "group", "ratio", "oracle", "histogram",
                                         "n_classes", "n_classes_covered", "missing_class",
@@ -157,13 +161,13 @@ def load_pools(run: RunDir, label: str, labels: np.ndarray | None = None) -> pd.
     return table
 
 
-def _pool_row(step: StepDir, label: str, n_classes: int,
-              labels: np.ndarray | None) -> dict[str, Any]:
+def _pool_row(step: StepDir, label: str, n_classes: int, labels: np.ndarray | None,
+              indices: Callable[[str], np.ndarray]) -> dict[str, Any]:
     manifest = step.manifest()
     summary = PoolSummary.of(manifest)
     histogram = summary.class_histogram
     if histogram is None and labels is not None:
-        histogram = np.bincount(labels[step.read_array(POOL_INDICES)], minlength=n_classes).tolist()
+        histogram = np.bincount(labels[indices(step.name)], minlength=n_classes).tolist()
     hist = None if histogram is None else np.asarray(histogram, dtype=np.int64)  # [K]
     covered = int((hist > 0).sum()) if hist is not None else summary.n_classes_covered
     return {

@@ -28,7 +28,7 @@ from alpool.analysis.report import FigureItem, Section, TableItem
 from alpool.analysis.sections import display
 from alpool.errors import ConfigError
 from alpool.seeding import numpy_rng
-from alpool.step_files import EMBEDDINGS, POOL_INDICES, SCORES
+from alpool.step_files import EMBEDDINGS, SCORES
 
 
 def scorer_names(view: RunView, wanted: list[str]) -> list[str]:
@@ -54,7 +54,7 @@ def pool_scores(ctx: Context) -> pd.DataFrame:
         pools = [p for p in pools if view.run.step("pools", p).is_finished()]
         if not names or not pools:
             continue
-        indices = {p: view.run.step("pools", p).read_array(POOL_INDICES) for p in pools}
+        indices = {p: view.pool_indices(p) for p in pools}
         scores = {s: view.run.step("scores", s).read_array(SCORES) for s in names}
         ctx.oracle_inputs += [f"{view.label}:scores/{s}" for s in names
                               if view.run.step("scores", s).manifest().oracle]
@@ -203,5 +203,4 @@ def _map_pools(ctx: Context, view: RunView) -> dict[str, np.ndarray]:
     pools = ctx.pools[ctx.pools["run"] == view.label]
     bench = pools["is_bench"].astype(bool)
     shown = pd.concat([pools[~bench], pools[bench].drop_duplicates("group")])
-    return {f"{r.pool}: {r.init_strategy}": view.run.step("pools", r.pool).read_array(POOL_INDICES)
-            for r in shown.itertuples()}
+    return {f"{r.pool}: {r.init_strategy}": view.pool_indices(r.pool) for r in shown.itertuples()}

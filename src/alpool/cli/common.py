@@ -123,7 +123,7 @@ def run_command(func: Callable[[], T], quiet: bool, debug: bool, threads: int | 
             traceback.print_exc()
         message = validation_message(exc, "invalid option") if isinstance(exc, ValidationError) else str(exc)
         console.print(f"[red]error:[/red] {_escape(message)}", soft_wrap=True, highlight=False)
-        raise typer.Exit(code=2) from None
+        raise typer.Exit(code=getattr(exc, "exit_code", 2)) from None
     finally:
         reporting.set_reporter(previous)
         reporting.forget_pending()

@@ -5,15 +5,14 @@ Each task is declared here; its module is imported when it is first built.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from alpool.registry import ClassRegistry, lazy_exports
 
 if TYPE_CHECKING:
     from alpool.pretext.base import PretextTask, PretrainArtifacts, PretrainContext, PretrainOutput
 
-__all__ = ["TASKS", "PretextTask", "PretrainArtifacts", "PretrainContext", "PretrainOutput", "make_task"]
+__all__ = ["TASKS", "PretextTask", "PretrainArtifacts", "PretrainContext", "PretrainOutput"]
 
 TASKS: ClassRegistry[PretextTask] = ClassRegistry("task")
 TASKS.declare("precomputed", "alpool.pretext.external",
@@ -30,11 +29,6 @@ TASKS.declare("torchvision", "alpool.pretext.external",
               "download, no training)")
 TASKS.declare("vae", "alpool.pretext.vae",
               "convolutional VAE [IP]; per-image loss, recon, kl; embeddings = latent mean")
-
-
-def make_task(name: str, params: Mapping[str, Any] | None = None) -> PretextTask:
-    """Build a registered task (kept for callers of the old name; prefer ``TASKS.create``)."""
-    return TASKS.create(name, params)
 
 
 __getattr__ = lazy_exports(__name__, {

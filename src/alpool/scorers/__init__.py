@@ -5,15 +5,14 @@ Each scorer is declared here; its module is imported when it is first built.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from alpool.registry import ClassRegistry, lazy_exports
 
 if TYPE_CHECKING:
     from alpool.scorers.base import Scorer, ScoringContext
 
-__all__ = ["SCORERS", "Scorer", "ScoringContext", "make_scorer"]
+__all__ = ["SCORERS", "Scorer", "ScoringContext"]
 
 SCORERS: ClassRegistry[Scorer] = ClassRegistry("scorer")
 SCORERS.declare("bald", "alpool.scorers.classifier_scores",
@@ -42,11 +41,6 @@ SCORERS.declare("vaal", "alpool.scorers.classifier_scores",
                 "VAAL discriminator's 'unlabeled' probability vs the proxy's test images [oracle]")
 SCORERS.declare("vae-loss", "alpool.scorers.pretext_scores",
                 "VAE reconstruction + weighted KL per image (mean latent) [IP]; high = hard")
-
-
-def make_scorer(name: str, params: Mapping[str, Any] | None = None) -> Scorer:
-    """Build a registered scorer (kept for callers of the old name; prefer ``SCORERS.create``)."""
-    return SCORERS.create(name, params)
 
 
 __getattr__ = lazy_exports(__name__, {

@@ -7,15 +7,14 @@ Each selector is declared here (module, description; ``query=True`` needs a trai
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from alpool.registry import ClassRegistry, lazy_exports
 
 if TYPE_CHECKING:
     from alpool.selectors.base import Selection, SelectionContext, Selector
 
-__all__ = ["SELECTORS", "Selection", "SelectionContext", "Selector", "make_selector", "init_pool_names"]
+__all__ = ["SELECTORS", "Selection", "SelectionContext", "Selector", "init_pool_names"]
 
 SELECTORS: ClassRegistry[Selector] = ClassRegistry("selector")
 SELECTORS.declare("badge", "alpool.selectors.badge",
@@ -67,11 +66,6 @@ SELECTORS.declare("vaal", "alpool.selectors.vaal",
 def init_pool_names() -> list[str]:
     """Return the selectors usable for initial pools (those that need no trained classifier)."""
     return SELECTORS.names(query=False)
-
-
-def make_selector(name: str, params: Mapping[str, Any] | None = None) -> Selector:
-    """Build a registered selector (kept for callers of the old name; prefer ``SELECTORS.create``)."""
-    return SELECTORS.create(name, params)
 
 
 __getattr__ = lazy_exports(__name__, {

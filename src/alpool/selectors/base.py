@@ -18,7 +18,7 @@ import torch
 
 from alpool.errors import ConfigError, MissingStepError
 from alpool.params import Configurable
-from alpool.selectors import SELECTORS, make_selector
+from alpool.selectors import SELECTORS
 
 # What a selector may need. "labels" marks an oracle (uses ground truth).
 NEED_EMBEDDINGS = "embeddings"
@@ -175,4 +175,4 @@ def check_selection(selection: Selection, ctx: SelectionContext, budget: int) ->
         raise RuntimeError("selector returned duplicates or non-candidates")
 
 
-__all__ = ["SELECTORS", "Selection", "SelectionContext", "Selector", "make_selector"]
+__all__ = ["SELECTORS", "Selection", "SelectionContext", "Selector"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import fnmatch
+from collections.abc import Generator
 from contextlib import closing
 from pathlib import Path
 from typing import Any
@@ -10,17 +11,17 @@ from typing import Any
 import pandas as pd
 
 from alpool import reporting
-from alpool.al.trial import TrialJob, TrialResult, run_trial, share_context
+from alpool.al.trial import TrialJob, TrialPlan, TrialResult, run_trial
 from alpool.atomic_files import atomic_write_text
 from alpool.config import ALRunConfig
-from alpool.errors import ConfigError, MissingStepError, StepExistsError
-from alpool.executor import Setup, make_executor
-from alpool.frameworks import FRAMEWORKS
+from alpool.errors import ConfigError, MissingStepError, RunInterruptedError, StepExistsError
+from alpool.executor import EXECUTORS, ExecutorRequest, Shared
+from alpool.frameworks import FRAMEWORKS, Framework
 from alpool.models import MODELS
 from alpool.ops.curves import alc
 from alpool.run_context import open_run
 from alpool.rundir import RunDir, StepDir, StepManifest, StepWriter, check_recorded_inputs
-from alpool.selectors import SELECTORS
+from alpool.selectors import SELECTORS, Selector
 from alpool.summaries import ALSummary, PoolSummary
 from alpool.training import resolve_device
 
@@ -47,39 +48,66 @@ def run(config: ALRunConfig, run_dir: Path, data_dir: Path | None = None) -> Ste
         raise ConfigError(f"al-run simulates labelling with ground truth, and {ctx.run.root} holds an unlabeled "
                           "dataset; label the exported pool and run `alpool import-labels` then `alpool next`")
     pools = _pools(ctx.run, config)
+    indices = {pool: ctx.run.step("pools", pool).read_verified("indices.npy") for pool in pools}  # read once
     config = config.model_copy(update={
         "pools": pools if any(has_glob(p) for p in config.pools) else config.pools,
         "train": config.train.resolved(ctx.dataset.name, ctx.dataset.image_shape)})  # recorded as run
-    _check_grid(config, ctx.run, pools, len(ctx.pool))
+    framework, selectors = _check_grid(config, ctx.run, pools, len(ctx.pool))
     name = experiment_name(config)
     _check_finished_pools(ctx.run.step("al", name), pools, config.force)
     record = config.model_dump(mode="json")
     kept = ctx.run.finished_step("al", name, record, config.force)  # the run directory's one rule
-    executor = make_executor(config.workers, config.execution, config.device, connect=kept is None)  # options
+    executor = EXECUTORS.create(ExecutorRequest(config.workers, config.execution, config.device,
+                                                connect=kept is None))  # options
     if kept is not None:  # checked above; "already finished" needs no cluster
         raise ctx.run.already_finished(f"step al/{name}")
     with ctx.run.writing("al", name, record, config.force, resume=True) as w:
         w.keep_settings(force=config.force)
-        for pool in pools:
-            w.record_step_input(ctx.run.step("pools", pool), "indices.npy")
+        for pool, (_, digest) in indices.items():
+            w.record_step_input(ctx.run.step("pools", pool), "indices.npy", digest)
         check_recorded_inputs(w.step, w.inputs)
         w.write_json("inputs.json", w.inputs)
-        jobs = [TrialJob(str(ctx.run.root), str(data_dir) if data_dir else None, name, pool, query, trial,
-                         config.model_dump_json())
-                for pool in pools for query in config.queries for trial in range(config.trials)]
-        results: list[TrialResult] = []
-        rows = ResultRows(ctx.run, config, pools)
-        shared = Setup(share_context, (str(ctx.run.root), str(data_dir) if data_dir else None, ctx))
-        with (reporting.task(f"al-run {name}: {len(jobs)} trials", len(jobs)) as progress,
-              closing(executor.map(run_trial, jobs, shared)) as finished):
+        plan = TrialPlan(ctx, config, w.step, {pool: array for pool, (array, _) in indices.items()}, framework,
+                         selectors)
+        jobs = [TrialJob(pool, query, trial) for pool in pools for query in config.queries
+                for trial in range(config.trials)]
+        rows = ResultRows(ctx.run, config, pools, framework)
+        results = _run_trials(executor.map(run_trial, jobs, Shared(plan)), plan, jobs, w, rows)
+        manifest = _finish(w, config, results, rows, (ctx.dataset.num_classes, ctx.dataset.image_shape))
+        (w.path / PARTIAL_RESULTS).unlink(missing_ok=True)
+        return manifest
+
+
+def _run_trials(finished: Generator[TrialResult, None, None], plan: TrialPlan, jobs: list[TrialJob], w: StepWriter,
+                rows: ResultRows) -> list[TrialResult]:
+    """Collect the trials as they finish (partial results after each); Ctrl-C says what is kept."""
+    name, total = plan.experiment.name, len(jobs)
+    done_before = sum(plan.folder(job).episode(plan.config.episodes).is_finished() for job in jobs)
+    title = f"al-run {name}: {plural(total, 'trial')}"
+    if done_before:
+        reporting.info(f"resuming al/{name}: {done_before}/{total} trials already finished")
+        title += f" ({done_before} already finished)"
+    results: list[TrialResult] = []
+    try:
+        with reporting.task(title, total) as progress, closing(finished):
             for result in finished:
                 results.append(result)
                 rows.add(result)
                 atomic_write_text(w.path / PARTIAL_RESULTS, rows.table()[RESULT_COLUMNS].to_csv(index=False))
-                progress.advance(status=f"{result.job.pool} / {result.job.query} / trial {result.job.trial}")
-        manifest = _finish(w, config, results, rows, (ctx.dataset.num_classes, ctx.dataset.image_shape))
-        (w.path / PARTIAL_RESULTS).unlink(missing_ok=True)
-        return manifest
+                progress.advance(status=str(result.job))
+    except KeyboardInterrupt:
+        trials = sum(plan.folder(job).episode(plan.config.episodes).is_finished() for job in jobs)
+        episodes = sum(plan.folder(job).episode(e).is_finished() for job in jobs
+                       for e in range(plan.config.episodes + 1))
+        raise RunInterruptedError(
+            f"al-run {name} interrupted: {trials}/{total} trials finished ({episodes} episodes kept in "
+            f"{w.path}); run the same command again to resume") from None
+    return results
+
+
+def plural(count: int, word: str) -> str:
+    """Return '1 trial' or '12 trials'."""
+    return f"{count} {word}{'' if count == 1 else 's'}"
 
 
 def has_glob(pattern: str) -> bool:
@@ -103,15 +131,16 @@ def _pools(run: RunDir, config: ALRunConfig) -> list[str]:
                 raise MissingStepError(f"--pool {pattern!r} matches no finished pool of {run.root} (have: "
                                        f"{', '.join(finished) or 'none'}); quote the glob so the shell keeps it")
             names += [m for m in matched if m not in names]
-    for pool in names:  # each finished, its indices checked against their hash, before any write
-        run.step("pools", pool).read_array("indices.npy")
+    for pool in names:  # each finished (its indices are read and checked once, by the caller)
+        run.step("pools", pool).manifest()
     return names
 
 
-def _check_grid(config: ALRunConfig, run: RunDir, pools: list[str], pool_size: int) -> None:
-    """Refuse unknown queries/frameworks and budgets that exceed the pool, before any training."""
-    for query in config.queries:
-        SELECTORS.create(query, config.query_params.get(query, {}))
+def _check_grid(config: ALRunConfig, run: RunDir, pools: list[str], pool_size: int
+                ) -> tuple[Framework, dict[str, Selector]]:
+    """Build the framework and each query once; refuse unknown names and budgets that exceed the pool,
+    before any training."""
+    selectors = {query: SELECTORS.create(query, config.query_params.get(query, {})) for query in config.queries}
     MODELS.get(config.train.arch)
     resolve_device(config.device)
     if config.candidates is not None and config.candidates < config.step_budget:
@@ -135,6 +164,7 @@ def _check_grid(config: ALRunConfig, run: RunDir, pools: list[str], pool_size: i
         if needed > pool_size:
             raise ConfigError(f"pool {pool!r} ({size}) + {config.episodes} episodes x {config.step_budget} = {needed} "
                               f"labels, more than the {pool_size} selectable images; lower --episodes or --step-budget")
+    return framework, selectors
 
 
 def _check_finished_pools(step: StepDir, pools: list[str], force: bool) -> None:
@@ -148,13 +178,13 @@ def _check_finished_pools(step: StepDir, pools: list[str], force: bool) -> None:
 
 
 class ResultRows:
-    """The rows of ``results.csv``, added trial by trial; pool manifests and the framework are read once."""
+    """The rows of ``results.csv``, added trial by trial; pool manifests are read once."""
 
-    def __init__(self, run: RunDir, config: ALRunConfig, pools: list[str]) -> None:
+    def __init__(self, run: RunDir, config: ALRunConfig, pools: list[str], framework: Framework) -> None:
         self.pools = {p: run.step("pools", p).manifest() for p in pools}
-        framework = FRAMEWORKS.create(config.framework, config.framework_params).params
-        self.used = {"embeddings": getattr(framework, "embeddings", None) or "",
-                     "init": getattr(framework, "init", None) or "", "validation": config.validation}
+        params = framework.params
+        self.used = {"embeddings": getattr(params, "embeddings", None) or "",
+                     "init": getattr(params, "init", None) or "", "validation": config.validation}
         self.rows: list[dict[str, Any]] = []
 
     def add(self, result: TrialResult) -> None:

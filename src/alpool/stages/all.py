@@ -9,7 +9,7 @@ from pathlib import Path
 from alpool import reporting, threads
 from alpool.config import ALRunConfig, AnalyzeConfig, Execution, InitPoolConfig, Preset, PretrainConfig, RankConfig
 from alpool.errors import AlreadyFinishedError
-from alpool.executor import make_executor
+from alpool.executor import EXECUTORS, ExecutorRequest
 from alpool.rundir import StepManifest
 from alpool.selectors import SELECTORS
 from alpool.stages import al_run, analyze, init_pool, pretrain, rank
@@ -25,7 +25,8 @@ def run(preset: Preset, run_dir: Path, device: str = "auto", force: bool = False
     """
     ran: list[str] = []
     if preset.al:
-        make_executor(workers, execution, device, connect=False)  # refuse bad options before any step
+        # refuse bad executor options before any step
+        EXECUTORS.create(ExecutorRequest(workers, execution or Execution(), device, connect=False))
     for step in preset.pretrain:
         config = PretrainConfig(task=step.task, dataset=preset.dataset, data_dir=data_dir, params=step.params,
                                 name=step.name, seed=preset.seed, device=device, force=force,  # type: ignore[arg-type]
