@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import torch
 
-from alpool import threads
+from alpool import step_process, threads
 from alpool.errors import AlpoolWarning, ConfigError
 from alpool.executor import ProcessExecutor
 from alpool.manifests import DatasetRecord
@@ -103,7 +103,7 @@ def test_a_bad_environment_value_is_one_line(monkeypatch: pytest.MonkeyPatch, va
 def test_apply_sets_torch_and_the_workers_count() -> None:
     threads.apply(threads.ThreadChoice(1, "--threads"))
     assert torch.get_num_threads() == 1 and os.environ[threads.ENV] == "1"
-    assert threads.current() == {"torch_threads": "1", "threads_source": "--threads"}
+    assert step_process.current() == {"torch_threads": "1", "threads_source": "--threads"}
 
 
 def _worker_threads(_: int) -> int:
@@ -138,8 +138,8 @@ def test_a_resumed_step_sums_seconds_and_says_when_threads_mix(tmp_path: Path) -
     assert 15.0 <= manifest.seconds < 17.0  # 5 + 10 earlier, plus this process
     assert manifest.environment["torch_threads"] == "1"
     assert manifest.environment["torch_threads_mixed"] == "2,1"
-    assert [str(w.message) for w in said] == [threads.mixed_message("al/random", 2, 1)]
-    assert manifest.warnings == [threads.mixed_message("al/random", 2, 1)]  # recorded in the step's manifest
+    assert [str(w.message) for w in said] == [step_process.mixed_message("al/random", 2, 1)]
+    assert manifest.warnings == [step_process.mixed_message("al/random", 2, 1)]  # recorded in the step's manifest
     assert "resumes with 1 torch thread(s) but started with 2" in str(said[0].message)
     assert not (step.path / PROCESS_FILE).exists()
 
@@ -148,7 +148,7 @@ def test_the_cli_prints_the_warning_as_one_line_also_when_quiet(capsys: pytest.C
     from alpool import reporting
     from alpool.cli.common import run_command
 
-    run_command(lambda: reporting.warning(threads.mixed_message("al/x", 2, 1)),
+    run_command(lambda: reporting.warning(step_process.mixed_message("al/x", 2, 1)),
                 quiet=True, debug=False, uses_torch=False)
     lines = capsys.readouterr().err.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("warning: step al/x resumes with 1 torch thread(s)")

@@ -88,6 +88,9 @@ class ExecutorRegistry(Registry[Callable[[ExecutorRequest], Executor]]):
 
 
 EXECUTORS = ExecutorRegistry("executor")
+# Ray's executor is declared (its module imports ray only when it is first used), the local ones are bound below.
+EXECUTORS.declare("ray", "alpool.ray_executor",
+                  "trials as Ray tasks on a local or remote cluster (pip install 'alpool[ray]')")
 
 
 @EXECUTORS.register("local", "every trial in this process, one after the other")
@@ -209,13 +212,6 @@ def _cuda_count() -> int:
     return torch.cuda.device_count() if torch.cuda.is_available() else 0
 
 
-def _make_ray(request: ExecutorRequest) -> Executor:
-    from alpool.ray_executor import RayExecutor
-
-    return RayExecutor(request)
-
-
-EXECUTORS.add("ray", _make_ray, "trials as Ray tasks on a local or remote cluster (pip install 'alpool[ray]')")
 
 
 def _refuse_options(request: ExecutorRequest | None, name: str, workers: bool, ray: bool) -> None:

@@ -22,6 +22,8 @@ from alpool.errors import CorruptFileError, SchemaError
 
 SCHEMA_VERSION = 2  # 2: step manifests record their warnings
 StepKind = Literal["pretrain", "scores", "pools", "al", "analysis", "labels", "exports"]
+RUN_MANIFEST = "run.json"  # <run>/run.json: the run's identity and steps index
+RUN_LOCK = ".run.lock"  # <run>/.run.lock: held while run.json's index is updated
 STEP_KINDS: tuple[str, ...] = ("pretrain", "scores", "pools", "al", "analysis", "labels", "exports")
 
 def now_iso() -> str:
@@ -37,7 +39,7 @@ def environment(thread_counts: list[int] | None = None) -> dict[str, str]:
     """
     import torch
 
-    from alpool.threads import current
+    from alpool.step_process import current
 
     env = {
         "python": platform.python_version(),

@@ -41,7 +41,7 @@ from typing import Any, TypeVar
 
 from alpool import reporting
 from alpool.errors import AlpoolError, ConfigError, WorkerLostError
-from alpool.executor import ExecutorRequest, Shared, call
+from alpool.executor import EXECUTORS, ExecutorRequest, Shared, call
 
 J = TypeVar("J")
 R = TypeVar("R")
@@ -144,6 +144,7 @@ def check_reachable(address: str, timeout: float = 5.0) -> None:
                           "`ray start --head` on the head node, or fix --ray-address / RAY_ADDRESS") from None
 
 
+@EXECUTORS.register("ray")
 class RayExecutor:
     """Run jobs as Ray tasks (see the module docstring for the guarantees)."""
 

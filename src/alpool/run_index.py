@@ -16,14 +16,12 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from alpool.atomic_files import atomic_write_text, file_lock, sha256_file
 from alpool.errors import StaleInputError, StepExistsError
-from alpool.manifests import STEP_KINDS, StepManifest, StepRef, now_iso
-
-if TYPE_CHECKING:
-    from alpool.rundir import RunDir, StepDir
+from alpool.manifests import RUN_LOCK, RUN_MANIFEST, STEP_KINDS, RunManifest, StepManifest, StepRef, now_iso, read_model
+from alpool.step_dir import StepDir, step_folders
 
 # The settings that do not count, for both rules of the run directory: a rerun of a finished step
 # (finished_same) and a resumed unfinished one (rundir.StepWriter.keep_settings). force: the
@@ -67,11 +65,11 @@ def finished_same(step: StepDir, config: dict[str, Any]) -> StepManifest | None:
     if recorded != wanted:
         key = next(k for k in (*wanted, *recorded) if recorded.get(k) != wanted.get(k))  # in config order
         raise StepExistsError(
-            f"step {step.label} already exists in {step.run.root}, made with {key}={recorded.get(key)!r} "
+            f"step {step.label} already exists in {step.root}, made with {key}={recorded.get(key)!r} "
             f"(now {wanted.get(key)!r}); pass --force to redo it or choose another --name"
         )
     for relative, digest in manifest.inputs.items():
-        path = step.run.root / relative
+        path = step.root / relative
         current = sha256_file(path) if path.is_file() else "missing"
         if current != digest:
             raise StaleInputError(
@@ -81,7 +79,7 @@ def finished_same(step: StepDir, config: dict[str, Any]) -> StepManifest | None:
     return manifest
 
 
-def sync_index(run: RunDir, step: StepDir | None = None, remove: bool = False,
+def sync_index(root: Path, step: StepDir | None = None, remove: bool = False,
                wait: float = INDEX_WAIT_SECONDS) -> None:
     """Update ``run.json``'s steps index under its lock (waiting up to ``wait`` seconds).
 
@@ -89,23 +87,25 @@ def sync_index(run: RunDir, step: StepDir | None = None, remove: bool = False,
     folder missing from the index is added (with its manifest's modification time). ``run.json`` is
     only rewritten when the index changes.
     """
-    with file_lock(run.root / ".run.lock", f"the steps index of {run.root} (run.json)", wait=wait):
-        manifest = run.manifest()
+    path = root / RUN_MANIFEST
+    with file_lock(root / RUN_LOCK, f"the steps index of {root} ({RUN_MANIFEST})", wait=wait):
+        manifest: RunManifest = read_model(path, RunManifest)
         target = (step.kind, step.name) if step is not None else None
         steps = [s for s in manifest.steps if (s.kind, s.name) != target]
         if step is not None and not remove:
             steps.append(StepRef(kind=step.kind, name=step.name, finished_at=now_iso()))
         known = {(s.kind, s.name) for s in steps} | ({target} if remove and target else set())
-        for found in unindexed(run, known):
+        for found in unindexed(root, known):
             steps.append(StepRef(kind=found.kind, name=found.name, finished_at=_mtime(found.manifest_path)))
         if steps != manifest.steps:
             updated = manifest.model_copy(update={"steps": steps})
-            atomic_write_text(run.manifest_path, updated.model_dump_json(indent=2))
+            atomic_write_text(path, updated.model_dump_json(indent=2))
 
 
-def unindexed(run: RunDir, known: set[tuple[str, str]]) -> list[StepDir]:
-    """Return the finished step folders of ``run`` that are not in ``known``."""
-    return [s for kind in STEP_KINDS for s in run.finished(kind) if (s.kind, s.name) not in known]
+def unindexed(root: Path, known: set[tuple[str, str]]) -> list[StepDir]:
+    """Return the finished step folders of the run directory ``root`` that are not in ``known``."""
+    return [s for kind in STEP_KINDS for s in step_folders(root, kind)
+            if s.is_finished() and (s.kind, s.name) not in known]
 
 
 def _mtime(path: Path) -> str:

@@ -48,6 +48,7 @@ from alpool.errors import (
 )
 from alpool.jsonify import json_default
 from alpool.manifests import (
+    RUN_MANIFEST,
     SCHEMA_VERSION,
     STEP_KINDS,
     DatasetRecord,
@@ -59,8 +60,8 @@ from alpool.manifests import (
     read_model,
 )
 from alpool.run_index import sync_index
-from alpool.step_dir import InputLog, StepDir
-from alpool.threads import PROCESS_FILE, record_process
+from alpool.step_dir import InputLog, StepDir, step_folders
+from alpool.step_process import PROCESS_FILE, record_process
 
 # The manifest types are part of this module's interface (steps return and read them).
 __all__ = [
@@ -75,9 +76,10 @@ SETTINGS_FILE = "config.json"  # the settings an unfinished resumable step was s
 class StepWriter(InputLog):
     """Writes one step: lock held, files written atomically, manifest last."""
 
-    def __init__(self, step: StepDir, config: dict[str, Any], resume: bool = False,
+    def __init__(self, run: RunDir, step: StepDir, config: dict[str, Any], resume: bool = False,
                  warnings: list[str] | None = None) -> None:
-        super().__init__(step.run)
+        super().__init__(run.root)
+        self.run = run
         self.step = step
         self.config = config
         self.warnings = [] if warnings is None else warnings  # filled by reporting.warning while the step runs
@@ -160,7 +162,7 @@ class StepWriter(InputLog):
             kind=self.step.kind,  # type: ignore[arg-type]
             name=self.step.name,
             config=json.loads(json.dumps(self.config, default=json_default)),
-            dataset_fingerprint=self.step.run.manifest().dataset.fingerprint,
+            dataset_fingerprint=self.run.manifest().dataset.fingerprint,
             inputs=dict(sorted(self.inputs.items())),
             outputs=outputs,
             oracle=oracle,
@@ -171,7 +173,7 @@ class StepWriter(InputLog):
             warnings=list(self.warnings),
         )
         atomic_write_text(self.step.manifest_path, manifest.model_dump_json(indent=2))
-        self.step.run.record_step(self.step)
+        self.run.record_step(self.step)
         (self.path / PROCESS_FILE).unlink(missing_ok=True)
         return manifest
 
@@ -190,7 +192,7 @@ class RunDir:
     @property
     def manifest_path(self) -> Path:
         """Return the path of ``run.json``."""
-        return self.root / "run.json"
+        return self.root / RUN_MANIFEST
 
     def cache_dir(self, kind: str, key: str = "") -> Path:
         """Return ``cache/<kind>/<key>/`` (``cache/<kind>/`` without a key): recomputable data shared by steps."""
@@ -244,14 +246,11 @@ class RunDir:
 
     def step(self, kind: str, name: str) -> StepDir:
         """Return the step folder ``<kind>/<name>``."""
-        return StepDir(self, kind, name)
+        return StepDir(self.root, kind, name)
 
     def steps(self, kind: str) -> list[StepDir]:
         """Return every step folder of a kind (finished or not), sorted by name."""
-        folder = self.root / kind
-        if not folder.is_dir():
-            return []
-        return [self.step(kind, p.name) for p in sorted(folder.iterdir()) if p.is_dir() and not p.name.startswith(".")]
+        return step_folders(self.root, kind)
 
     def finished(self, kind: str) -> list[StepDir]:
         """Return the finished steps of a kind."""
@@ -319,7 +318,7 @@ class RunDir:
         with file_lock(self.root / kind / f".{name}.lock", f"step {step.label}"):
             self.refuse_finished(kind, name, config, force)
             if step.is_finished():  # unindexed first: a crash between leaves a step the index lacks
-                sync_index(self, step, remove=True, wait=self.index_wait)
+                sync_index(self.root, step, remove=True, wait=self.index_wait)
                 step.manifest_path.unlink()
             created = not step.path.exists()
             if step.path.exists() and not resume:
@@ -327,7 +326,7 @@ class RunDir:
             step.path.mkdir(parents=True, exist_ok=True)
             try:
                 with reporting.recording_warnings() as said:
-                    yield StepWriter(step, config, resume, said)
+                    yield StepWriter(self, step, config, resume, said)
             except AlpoolError:
                 if not step.is_finished() and (not resume or (created and not _holds_work(step.path))):
                     shutil.rmtree(step.path, ignore_errors=True)
@@ -339,7 +338,7 @@ class RunDir:
         With ``now`` false the step is only added when missing (a step found finished on disk).
         """
         try:
-            sync_index(self, step if now else None, wait=self.index_wait)
+            sync_index(self.root, step if now else None, wait=self.index_wait)
         except LockedError as exc:  # the step is finished on disk; the next command indexes it
             reporting.warning(f"step {step.label} finished, but run.json's index was not updated: {exc}; "
                               "the next alpool command in this run adds it")

@@ -1,22 +1,19 @@
 """A finished (or unfinished) step folder of a run directory, and the log of the files a step reads.
 
 Split from :mod:`alpool.rundir`, which re-exports both names: ``RunDir.step(kind, name)`` returns a
-:class:`StepDir`; :class:`InputLog` is the base of ``rundir.StepWriter``.
+:class:`StepDir`; :class:`InputLog` is the base of ``rundir.StepWriter``. Both know only the run's
+root folder, never the ``RunDir`` itself, so that this module sits below it (no import circle).
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 
 from alpool.atomic_files import array_from_buffer, load_array, read_hashed, sha256_file
 from alpool.errors import CorruptFileError, MissingStepError
 from alpool.manifests import STEP_KINDS, StepManifest, read_model
-
-if TYPE_CHECKING:
-    from alpool.rundir import RunDir
 
 COMMAND_OF_KIND = {
     "pretrain": "alpool pretrain --task {name} DATASET",
@@ -32,13 +29,13 @@ COMMAND_OF_KIND = {
 class StepDir:
     """One step folder ``<run>/<kind>/<name>``."""
 
-    def __init__(self, run: RunDir, kind: str, name: str) -> None:
+    def __init__(self, root: Path, kind: str, name: str) -> None:
         if kind not in STEP_KINDS:
             raise ValueError(f"unknown step kind {kind!r}")
-        self.run = run
+        self.root = root  # the run directory
         self.kind = kind
         self.name = name
-        self.path = run.root / kind / name
+        self.path = root / kind / name
 
     @property
     def label(self) -> str:
@@ -59,7 +56,7 @@ class StepDir:
         if not self.is_finished():
             state = "is unfinished" if self.path.exists() else "does not exist"
             command = COMMAND_OF_KIND[self.kind].format(name=self.name)
-            raise MissingStepError(f"step {self.label} in {self.run.root} {state}; run `{command}` first")
+            raise MissingStepError(f"step {self.label} in {self.root} {state}; run `{command}` first")
         manifest: StepManifest = read_model(self.manifest_path, StepManifest)
         return manifest
 
@@ -108,16 +105,24 @@ class StepDir:
             )
 
 
+def step_folders(root: Path, kind: str) -> list[StepDir]:
+    """Return every step folder of a kind in the run directory ``root`` (finished or not), sorted by name."""
+    folder = root / kind
+    if not folder.is_dir():
+        return []
+    return [StepDir(root, kind, p.name) for p in sorted(folder.iterdir()) if p.is_dir() and not p.name.startswith(".")]
+
+
 class InputLog:
     """Records ``{relative path: sha256}`` of the run-directory files a step (or one of its jobs) reads."""
 
-    def __init__(self, run: RunDir) -> None:
-        self.run = run
+    def __init__(self, root: Path) -> None:
+        self.root = root  # the run directory: inputs are recorded relative to it
         self.inputs: dict[str, str] = {}
 
     def record_input(self, path: Path, digest: str | None = None) -> Path:
         """Record that the step reads ``path`` (a file of the run directory; ``digest``: its known sha256)."""
-        key = str(path.resolve().relative_to(self.run.root.resolve()))
+        key = str(path.resolve().relative_to(self.root.resolve()))
         self.inputs[key] = digest if digest is not None else sha256_file(path)
         return path
 

@@ -167,7 +167,6 @@ def test_episode_folders_are_found_by_glob_and_keyed_by_results(fake_run: FakeRu
 
 
 def test_episode_without_pool_in_metrics_uses_the_folder_or_the_only_pair(tmp_path: Path) -> None:
-    from alpool.rundir import StepDir
 
     root = tmp_path / "al" / "x"
     for folder in ("p--q/trial-0/episode-0", "p--q/trial-0/episode-1"):
@@ -176,7 +175,7 @@ def test_episode_without_pool_in_metrics_uses_the_folder_or_the_only_pair(tmp_pa
     (root / "p--q/trial-0/episode-2").mkdir()  # unfinished: no metrics.json
     results = pd.DataFrame({"run": "r", "experiment": "x", "pool": ["p", "other"],
                             "query": ["q", "q"]})
-    step = StepDir(RunDir(tmp_path), "al", "x")
+    step = RunDir(tmp_path).step("al", "x")
     episodes = find_episode_dirs(step, "r", results)
     assert [(e.pool, e.query, e.trial, e.episode) for e in episodes] == [
         ("p", "q", 0, 0), ("p", "q", 0, 1)]

@@ -91,7 +91,7 @@ def run_trial(plan: TrialPlan, job: TrialJob) -> TrialResult:
         LockedError: another worker still holds the trial after :data:`TRIAL_LOCK_WAIT` seconds.
     """
     ctx, config = plan.ctx, plan.config
-    if not (ctx.run.root / "run.json").is_file():
+    if not ctx.run.manifest_path.is_file():
         raise MissingStepError(f"the worker on {socket.gethostname()} cannot see the run directory "
                                f"{ctx.run.root}: put it on a filesystem every node mounts, at the same path")
     folder = plan.folder(job)
