@@ -71,6 +71,7 @@ __all__ = [
 
 POINTER = Path(".alpool") / "last-run"
 SETTINGS_FILE = "config.json"  # the settings an unfinished resumable step was started with
+INPUTS_FILE = "inputs.json"  # the inputs an unfinished resumable step was started with
 
 
 class StepWriter(InputLog):
@@ -346,7 +347,7 @@ class RunDir:
 
 def _holds_work(folder: Path) -> bool:
     """Return whether a step folder holds more than its settings (work that a resume keeps)."""
-    return any(p.is_dir() or p.name not in ("config.json", "inputs.json") for p in folder.iterdir())
+    return any(p.is_dir() or p.name not in (SETTINGS_FILE, INPUTS_FILE) for p in folder.iterdir())
 
 
 def check_run_folder(root: Path) -> None:
@@ -361,7 +362,7 @@ def check_run_folder(root: Path) -> None:
 
 def check_recorded_inputs(step: StepDir, writer_inputs: dict[str, str]) -> None:
     """Refuse to resume a step whose recorded inputs differ from the current ones."""
-    path = step.path / "inputs.json"
+    path = step.path / INPUTS_FILE
     if not path.exists():
         return
     recorded = json.loads(path.read_text())

@@ -12,4 +12,5 @@ SORTED_INDEX = "sorted_idx.npy"  # scores/<scorer>/: int64 [N] permutation, best
 EMBEDDINGS = "embeddings.npy"  # pretrain/<task>/: float32 [N, D]
 MODEL = "model.pt"  # pretrain/<task>/: the versioned checkpoint (alpool.checkpoints)
 REPORT_HTML = "report.html"  # analysis/<name>/: the report a person opens
+PARTIAL_RESULTS = "results-partial.csv"  # al/<experiment>/: the finished trials of an unfinished run
 RESULTS = "results.csv"  # al/<experiment>/: one row per trial x episode (alpool.al)

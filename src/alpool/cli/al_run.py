@@ -66,6 +66,7 @@ def al_run(
 
     Example: alpool al-run --query coreset --episodes 5 --step-budget 20 --trials 3
     """
+    from alpool.rundir import step_folder
     from alpool.stages import al_run as stage
     from alpool.summaries import ALSummary
 
@@ -85,7 +86,7 @@ def al_run(
         summary = ALSummary.of(manifest)
         best = summary.best()
         done(f"{plural(summary.jobs, 'trial')}; best final accuracy {best[1]:.3f} ({best[0]})", target,
-             target / "al" / manifest.name)
+             step_folder(target, manifest))
 
     run_command(body, quiet, debug, threads, workers)
 

@@ -20,8 +20,9 @@ from alpool.frameworks import FRAMEWORKS, Framework
 from alpool.models import MODELS
 from alpool.ops.curves import alc
 from alpool.run_context import open_run
-from alpool.rundir import RunDir, StepDir, StepManifest, StepWriter, check_recorded_inputs
+from alpool.rundir import INPUTS_FILE, RunDir, StepDir, StepManifest, StepWriter, check_recorded_inputs
 from alpool.selectors import SELECTORS, Selector
+from alpool.step_files import PARTIAL_RESULTS, POOL_INDICES, RESULTS
 from alpool.summaries import ALSummary, PoolSummary
 from alpool.training import resolve_device
 
@@ -30,7 +31,6 @@ RESULT_COLUMNS = [
     "test_accuracy", "test_macro_auc", "val_accuracy", "n_classes_covered", "seconds",
     "seconds_train", "seconds_query", "n_candidates", "oracle", "validation",
 ]
-PARTIAL_RESULTS = "results-partial.csv"  # the finished trials of an unfinished run (removed at the end)
 
 
 def experiment_name(config: ALRunConfig) -> str:
@@ -48,7 +48,7 @@ def run(config: ALRunConfig, run_dir: Path, data_dir: Path | None = None) -> Ste
         raise ConfigError(f"al-run simulates labelling with ground truth, and {ctx.run.root} holds an unlabeled "
                           "dataset; label the exported pool and run `alpool import-labels` then `alpool next`")
     pools = _pools(ctx.run, config)
-    indices = {pool: ctx.run.step("pools", pool).read_verified("indices.npy") for pool in pools}  # read once
+    indices = {pool: ctx.run.step("pools", pool).read_verified(POOL_INDICES) for pool in pools}  # read once
     config = config.model_copy(update={
         "pools": pools if any(has_glob(p) for p in config.pools) else config.pools,
         "train": config.train.resolved(ctx.dataset.name, ctx.dataset.image_shape)})  # recorded as run
@@ -64,9 +64,9 @@ def run(config: ALRunConfig, run_dir: Path, data_dir: Path | None = None) -> Ste
     with ctx.run.writing("al", name, record, config.force, resume=True) as w:
         w.keep_settings(force=config.force)
         for pool, (_, digest) in indices.items():
-            w.record_step_input(ctx.run.step("pools", pool), "indices.npy", digest)
+            w.record_step_input(ctx.run.step("pools", pool), POOL_INDICES, digest)
         check_recorded_inputs(w.step, w.inputs)
-        w.write_json("inputs.json", w.inputs)
+        w.write_json(INPUTS_FILE, w.inputs)
         plan = TrialPlan(ctx, config, w.step, {pool: array for pool, (array, _) in indices.items()}, framework,
                          selectors)
         jobs = [TrialJob(pool, query, trial) for pool in pools for query in config.queries
@@ -171,7 +171,7 @@ def _check_finished_pools(step: StepDir, pools: list[str], force: bool) -> None:
     """Refuse to call a finished experiment 'already finished' when it ran on other pools."""
     if force or not step.is_finished():
         return
-    recorded = sorted(k.split("/")[1] for k in step.manifest().inputs if k.startswith("pools/"))
+    recorded = step.manifest().upstream("pools")
     if recorded and recorded != sorted(pools):
         raise StepExistsError(f"experiment {step.label} finished on pools {', '.join(recorded)}, but now "
                               f"{', '.join(sorted(pools))}; pass --force to redo it or choose another --name")
@@ -230,7 +230,7 @@ def _finish(w: StepWriter, config: ALRunConfig, results: list[TrialResult], rows
     for result in results:
         w.inputs.update(result.inputs)
     table = rows.table()
-    w.write_text("results.csv", table[RESULT_COLUMNS].to_csv(index=False))
+    w.write_text(RESULTS, table[RESULT_COLUMNS].to_csv(index=False))
     alcs = {f"{p}|{q}|{t}": alc(g["n_labeled"].to_numpy(), g["test_accuracy"].to_numpy())
             for (p, q, t), g in table.groupby(["pool", "query", "trial"])}
     last = table[table["episode"] == table["episode"].max()]
