@@ -95,7 +95,7 @@ def run_trial(plan: TrialPlan, job: TrialJob) -> TrialResult:
         raise MissingStepError(f"the worker on {socket.gethostname()} cannot see the run directory "
                                f"{ctx.run.root}: put it on a filesystem every node mounts, at the same path")
     folder = plan.folder(job)
-    log = InputLog(ctx.run)
+    log = InputLog(ctx.run.root)
     inputs = RunInputs(ctx, Upstream(ctx.run, log))
     selector = plan.selectors[job.query]
     device = resolve_device(config.device)

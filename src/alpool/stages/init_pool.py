@@ -99,7 +99,7 @@ def _write_pool(config: InitPoolConfig, ctx: RunContext, selector: Selector, nam
                 budget: int) -> StepManifest:
     """Select the pool, then write ``pools/<name>/``: every input is read before the folder exists."""
     seed = config.seed + member
-    log = InputLog(ctx.run)  # reads are recorded here, then handed to the writer
+    log = InputLog(ctx.run.root)  # reads are recorded here, then handed to the writer
     upstream = Upstream(ctx.run, log)
     inputs = RunInputs(ctx, upstream)
     sel_ctx = SelectionContext(

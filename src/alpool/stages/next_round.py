@@ -157,7 +157,7 @@ def _select_and_write(ctx: RunContext, config: NextConfig, framework: Framework,
                       labels: LabelSet, holdout: LabelSet | None, candidates: np.ndarray,
                       name: str) -> tuple[StepManifest, StepManifest]:
     """Train (estimate, final model), query, then write the pool and its export."""
-    log = InputLog(ctx.run)  # reads are recorded here, then handed to the writer
+    log = InputLog(ctx.run.root)  # reads are recorded here, then handed to the writer
     upstream = Upstream(ctx.run, log)
     inputs = RunInputs(ctx, upstream)
     n = ctx.dataset.n_train
