@@ -114,7 +114,8 @@ def main() -> None:
     started = time.perf_counter()
     make_photos(folder, args.n, args.width, args.height)
     megabytes = sum(p.stat().st_size for p in folder.glob("*.jpg")) / 2**20
-    print(f"{args.n} JPEGs of {args.width}x{args.height} ({megabytes:.0f} MB) in {time.perf_counter() - started:.0f} s; "
+    made = time.perf_counter() - started
+    print(f"{args.n} JPEGs of {args.width}x{args.height} ({megabytes:.0f} MB) in {made:.0f} s; "
           f"--image-size {args.image_size}; OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', 'unset')}")
     np.save(args.workdir / "emb.npy", np.random.default_rng(0).random((args.n, 32)).astype(np.float32))
     results = {}

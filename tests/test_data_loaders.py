@@ -14,7 +14,6 @@ import numpy as np
 import pytest
 import torch
 
-from alpool import reporting
 from alpool.data import DATASETS, cifar, idx, imagefolder, load_dataset, medmnist
 from alpool.data.base import DataSource
 from alpool.data.download import Resource, extract, fetch, locate, md5sum
