@@ -48,6 +48,14 @@ class Pixels:
         """Return whether the images are in memory."""
         return self._tensor is not None
 
+    def __getstate__(self) -> dict[str, object]:
+        """Pickle the images themselves (decoded first): a worker process gets pixels, not a decoder."""
+        return {"shape": self.shape, "tensor": self.get()}
+
+    def __setstate__(self, state: dict[str, object]) -> None:
+        """Restore pickled images."""
+        self.__init__(state["shape"], tensor=state["tensor"])  # type: ignore[misc, arg-type]
+
     def get(self) -> torch.Tensor:
         """Return the images ``[N, C, H, W]`` uint8, decoding them on the first call."""
         with self._lock:
