@@ -14,7 +14,6 @@ import numpy as np
 import pytest
 import torch
 
-from alpool import reporting
 from alpool.data import DATASETS, cifar, idx, imagefolder, load_dataset, medmnist
 from alpool.data.base import DataSource
 from alpool.data.download import Resource, extract, fetch, locate, md5sum
@@ -314,29 +313,21 @@ def test_imagefolder_flat_layout_split_is_stratified_and_fixed(tmp_path: Path) -
     assert values == sorted(10 * i + 100 * k for k in range(2) for i in range(5))
 
 
-def test_imagefolder_train_test_layout_gray_and_resize_note(tmp_path: Path) -> None:
-    class Recorder(reporting.Reporter):
-        def __init__(self) -> None:
-            self.messages: list[str] = []
-
-        def info(self, message: str) -> None:
-            self.messages.append(message)
-
+def test_imagefolder_train_test_layout_gray_and_image_size(tmp_path: Path) -> None:
+    """Class folders go through the images: reader: one size or --image-size (no silent resize), paths kept."""
     for split, n in (("train", 3), ("val", 1)):
         for name in ("a", "b"):
             for i in range(n):
                 write_png(tmp_path / split / name / f"{i}.png", np.full((4, 4), 7 * i, np.uint8))
     write_png(tmp_path / "train" / "b" / "big.png", np.full((8, 8), 99, np.uint8))
-    recorder = Recorder()
-    previous = reporting.set_reporter(recorder)
-    try:
-        data = load_dataset(f"imagefolder:{tmp_path}")
-    finally:
-        reporting.set_reporter(previous)
-    assert data.train_x.shape == (7, 1, 4, 4) and data.test_x.shape == (2, 1, 4, 4)
+    with pytest.raises(ConfigError, match=r"2 sizes \(e.g. train/b/big.png is 8x8, most are 4x4\); pass --image-size"):
+        load_dataset(f"imagefolder:{tmp_path}")
+    data = load_dataset(f"imagefolder:{tmp_path}@8")
+    assert data.train_x.shape == (7, 1, 8, 8) and data.test_x.shape == (2, 1, 8, 8)
     assert data.train_y.tolist() == [0, 0, 0, 1, 1, 1, 1] and data.test_y.tolist() == [0, 1]
     assert int(data.train_x[2, 0, 1, 1]) == 14 and int(data.train_x[6, 0, 0, 0]) == 99
-    assert any("resized" in m and "4x4" in m for m in recorder.messages)
+    assert data.paths[:3] == ("train/a/0.png", "train/a/1.png", "train/a/2.png") and data.root == str(tmp_path)
+    assert data.paths[6] == "train/b/big.png" and data.file(6) == tmp_path / "train" / "b" / "big.png"
 
 
 def test_imagefolder_errors(tmp_path: Path) -> None:

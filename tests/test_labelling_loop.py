@@ -226,6 +226,7 @@ def test_decoded_folders_are_cached_by_content(tmp_path: Path, monkeypatch: pyte
     (tmp_path / "photos" / "broken.png").write_bytes(b"not a png")
     monkeypatch.setenv("ALPOOL_CACHE", str(tmp_path / "cache"))
     first = load_dataset(f"images:{tmp_path / 'photos'}")
+    assert not list((tmp_path / "cache").glob("images-*.npz")) and first.train_x.shape[0] == 6  # decoded when read
     assert len(list((tmp_path / "cache").glob("images-*.npz"))) == 1
     from alpool import reporting
 
@@ -249,5 +250,5 @@ def test_decoded_folders_are_cached_by_content(tmp_path: Path, monkeypatch: pyte
     changed = sorted(truth)[0]
     (tmp_path / "photos" / changed).write_bytes((tmp_path / "photos" / sorted(truth)[1]).read_bytes())
     third = load_dataset(f"images:{tmp_path / 'photos'}")
-    assert len(list((tmp_path / "cache").glob("images-*.npz"))) == 2
+    assert third.train_x.shape[0] == 6 and len(list((tmp_path / "cache").glob("images-*.npz"))) == 2
     assert torch.equal(third.train_x[0], first.train_x[1]) and third.fingerprint != first.fingerprint

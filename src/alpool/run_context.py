@@ -11,23 +11,29 @@ import torch
 
 from alpool.checkpoints import load_checkpoint
 from alpool.data import Dataset, load_dataset, validation_split
+from alpool.data.folder_reader import FolderStore, absolute_spec
 from alpool.errors import ConfigError, MissingStepError
 from alpool.rundir import DatasetRecord, InputLog, RunDir, StepDir
 from alpool.seeding import numpy_rng
 
 
 def dataset_record(spec: str, dataset: Dataset, data_dir: Path | None) -> DatasetRecord:
-    """Describe ``dataset`` for run.json."""
+    """Describe ``dataset`` for run.json: image folders and the data directory absolute, so the run works anywhere."""
     return DatasetRecord(
-        spec=spec,
+        spec=absolute_spec(spec, data_dir),
         fingerprint=dataset.fingerprint,
         n_train=dataset.n_train,
-        n_test=int(dataset.test_x.shape[0]),
+        n_test=dataset.n_test,
         n_classes=dataset.num_classes,
         image_shape=dataset.image_shape,
         classes=list(dataset.classes),
-        data_dir=str(data_dir) if data_dir is not None else None,
+        data_dir=str(data_dir.expanduser().resolve()) if data_dir is not None else None,
     )
+
+
+def folder_store(run: RunDir) -> FolderStore:
+    """Return where ``run`` keeps its image folder's index and decoded pixels."""
+    return FolderStore(index=run.image_index_path, cache=run.cache_dir("images"))
 
 
 def split_pool(run: RunDir, dataset: Dataset) -> tuple[np.ndarray, np.ndarray]:
@@ -53,8 +59,10 @@ def open_run(run_dir: Path, data_dir: Path | None = None) -> RunContext:
     manifest = run.manifest()
     record = manifest.dataset
     folder = data_dir if data_dir is not None else (Path(record.data_dir) if record.data_dir else None)
-    dataset = load_dataset(record.spec, folder)
+    store = folder_store(run)
+    dataset = load_dataset(record.spec, folder, store=store)  # an image folder: stat-checked, decoded on first use
     run.check_dataset(dataset_record(record.spec, dataset, folder))
+    store.keep()  # a run that lost its index gets it back (only once its fingerprint matched)
     pool, val = split_pool(run, dataset)
     return RunContext(run, dataset, pool, val, manifest.seed)
 

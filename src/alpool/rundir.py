@@ -195,6 +195,11 @@ class RunDir:
         """Return the path of ``run.json``."""
         return self.root / RUN_MANIFEST
 
+    @property
+    def image_index_path(self) -> Path:
+        """Return ``images.json``: the index of the run's image folder (paths, sizes, times, headers)."""
+        return self.root / "images.json"
+
     def cache_dir(self, kind: str, key: str = "") -> Path:
         """Return ``cache/<kind>/<key>/`` (``cache/<kind>/`` without a key): recomputable data shared by steps."""
         return self.root / "cache" / kind / key

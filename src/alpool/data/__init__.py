@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     import numpy as np
 
     from alpool.data.base import Dataset, DataSource
+    from alpool.data.folder_reader import FolderStore
     from alpool.data.registry import Loader
 
 __all__ = ["DATASETS", "Dataset", "DataSource", "load_dataset", "parse_spec", "validation_split"]
@@ -33,11 +34,11 @@ DATASETS.declare("digits", "alpool.data.digits",
 DATASETS.declare("fashion-mnist", "alpool.data.idx",
                  "Zalando Fashion-MNIST, 60k/10k 28x28 grayscale clothing (IDX files)", default_budget=60)
 DATASETS.declare("images", "alpool.data.unlabeled",
-                 "a folder of unlabeled images, flat or nested: images:PATH (PNG/JPEG/WebP; --image-size S to "
-                 "resize); no ground truth")
+                 "a folder of unlabeled images, flat or nested: images:PATH (JPEG/PNG/WebP/GIF/TIFF/BMP; "
+                 "--image-size S to resize); no ground truth")
 DATASETS.declare("imagefolder", "alpool.data.imagefolder",
                  "any folder of class sub-folders: imagefolder:PATH (PATH/train + PATH/test or a fixed seeded "
-                 "80/20 split)")
+                 "80/20 split; --image-size S to resize)")
 DATASETS.declare("mnist", "alpool.data.idx",
                  "MNIST handwritten digits, 60k/10k 28x28 grayscale (IDX files)", default_budget=60)
 DATASETS.declare("svhn", "alpool.data.svhn", "SVHN street-view house-number digits, 73k/26k 32x32 colour (.mat files)")
@@ -57,13 +58,15 @@ def parse_spec(spec: str) -> tuple[str, str | None]:
     return name, (arg if sep else None)
 
 
-def load_dataset(spec: str, data_dir: Path | None = None, download: bool = False) -> Dataset:
+def load_dataset(spec: str, data_dir: Path | None = None, download: bool = False,
+                 store: FolderStore | None = None) -> Dataset:
     """Load a dataset by spec.
 
     Args:
         spec: a registered name, optionally with ``:arg``.
         data_dir: where the files are; defaults to ``$ALPOOL_DATA``.
         download: allow the loader to download missing files.
+        store: a run's index and pixel cache for image folders (see :mod:`alpool.data.folder_reader`).
 
     Raises:
         UnknownNameError: the name is not registered.
@@ -73,7 +76,7 @@ def load_dataset(spec: str, data_dir: Path | None = None, download: bool = False
 
     name, arg = parse_spec(spec)
     loader = DATASETS.get(name)
-    return loader(DataSource.from_env(data_dir, download, arg))
+    return loader(DataSource.from_env(data_dir, download, arg, store))
 
 
 def validation_split(dataset: Dataset, fraction: float, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:

@@ -4,47 +4,133 @@ from __future__ import annotations
 
 import hashlib
 import os
+import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 
 from alpool.errors import DatasetFilesMissing
 
+if TYPE_CHECKING:
+    from alpool.data.folder_reader import FolderStore
 
-@dataclass(frozen=True)
+
+class Pixels:
+    """Images ``[N, C, H, W]`` uint8: given as a tensor, or decoded by ``source`` on first use and kept.
+
+    Copies of a dataset (``dataclasses.replace``) share one ``Pixels``, so a folder is decoded at most
+    once per process, and only by a step that reads pixels.
+    """
+
+    def __init__(self, shape: tuple[int, int, int, int], tensor: torch.Tensor | None = None,
+                 source: Callable[[], torch.Tensor] | None = None) -> None:
+        if (tensor is None) == (source is None):
+            raise ValueError("Pixels needs a tensor or a source, not both")
+        self.shape = shape
+        self._tensor = tensor
+        self._source = source
+        self._lock = threading.Lock()
+
+    @classmethod
+    def of(cls, tensor: torch.Tensor) -> Pixels:
+        """Wrap decoded images ``[N, C, H, W]`` uint8."""
+        if tensor.dtype != torch.uint8 or tensor.ndim != 4:
+            raise ValueError(f"images must be uint8 [N, C, H, W], got {tensor.dtype} {tuple(tensor.shape)}")
+        n, c, h, w = (int(v) for v in tensor.shape)
+        return cls((n, c, h, w), tensor=tensor)
+
+    @property
+    def decoded(self) -> bool:
+        """Return whether the images are in memory."""
+        return self._tensor is not None
+
+    def __getstate__(self) -> dict[str, object]:
+        """Pickle the images themselves (decoded first): a worker process gets pixels, not a decoder."""
+        return {"shape": self.shape, "tensor": self.get()}
+
+    def __setstate__(self, state: dict[str, object]) -> None:
+        """Restore pickled images."""
+        self.__init__(state["shape"], tensor=state["tensor"])  # type: ignore[misc, arg-type]
+
+    def get(self) -> torch.Tensor:
+        """Return the images ``[N, C, H, W]`` uint8, decoding them on the first call."""
+        with self._lock:
+            if self._tensor is None:
+                assert self._source is not None  # noqa: S101 - one of the two is set (constructor)
+                tensor = self._source()
+                if tuple(tensor.shape) != self.shape or tensor.dtype != torch.uint8:
+                    got = f"{tensor.dtype} {tuple(tensor.shape)}"
+                    raise RuntimeError(f"decoded images are {got}, expected {self.shape}")
+                self._tensor, self._source = tensor, None
+            return self._tensor
+
+
+@dataclass(frozen=True, init=False)
 class Dataset:
     """Images as uint8 tensors ``[N, C, H, W]`` with int64 labels, and their class names.
 
     ``val_x``/``val_y`` hold an *official* validation split (MedMNIST) when the dataset has one;
     otherwise validation is held out of the train split by index (see :func:`alpool.data.split`).
     Indices passed around alpool are always indices of ``train_x``.
+
+    ``train_x`` and ``test_x`` are read through :class:`Pixels`: an image folder is decoded only when
+    a step first reads them (``n_train``, ``image_shape``, ``paths`` and ``fingerprint`` need no pixel).
     """
 
     name: str
-    train_x: torch.Tensor  # [N, C, H, W] uint8
+    train_pixels: Pixels  # train images [N, C, H, W] uint8 (read as ``train_x``)
     train_y: torch.Tensor  # [N] int64
-    test_x: torch.Tensor  # [M, C, H, W] uint8
+    test_pixels: Pixels  # [M, C, H, W] uint8 (read as ``test_x``)
     test_y: torch.Tensor  # [M] int64
     classes: tuple[str, ...]
-    val_x: torch.Tensor | None = None  # [V, C, H, W] uint8, official split only
-    val_y: torch.Tensor | None = None  # [V] int64
-    paths: tuple[str, ...] = ()  # relative file path of every train image (folders), else empty
-    root: str | None = None  # the folder ``paths`` are relative to
-    has_labels: bool = True  # False: no ground truth at all (train_y is -1, no test split)
-    files_digest: str = ""  # sha256 over the source files' paths and bytes (folders)
-    _fingerprint: list[str] = field(default_factory=list, repr=False, compare=False)
+    val_x: torch.Tensor | None  # [V, C, H, W] uint8, official split only
+    val_y: torch.Tensor | None  # [V] int64
+    paths: tuple[str, ...]  # relative file path (NFC) of every train image (folders), else empty
+    root: str | None  # the absolute folder ``paths`` are relative to
+    has_labels: bool  # False: no ground truth at all (train_y is -1, no test split)
+    files_digest: str  # folders: sha256 of the folder's index (paths, sizes, times, headers, image size)
+    files: tuple[str, ...]  # the on-disk relative path of every train image where one differs from ``paths``
+    _fingerprint: list[str] = field(repr=False, compare=False)
 
-    def __post_init__(self) -> None:
-        for name in ("train", "test", "val"):
-            x, y = getattr(self, f"{name}_x"), getattr(self, f"{name}_y")
-            if x is None:
-                continue
-            if x.dtype != torch.uint8 or x.ndim != 4:
-                raise ValueError(f"{self.name}: {name}_x must be uint8 [N, C, H, W], got {x.dtype} {tuple(x.shape)}")
-            if y.dtype != torch.int64 or y.shape != (x.shape[0],):
-                raise ValueError(f"{self.name}: {name}_y must be int64 [{x.shape[0]}]")
+    def __init__(self, name: str, train_x: torch.Tensor | None = None, train_y: torch.Tensor | None = None,
+                 test_x: torch.Tensor | None = None, test_y: torch.Tensor | None = None,
+                 classes: tuple[str, ...] = (), val_x: torch.Tensor | None = None, val_y: torch.Tensor | None = None,
+                 paths: tuple[str, ...] = (), root: str | None = None, has_labels: bool = True,
+                 files_digest: str = "", files: tuple[str, ...] = (), *, train_pixels: Pixels | None = None,
+                 test_pixels: Pixels | None = None, _fingerprint: list[str] | None = None) -> None:
+        train = _pixels(name, "train", train_x, train_pixels)
+        test = _pixels(name, "test", test_x, test_pixels)
+        if train_y is None or test_y is None:
+            raise ValueError(f"{name}: train_y and test_y are required")
+        values = {"name": name, "train_pixels": train, "train_y": train_y, "test_pixels": test, "test_y": test_y,
+                  "classes": tuple(classes), "val_x": val_x, "val_y": val_y, "paths": tuple(paths), "root": root,
+                  "has_labels": has_labels, "files_digest": files_digest, "files": tuple(files),
+                  "_fingerprint": [] if _fingerprint is None else _fingerprint}
+        for key, value in values.items():
+            object.__setattr__(self, key, value)
+        for split, n, y in (("train", train.shape[0], train_y), ("test", test.shape[0], test_y)):
+            if y.dtype != torch.int64 or tuple(y.shape) != (n,):
+                raise ValueError(f"{name}: {split}_y must be int64 [{n}]")
+        if val_x is not None:
+            Pixels.of(val_x)
+            if val_y is None or val_y.dtype != torch.int64 or tuple(val_y.shape) != (val_x.shape[0],):
+                raise ValueError(f"{name}: val_y must be int64 [{val_x.shape[0]}]")
+        if files and len(files) != len(paths):
+            raise ValueError(f"{name}: files must name one file per path")
+
+    @property
+    def train_x(self) -> torch.Tensor:
+        """Return the train images ``[N, C, H, W]`` uint8 (decoded on first use for folders)."""
+        return self.train_pixels.get()
+
+    @property
+    def test_x(self) -> torch.Tensor:
+        """Return the test images ``[M, C, H, W]`` uint8."""
+        return self.test_pixels.get()
 
     @property
     def num_classes(self) -> int:
@@ -54,20 +140,40 @@ class Dataset:
     @property
     def image_shape(self) -> tuple[int, int, int]:
         """Return ``(C, H, W)``."""
-        c, h, w = self.train_x.shape[1:]
-        return int(c), int(h), int(w)
+        _, c, h, w = self.train_pixels.shape
+        return c, h, w
 
     @property
     def n_train(self) -> int:
         """Return the size of the train split (the pool)."""
-        return int(self.train_x.shape[0])
+        return self.train_pixels.shape[0]
+
+    @property
+    def n_test(self) -> int:
+        """Return the size of the test split."""
+        return self.test_pixels.shape[0]
+
+    def file(self, index: int) -> Path:
+        """Return the absolute path of train image ``index``'s file (folders only)."""
+        if self.root is None or not self.paths:
+            raise ValueError(f"{self.name} has no files")
+        return Path(self.root) / (self.files[index] if self.files else self.paths[index])
 
     @property
     def fingerprint(self) -> str:
-        """Return the sha256 of the content (images, labels, class names), computed once."""
+        """Return the sha256 of the content (images, labels, class names), computed once.
+
+        A folder's images are stood for by its index (``files_digest``: paths, sizes, times, headers),
+        so computing it decodes nothing.
+        """
         if not self._fingerprint:
             digest = hashlib.sha256()
-            for tensor in (self.train_x, self.train_y, self.test_x, self.test_y, self.val_x, self.val_y):
+            if self.files_digest:
+                tensors: tuple[torch.Tensor | None, ...] = (self.train_y, self.test_y, self.val_x, self.val_y)
+                digest.update(str(self.train_pixels.shape + self.test_pixels.shape).encode())
+            else:
+                tensors = (self.train_x, self.train_y, self.test_x, self.test_y, self.val_x, self.val_y)
+            for tensor in tensors:
                 if tensor is not None:
                     digest.update(str(tuple(tensor.shape)).encode())
                     digest.update(tensor.contiguous().numpy().tobytes())
@@ -89,11 +195,12 @@ class Dataset:
         """Return a dataset whose train split is ``train[indices]`` (used for long-tail variants)."""
         idx = torch.as_tensor(np.asarray(indices, dtype=np.int64))
         paths = tuple(self.paths[i] for i in idx.tolist()) if self.paths else ()
+        files = tuple(self.files[i] for i in idx.tolist()) if self.files else ()
         return Dataset(
             name=name or self.name,
             train_x=self.train_x[idx].contiguous(),
             train_y=self.train_y[idx].contiguous(),
-            test_x=self.test_x,
+            test_pixels=self.test_pixels,
             test_y=self.test_y,
             classes=self.classes,
             val_x=self.val_x,
@@ -101,7 +208,21 @@ class Dataset:
             paths=paths,
             root=self.root,
             has_labels=self.has_labels,
+            files=files,
         )
+
+
+def _pixels(name: str, split: str, tensor: torch.Tensor | None, pixels: Pixels | None) -> Pixels:
+    """Return the images of a split given either as a tensor or as :class:`Pixels`."""
+    if (tensor is None) == (pixels is None):
+        raise ValueError(f"{name}: give {split}_x or {split}_pixels")
+    if pixels is not None:
+        return pixels
+    assert tensor is not None  # noqa: S101 - checked above
+    try:
+        return Pixels.of(tensor)
+    except ValueError as exc:
+        raise ValueError(f"{name}: {split}_x {exc}") from exc
 
 
 @dataclass(frozen=True)
@@ -113,18 +234,21 @@ class DataSource:
             loader's built-in locations (e.g. the Debian package's folder, scikit-learn's data).
         download: whether the loader may download missing files.
         arg: the part after ``:`` in the dataset spec (``imagefolder:PATH``, ``cifar10-lt:0.01``).
+        store: where a run keeps an image folder's index and decoded pixels (folder loaders only).
     """
 
     root: Path | None = None
     download: bool = False
     arg: str | None = None
+    store: FolderStore | None = None
 
     @staticmethod
-    def from_env(data_dir: Path | None = None, download: bool = False, arg: str | None = None) -> DataSource:
+    def from_env(data_dir: Path | None = None, download: bool = False, arg: str | None = None,
+                 store: FolderStore | None = None) -> DataSource:
         """Build a source from an explicit directory or the ``ALPOOL_DATA`` variable."""
         if data_dir is None and os.environ.get("ALPOOL_DATA"):
             data_dir = Path(os.environ["ALPOOL_DATA"])
-        return DataSource(root=data_dir, download=download, arg=arg)
+        return DataSource(root=data_dir, download=download, arg=arg, store=store)
 
     def candidates(self, *subdirs: str) -> list[Path]:
         """Return the folders to look in, in order: ``root/<subdir>`` then ``root``."""

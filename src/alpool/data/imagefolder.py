@@ -1,4 +1,4 @@
-"""Any folder of images with one sub-folder per class (``imagefolder:PATH``).
+"""Any folder of images with one sub-folder per class (``imagefolder:PATH[@S]``).
 
 Layouts:
     * ``PATH/train/<class>/*`` with ``PATH/test/<class>/*`` (or ``PATH/val/<class>/*``): the
@@ -7,24 +7,29 @@ Layouts:
       path order) a generator seeded with 0 permutes the images and ``round(0.2 * n)`` of them
       (keeping at least one for training) go to the test split.
 
-Every image is decoded once at load time (JPEG and PNG by torchvision, the other formats
-and every header by Pillow). All images are stored as grayscale (``L``) when every
-file is grayscale, else as RGB. Images whose size differs from the most common size are resized
-to it (bilinear) and a note says how many.
+The folder goes through the same reader as ``images:PATH`` (:mod:`alpool.data.folder_reader`):
+paths kept (``Dataset.paths``, relative to ``PATH``, so export and embeddings matched by path
+work), unreadable files skipped and named, ``--image-size S`` honoured (without it one size is
+required, as for ``images:``), the same index-based fingerprint, and pixels decoded only when a
+step reads them. The class-folder labels are the dataset's ground truth (``train_y``, ``classes``).
+
+:func:`list_images` and :func:`read_images` decode eagerly for fixed-format datasets (Tiny ImageNet).
 """
 
 from __future__ import annotations
 
 import os
-from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
 
 from alpool import reporting
-from alpool.data.base import Dataset, DataSource, labels_tensor, to_uint8_nchw
+from alpool.data.base import Dataset, DataSource, labels_tensor
+from alpool.data.folder_index import Entry, named
+from alpool.data.folder_reader import locate, open_folder, split_size
 from alpool.data.registry import DATASETS
+from alpool.data.unlabeled import load_folder
 from alpool.errors import ConfigError, CorruptFileError, DatasetFilesMissing
 
 IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp",
@@ -34,7 +39,6 @@ TORCHVISION_DECODES = frozenset({".jpg", ".jpeg", ".png"})
 IMAGEFOLDER_TEST_FRACTION = 0.2
 IMAGEFOLDER_SPLIT_SEED = 0
 TEST_DIR_NAMES = ("test", "val")
-Split = tuple[list[Path], np.ndarray]  # image paths and their [N] int64 labels
 
 
 def list_images(folder: Path) -> list[Path]:
@@ -46,34 +50,6 @@ def list_images(folder: Path) -> list[Path]:
 def class_folders(folder: Path) -> list[str]:
     """Return the names of the non-hidden sub-folders of ``folder``, sorted."""
     return sorted(p.name for p in folder.iterdir() if p.is_dir() and not p.name.startswith("."))
-
-
-def collect(folder: Path, classes: list[str]) -> tuple[list[Path], np.ndarray]:
-    """Return every image path of ``folder/<class>/`` and its class index (``[N]`` int64)."""
-    paths: list[Path] = []
-    labels: list[int] = []
-    for k, name in enumerate(classes):
-        files = list_images(folder / name) if (folder / name).is_dir() else []
-        paths += files
-        labels += [k] * len(files)
-    return paths, np.asarray(labels, dtype=np.int64)
-
-
-def probe(paths: list[Path]) -> tuple[tuple[int, int], str, int]:
-    """Read only the headers and return the common ``(width, height)``, the mode and #off-size."""
-    from PIL import Image, UnidentifiedImageError
-
-    sizes: Counter[tuple[int, int]] = Counter()
-    gray = True
-    for path in paths:
-        try:
-            with Image.open(path) as image:
-                sizes[image.size] += 1
-                gray = gray and image.mode in GRAY_MODES
-        except (UnidentifiedImageError, OSError) as exc:
-            raise CorruptFileError(f"{path}: not a readable image ({exc}); remove it") from exc
-    size = min(sizes, key=lambda s: (-sizes[s], s))  # most common; ties -> smallest
-    return size, ("L" if gray else "RGB"), len(paths) - sizes[size]
 
 
 def read_images(paths: list[Path], size: tuple[int, int], mode: str) -> np.ndarray:
@@ -158,67 +134,87 @@ def resolve_path(source: DataSource) -> Path:
     if not source.arg:
         raise ConfigError("imagefolder needs a folder: use imagefolder:PATH "
                           "(PATH holds one sub-folder per class, or train/ and test/)")
-    path = Path(source.arg).expanduser()
-    if not path.is_absolute() and source.root is not None and (source.root / path).is_dir():
-        path = source.root / path
+    path = locate(source.arg, source.root)
     if not path.is_dir():
         raise DatasetFilesMissing(f"imagefolder: folder {path} not found; "
                                   "pass imagefolder:PATH with an existing folder")
     return path
 
 
-def _splits(path: Path) -> tuple[list[str], Split, Split]:
-    """Return the class names and the ``(paths, labels)`` of the train and test splits."""
-    test_dir = next((path / n for n in TEST_DIR_NAMES if (path / n).is_dir()), None)
+def _layout(path: Path) -> tuple[list[str], str | None]:
+    """Return the class names and the test folder's name (``None``: the flat layout, split by seed)."""
+    test_dir = next((n for n in TEST_DIR_NAMES if (path / n).is_dir()), None)
     if (path / "train").is_dir() and test_dir is not None:
         classes = class_folders(path / "train")
-        unknown = sorted(set(class_folders(test_dir)) - set(classes))
+        unknown = sorted(set(class_folders(path / test_dir)) - set(classes))
         if unknown:
-            raise ConfigError(f"imagefolder: class folders {', '.join(unknown)} of {test_dir} have "
+            raise ConfigError(f"imagefolder: class folders {', '.join(unknown)} of {path / test_dir} have "
                               f"no train folder in {path / 'train'}; add them or remove them")
-        return classes, collect(path / "train", classes), collect(test_dir, classes)
-    classes = class_folders(path)
-    paths, labels = collect(path, classes)
-    train_idx, test_idx = stratified_split(labels, IMAGEFOLDER_TEST_FRACTION,
-                                           IMAGEFOLDER_SPLIT_SEED)
-    return (classes, ([paths[i] for i in train_idx], labels[train_idx]),
-            ([paths[i] for i in test_idx], labels[test_idx]))
+        return classes, test_dir
+    return class_folders(path), None
+
+
+def _place(entry: Entry, classes: dict[str, int], test_dir: str | None) -> tuple[str, int] | None:
+    """Return ``(split, class index)`` of an indexed file, or ``None`` when it is in no class folder."""
+    parts = entry.path.split("/")
+    if test_dir is None:
+        return ("all", classes[parts[0]]) if len(parts) >= 2 and parts[0] in classes else None
+    if len(parts) >= 3 and parts[0] in ("train", test_dir) and parts[1] in classes:
+        return ("train" if parts[0] == "train" else "test"), classes[parts[1]]
+    return None
+
+
+def _no_images(path: Path, empty: list[str]) -> DatasetFilesMissing:
+    """Return the refusal for class folders without a readable image."""
+    return DatasetFilesMissing(
+        f"imagefolder: no readable images ({', '.join(sorted(IMAGE_EXTENSIONS))}) in class folders "
+        f"{', '.join(empty) or '(none found)'} under {path}; put at least one image in each "
+        "(for a folder of unlabeled images use images:PATH)")
 
 
 @DATASETS.register("imagefolder")
 def load_imagefolder(source: DataSource) -> Dataset:
-    """Load ``imagefolder:PATH`` (see the module docstring for the layouts and rules).
+    """Load ``imagefolder:PATH[@S]`` (see the module docstring for the layouts and rules).
 
     A folder with no sub-folders at all is an unlabeled dataset (:mod:`alpool.data.unlabeled`).
     """
     from dataclasses import replace
 
-    from alpool.data.unlabeled import load_folder, split_size
-
-    arg, resize = split_size(source.arg or "", source.root)
+    arg, size = split_size(source.arg or "", source.root)
     path = resolve_path(replace(source, arg=arg))
     if not class_folders(path):
         reporting.info(f"imagefolder: {path} has no class sub-folders: loading it as unlabeled images")
-        return load_folder(path, resize, "imagefolder")
-    if resize is not None:
-        raise ConfigError("--image-size resizes unlabeled folders only; imagefolder:PATH with class "
-                          "folders resizes to the most common size (drop --image-size)")
-    classes, (train_paths, train_y), (test_paths, test_y) = _splits(path)
-    empty = [name for k, name in enumerate(classes) if not np.any(train_y == k)]
-    if not classes or empty:
-        raise DatasetFilesMissing(
-            f"imagefolder: no images ({', '.join(sorted(IMAGE_EXTENSIONS))}) in class folders "
-            f"{', '.join(empty) or '(none found)'} under {path}; put at least one image in each "
-            "(for a folder of unlabeled images use images:PATH)")
-    size, mode, off_size = probe(train_paths + test_paths)
-    if off_size:
-        reporting.info(f"imagefolder: {off_size} images are not {size[0]}x{size[1]} "
-                       "(the most common size); resized them to it")
+        return load_folder(path, size, "imagefolder", source.store)
+    names, test_dir = _layout(path)
+    classes = {name: k for k, name in enumerate(names)}
+    try:
+        read = open_folder(path, size, "imagefolder", source.store, lambda e: _place(e, classes, test_dir) is not None)
+    except DatasetFilesMissing as exc:
+        raise _no_images(path, names) from exc
+    placed = [(e, _place(e, classes, test_dir)) for e in read.index.kept]
+    outside = [e.path for e, where in placed if where is None]
+    if outside:
+        reporting.info(f"imagefolder: ignored {len(outside)} image(s) outside the class folders: {named(outside)}")
+    entries = [(e, where) for e, where in placed if where is not None]
+    labels = np.asarray([k for _, (_, k) in entries], dtype=np.int64)
+    if test_dir is None:
+        train_idx, test_idx = stratified_split(labels, IMAGEFOLDER_TEST_FRACTION, IMAGEFOLDER_SPLIT_SEED)
+    else:
+        train_idx = np.flatnonzero([split == "train" for _, (split, _) in entries])
+        test_idx = np.flatnonzero([split == "test" for _, (split, _) in entries])
+    empty = [name for k, name in enumerate(names) if not np.any(labels[train_idx] == k)]
+    if empty:
+        raise _no_images(path, empty)
+    train = [entries[i][0] for i in train_idx]
+    test = [entries[i][0] for i in test_idx]
+    paths = tuple(e.path for e in train)
+    files = tuple(e.disk for e in train)
     return Dataset(
         name="imagefolder",
-        train_x=to_uint8_nchw(read_images(train_paths, size, mode)),  # [N, C, H, W]
-        train_y=labels_tensor(train_y),
-        test_x=to_uint8_nchw(read_images(test_paths, size, mode)),
-        test_y=labels_tensor(test_y),
-        classes=tuple(classes),
+        train_pixels=read.pixels(train, "train", source.store, "imagefolder"),  # [N, C, H, W], decoded on first use
+        train_y=labels_tensor(labels[train_idx]),
+        test_pixels=read.pixels(test, "test", source.store, "imagefolder"),
+        test_y=labels_tensor(labels[test_idx]),
+        classes=tuple(names),
+        paths=paths, root=str(read.root), files_digest=read.digest, files=files if files != paths else (),
     )

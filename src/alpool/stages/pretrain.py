@@ -15,7 +15,7 @@ from alpool.data import load_dataset
 from alpool.errors import ConfigError
 from alpool.pretext import TASKS, PretrainContext
 from alpool.pretext.common import RESUME_FILE
-from alpool.run_context import Upstream, dataset_record, split_pool
+from alpool.run_context import Upstream, dataset_record, folder_store, split_pool
 from alpool.rundir import RunDir, StepManifest, StepWriter, check_run_folder
 from alpool.stages.rank import pretrain_steps_read
 from alpool.training import resolve_device
@@ -34,7 +34,8 @@ def run(config: PretrainConfig, run_dir: Path) -> StepManifest:
     check_run_folder(run_dir)
     for upstream_task in pretrain_steps_read(task):  # e.g. scan starts from a finished simclr step
         RunDir(run_dir).step("pretrain", upstream_task).manifest()
-    dataset = load_dataset(config.dataset, config.data_dir, config.download)
+    store = folder_store(RunDir(run_dir))  # an image folder: the run's index once it exists, else indexed now
+    dataset = load_dataset(config.dataset, config.data_dir, config.download, store)
     if task.oracle and not dataset.has_labels:
         raise ConfigError(f"task {config.task!r} trains on ground-truth labels, and {config.dataset} has none; "
                           "use a self-supervised task, --task precomputed or --task torchvision")
@@ -43,6 +44,7 @@ def run(config: PretrainConfig, run_dir: Path) -> StepManifest:
     if not dataset.has_labels:
         given = 0.0  # unlabeled: nothing to validate on
     run_ = RunDir.create(run_dir, dataset_record(config.dataset, dataset, config.data_dir), config.seed, given)
+    store.keep()  # the folder index lives in the run from its first command on
     pool, val = split_pool(run_, dataset)
     record = config.model_dump(mode="json")
     with run_.writing("pretrain", config.step_name, record, config.force, resume=True) as w:
