@@ -20,8 +20,9 @@ from pathlib import Path
 
 import torch
 
-from alpool.data.base import Dataset, DataSource, Pixels
+from alpool.data.base import Dataset, DataSource
 from alpool.data.folder_reader import FolderStore, locate, open_folder, split_size
+from alpool.data.pixels import Pixels
 from alpool.data.registry import DATASETS
 from alpool.errors import ConfigError, DatasetFilesMissing
 
