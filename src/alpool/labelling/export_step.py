@@ -18,6 +18,7 @@ from alpool.labelling.config import ExportConfig
 from alpool.labelling.export import check_copy, copy_files, export_rows, summary_of, write_export
 from alpool.labelling.label_studio import Setup, default_prefix
 from alpool.labelling.labels import load_imported
+from alpool.labelling.tidy import tidy
 from alpool.run_context import RunContext
 from alpool.run_index import finished_same
 from alpool.rundir import RunDir, StepDir, StepManifest, StepWriter
@@ -72,6 +73,7 @@ def export_picks(ctx: RunContext, config: ExportConfig, picks: Picks, name: str)
         StepExistsError: it finished with other settings and ``config.force`` is false.
     """
     step = ctx.run.step("exports", name)
+    tidy(ctx.run, step)
     record = config.model_dump(mode="json")
     if not config.force and finished_same(step, record) is not None:
         ctx.run.record_step(step, now=False)

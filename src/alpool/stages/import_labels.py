@@ -27,6 +27,7 @@ from alpool.labelling.classes import check_new_names, grow
 from alpool.labelling.config import ImportLabelsConfig
 from alpool.labelling.label_files import read_label_file
 from alpool.labelling.labels import LabelSet, labels_steps, load_imported, parse_rows
+from alpool.labelling.tidy import tidy
 from alpool.run_context import open_run
 from alpool.rundir import RunDir, StepManifest
 
@@ -85,6 +86,7 @@ def class_list(labels: LabelSet, config: ImportLabelsConfig, first: bool) -> lis
 def run(config: ImportLabelsConfig, run_dir: Path, data_dir: Path | None = None) -> StepManifest:
     """Check ``config.file`` against the dataset and earlier rounds, then write ``labels/<name>/``."""
     ctx = open_run(run_dir, data_dir)
+    tidy(ctx.run, *ctx.run.steps("labels"))
     source = read_label_file(config.file, config.label_column)
     digest = sha256_file(config.file)
     done = None if config.force else imported_before(ctx.run, digest, config)

@@ -31,6 +31,7 @@ from alpool.labelling.export import check_copy, export_rows
 from alpool.labelling.export_step import Picks, export_picks, pool_picks
 from alpool.labelling.kfold import kfold_estimate
 from alpool.labelling.labels import LabelSet, labels_steps, load_imported, parse_file
+from alpool.labelling.tidy import tidy
 from alpool.run_context import RunContext, RunInputs, Upstream, open_run
 from alpool.run_index import finished_same
 from alpool.rundir import InputLog, RunDir, StepManifest
@@ -171,6 +172,7 @@ def run(config: NextConfig, run_dir: Path, data_dir: Path | None = None) -> tupl
     if config.copy_to is not None:  # a file given as the folder is refused before training
         check_copy([], ctx.dataset, config.copy_to)
     name = config.name or f"next-{len(labels_steps(ctx.run)) + 1:03d}"
+    tidy(ctx.run, ctx.run.step("pools", name), ctx.run.step("exports", name))
     finished = None if config.force else resume(ctx, config, name)
     if finished is not None:
         return finished
