@@ -65,20 +65,19 @@ def check_new_names(names: list[str], known: list[str], flag: str) -> None:
                               f"use {twin[0]!r}")
 
 
-def grow(known: list[str] | None, labels: dict[str, str], added: list[str]) -> tuple[list[str], list[str]]:
-    """Return the class list after an import, and the names it adds.
+def grow(known: list[str] | None, labels: dict[str, str]) -> list[str]:
+    """Return the class list after an import.
 
     Args:
-        known: the class list so far (``None``: this is the first import).
+        known: the class list so far, with the names the person adds on purpose (``--classes`` /
+            ``--new-class``, already checked); ``None``: the first import, which declares its labels.
         labels: every distinct label of the file -> where it first appears ("labels.csv line 4").
-        added: names the person adds on purpose (``--classes`` / ``--new-class``), already checked.
 
     Raises:
         ConfigError: a label is a near-duplicate of a known class or of another label of the file, or
             (after the first import) a new name that was not added on purpose.
     """
     base = list(known or [])
-    base += [a for a in added if a not in base]
     for label, where in labels.items():
         if label in base:
             continue
@@ -89,5 +88,4 @@ def grow(known: list[str] | None, labels: dict[str, str], added: list[str]) -> t
         if known is not None:
             raise ConfigError(f"{where}: label {label!r} is not one of the classes ({', '.join(base)}); fix the "
                               f"label, or add the class with --new-class {label!r}")
-    final = base + sorted(label for label in labels if label not in base)
-    return final, [c for c in final if c not in (known or [])]
+    return base + sorted(label for label in labels if label not in base)

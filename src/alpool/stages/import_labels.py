@@ -103,12 +103,14 @@ def run(config: ImportLabelsConfig, run_dir: Path, data_dir: Path | None = None)
     before = len(labels.labels)
     new = parse_rows(source, ctx.dataset, labels)
     if not new:
-        raise AlreadyFinishedError(f"every label in {config.file} was imported before; nothing new to record",
-                                   root=ctx.run.root)
+        raise AlreadyFinishedError(f"every label in {config.file} was already imported (same image, same label): "
+                                   "nothing new to record", root=ctx.run.root)
     seen: dict[str, str] = {}
     for row in source.rows:
         seen.setdefault(row.label, row.where)
-    classes, added = grow(class_list(labels, config, first), seen, [])
+    previous = [] if first else labels.classes
+    classes = grow(class_list(labels, config, first), seen)
+    added = [c for c in classes if c not in previous]
     if source.skipped:
         reporting.info(f"{config.file.name}: {source.skipped} skipped or cancelled annotation(s) left out")
     record = {**config.model_dump(mode="json"), "classes": classes, "source_sha256": digest}
