@@ -13,6 +13,14 @@ from pydantic import Field, field_validator
 from alpool.config import Device, Frozen, TrainConfig
 
 
+def step_name(value: str | None) -> str | None:
+    """Refuse a ``--name`` that is not one folder name (a path, hidden, empty)."""
+    if value is not None and (not value.strip() or value != value.strip() or value.startswith(".")
+                              or any(c in value for c in "/\\\0")):
+        raise ValueError(f"--name {value!r} must be one folder name (no slashes, not hidden, no spaces around it)")
+    return value
+
+
 class ExportConfig(Frozen):
     """``alpool export``: a pool or an AL query step as files to label."""
 
@@ -22,6 +30,8 @@ class ExportConfig(Frozen):
     url_prefix: str | None = Field(None, description="task URL prefix (default: the run's last one, else "
                                    "Label Studio's local-files URL of the image folder)")
     force: bool = False
+
+    _name = field_validator("name")(step_name)
 
 
 class ImportLabelsConfig(Frozen):
@@ -34,6 +44,8 @@ class ImportLabelsConfig(Frozen):
     by: str | None = Field(None, description="who labelled (recorded)")
     label_column: str = Field("label", min_length=1, description="the CSV column holding the labels")
     force: bool = False
+
+    _name = field_validator("name")(step_name)
 
 
 class NextConfig(Frozen):
@@ -55,6 +67,8 @@ class NextConfig(Frozen):
     seed: int = 0
     device: Device = "auto"
     force: bool = False
+
+    _name = field_validator("name")(step_name)
 
     @field_validator("folds")
     @classmethod
