@@ -209,7 +209,8 @@ def cases(paths: list[str], truth: dict[str, str], labelled: list[str]) -> list[
         # init-pool in a labelled run
         Case("random with embeddings", lambda f: ["init-pool", "--strategy", "random", "--budget", "3",
                                                   "--embeddings", "vae", "--name", "h"], "ok",
-             lambda f, out: "does not use --embeddings" in out),
+             lambda f, out: json.loads((f / "run" / "pools" / "h" / "manifest.json").read_text())
+             ["config"]["params"]["embeddings"] == "vae"),
         Case("init-pool too big", lambda f: ["init-pool", "--strategy", "random", "--budget", str(len(free) + 1),
                                              "--name", "h"], words="not yet labelled"),
         Case("init-pool bad param", lambda f: ["init-pool", "--strategy", "random", "--budget", "3",

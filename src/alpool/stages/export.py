@@ -29,7 +29,7 @@ def resolve(run: RunDir, source: str) -> tuple[str, str]:
         name = "--".join([match["exp"], match["trial"].replace("/", "--"), match["ep"]])
         return "episode", name
     name = text.removeprefix("pools/")
-    if "/" in name:
+    if "/" in name or not name:
         raise ConfigError(f"cannot export {source!r}: give a pool name (see {run.root / 'pools'}) or "
                           "al/EXP/POOL--QUERY/trial-T/episode-E")
     run.step("pools", name).manifest()  # says which command makes it
