@@ -242,3 +242,21 @@ def test_smaller_refusals(loop_run: Path) -> None:
     assert "random-covering" not in help_text and "class-balanced" not in help_text and "entropy" in help_text
     for command in ("export", "import-labels", "next"):
         assert "--threads" in invoke(command, "--help").output
+
+
+def test_label_studio_export_of_a_dataset_without_files(tmp_path: Path) -> None:
+    """digits has no files: the export's PNGs are served from the export folder; LS exports import by index."""
+    run = str(tmp_path / "run")
+    np.save(tmp_path / "e.npy", np.random.default_rng(0).normal(size=(1437, 4)))
+    ok("pretrain", "--task", "precomputed", "digits", "--param", f"file={tmp_path / 'e.npy'}", "--run-dir", run, "-q")
+    ok("init-pool", "--strategy", "random", "--budget", "4", "--run-dir", run, "-q")
+    ok("export", "random-4", "--run-dir", run, "-q")
+    export = tmp_path / "run" / "exports" / "random-4"
+    tasks = json.loads((export / "label_studio.json").read_text())
+    assert tasks[0]["data"]["image"] == f"/data/local-files/?d=random-4/{tasks[0]['data']['path']}"
+    setup = json.loads((export / "manifest.json").read_text())["summary"]["label_studio"]
+    assert setup["storage_path"] == str(export.resolve())
+    assert (export / tasks[0]["data"]["path"]).is_file()
+    minimal = [{**t["data"], "label": "a" if n % 2 else "b", "annotator": 1} for n, t in enumerate(tasks)]
+    out = ok("import-labels", write(tmp_path / "min.json", json.dumps(minimal)), "--run-dir", run)
+    assert "4 labels imported" in out

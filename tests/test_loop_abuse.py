@@ -37,6 +37,7 @@ def test_bad_inputs(prepared: Path, folder_run: tuple[Path, Path, dict[str, str]
     assert not [r for r in rows if r[1] in BAD], [r for r in rows if r[1] in BAD]
 
 
+@pytest.mark.timeout(3600)
 def test_kills(prepared: Path, tmp_path: Path) -> None:
     counts: Counter[str] = Counter()
     expected = {c: reference(prepared, tmp_path / c, c) for c in {k[0] for k in KILLS}}

@@ -131,12 +131,14 @@ def test_next_killed_between_its_pool_and_its_export_finishes(prepared: Path, tm
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(1800)
 def test_torn_writes_of_export_and_import(prepared: Path, tmp_path: Path) -> None:
     check_case(prepared, tmp_path, "export", [(3, "torn")])
     check_case(prepared, tmp_path, "import-labels", [(2, "after"), (4, "torn")])
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(3600)
 @pytest.mark.parametrize("command", sorted(COMMANDS))
 def test_every_kill_moment_of_every_loop_command(prepared: Path, tmp_path: Path, command: str) -> None:
     print(command, "kills:", check_case(prepared, tmp_path, command, None))

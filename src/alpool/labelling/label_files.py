@@ -45,6 +45,7 @@ class Row:
     key: str  # path, index or image
     value: str
     label: str
+    index: str | None = None  # the row's index too, where it has one (datasets without files need it)
 
 
 @dataclass
@@ -103,7 +104,7 @@ def _read_csv(file: Path, column: str) -> LabelRows:
                 if studio and not label:
                     skipped += 1
                     continue
-                rows.append(Row(f"{file.name} line {reader.line_num}", key, value, label))
+                rows.append(Row(f"{file.name} line {reader.line_num}", key, value, label, record.get("index")))
     except (UnicodeDecodeError, csv.Error) as exc:
         raise CorruptFileError(f"{file} is not a readable UTF-8 CSV ({cut(str(exc))})") from None
     return LabelRows(rows, skipped, "label-studio-csv" if studio else "csv")
@@ -132,7 +133,7 @@ def _read_json(file: Path, column: str) -> LabelRows:
         if label is None:
             skipped += 1
             continue
-        rows.append(Row(where, key, str(lowered[key]), label))
+        rows.append(Row(where, key, str(lowered[key]), label, _text(lowered.get("index"))))
     return LabelRows(rows, skipped, "label-studio-json-min")
 
 
@@ -158,8 +159,13 @@ def _tasks(file: Path, tasks: list[dict[str, Any]], column: str) -> LabelRows:
             raise ConfigError(f"{where}: {key} {cut(str(data[key]))} has annotations that disagree ({cut(a)} by "
                               f"{who_a}, {cut(b)} by {who_b}); keep one in Label Studio and export again")
         if votes:
-            rows.append(Row(where, key, str(data[key]), next(iter(votes))))
+            rows.append(Row(where, key, str(data[key]), next(iter(votes)), _text(data.get("index"))))
     return LabelRows(rows, skipped, "label-studio-json")
+
+
+def _text(value: Any) -> str | None:
+    """Return a JSON value as text (``None`` stays ``None``)."""
+    return None if value is None else str(value)
 
 
 def _annotation_label(annotation: dict[str, Any], column: str, where: str) -> str | None:

@@ -79,6 +79,8 @@ class IndexOf:
     def __call__(self, row: Row) -> int:
         """Return the index or raise one line naming the row."""
         value = row.value
+        if row.key != "index" and not self.paths and row.index not in (None, ""):  # exported PNGs: by index
+            return self(Row(row.where, "index", str(row.index), row.label))
         if row.key == "index":
             text = value.strip()
             if not text.lstrip("-").isdigit() or not 0 <= int(text) < self.n:

@@ -29,7 +29,7 @@ from alpool.labelling.label_files import read_label_file
 from alpool.labelling.labels import LabelSet, labels_steps, load_imported, parse_rows
 from alpool.labelling.tidy import tidy
 from alpool.run_context import open_run
-from alpool.rundir import RunDir, StepManifest
+from alpool.rundir import RunDir, StepDir, StepManifest
 
 
 def default_name(run: RunDir) -> str:
@@ -55,12 +55,12 @@ def _being_written(run: RunDir, name: str) -> bool:
         return True
 
 
-def imported_before(run: RunDir, digest: str, config: ImportLabelsConfig) -> str | None:
+def imported_before(run: RunDir, digest: str, config: ImportLabelsConfig) -> StepDir | None:
     """Return the round that imported a file with this sha256 and the same label column, if any."""
     for step in labels_steps(run):
         recorded = step.manifest().config
         if recorded.get("source_sha256") == digest and recorded.get("label_column", "label") == config.label_column:
-            return step.label
+            return step
     return None
 
 
@@ -91,7 +91,8 @@ def run(config: ImportLabelsConfig, run_dir: Path, data_dir: Path | None = None)
     digest = sha256_file(config.file)
     done = None if config.force else imported_before(ctx.run, digest, config)
     if done is not None:
-        raise AlreadyFinishedError(f"{config.file} was imported already as {done} (same file): kept it "
+        ctx.run.record_step(done, now=False)  # a kill may have left it unindexed
+        raise AlreadyFinishedError(f"{config.file} was imported already as {done.label} (same file): kept it "
                                    "(pass --force with --name to redo a round)", root=ctx.run.root)
     name = config.name or default_name(ctx.run)
     step = ctx.run.step("labels", name)
@@ -103,6 +104,7 @@ def run(config: ImportLabelsConfig, run_dir: Path, data_dir: Path | None = None)
     before = len(labels.labels)
     new = parse_rows(source, ctx.dataset, labels)
     if not new:
+        ctx.run.record_step(step, now=False)  # indexes every finished step a kill left unindexed
         raise AlreadyFinishedError(f"every label in {config.file} was already imported (same image, same label): "
                                    "nothing new to record", root=ctx.run.root)
     seen: dict[str, str] = {}
