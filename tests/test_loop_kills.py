@@ -125,9 +125,33 @@ def check_case(prepared: Path, tmp_path: Path, command: str, moments: list[tuple
     return len(cases)
 
 
+@pytest.mark.slow
+@pytest.mark.timeout(1800)
 def test_next_killed_between_its_pool_and_its_export_finishes(prepared: Path, tmp_path: Path) -> None:
     """The moment that broke ``next``: pools/next-002 finished and indexed, exports/next-002 not begun."""
     check_case(prepared, tmp_path, "next", [(5, "after")])
+
+
+def test_next_finishes_the_export_of_a_finished_pool(folder_run: tuple[Path, Path, dict[str, str]],
+                                                    loop_run: Path, tmp_path: Path) -> None:
+    """In-process (default run): the state a kill between pool and export leaves, then the rerun."""
+    from test_cli import invoke
+
+    annotate(loop_run / "exports" / "typiclust-6" / "to_label.csv", folder_run[2], tmp_path / "l.csv")
+    assert invoke("import-labels", str(tmp_path / "l.csv"), "--run-dir", str(loop_run), "-q").exit_code == 0
+    args = ["next", "--budget", "3", "--folds", "0", "--run-dir", str(loop_run), "-q"]
+    assert invoke(*args).exit_code == 0
+    expected = state(loop_run)
+    shutil.rmtree(loop_run / "exports" / "next-002")  # killed after the pool, before the export:
+    (loop_run / "exports" / "next-002").mkdir()  # an unfinished export folder and a stale run.json temp
+    (loop_run / ".run.json.tmp-999999").write_text("{")
+    record = json.loads((loop_run / "run.json").read_text())
+    record["steps"] = [s for s in record["steps"] if (s["kind"], s["name"]) != ("exports", "next-002")]
+    (loop_run / "run.json").write_text(json.dumps(record))
+    result = invoke(*args)
+    assert result.exit_code == 0, result.output
+    assert state(loop_run) == expected and leftovers(loop_run) == []
+    assert "already finished" in invoke(*args[:-1]).output
 
 
 @pytest.mark.slow
