@@ -203,7 +203,9 @@ def test_first_import_refuses_twins_within_the_file(folder_run: Setup, loop_run:
 
 # -- first rounds ---------------------------------------------------------------------------------
 
-def test_holdout_with_classes_never_labelled(folder_run: Setup, loop_run: Path, tmp_path: Path) -> None:
+@pytest.mark.parametrize("declare", [False, True])
+def test_holdout_with_classes_never_labelled(folder_run: Setup, loop_run: Path, tmp_path: Path, declare: bool) -> None:
+    """A class no training label has (undeclared, or declared with --classes but not labelled yet)."""
     truth = folder_run[2]
     paths = sorted(truth)
     by_kind: dict[str, list[str]] = {}
@@ -212,7 +214,8 @@ def test_holdout_with_classes_never_labelled(folder_run: Setup, loop_run: Path, 
     kinds = sorted(by_kind)
     train = [p for k in kinds[:2] for p in by_kind[k][:3]]
     write(tmp_path / "train.csv", "path,label\n" + "".join(f"{p},{truth[p]}\n" for p in train))
-    ok("import-labels", str(tmp_path / "train.csv"), "--run-dir", str(loop_run), "-q")
+    declared = ["--classes", ",".join(kinds)] if declare else []
+    ok("import-labels", str(tmp_path / "train.csv"), *declared, "--run-dir", str(loop_run), "-q")
     held = [p for k in kinds for p in by_kind[k][3:5]]
     write(tmp_path / "holdout.csv", "path,label\n" + "".join(f"{p},{truth[p]}\n" for p in held))
     out = ok("next", "--budget", "2", "--holdout", str(tmp_path / "holdout.csv"), "--run-dir", str(loop_run))

@@ -92,7 +92,7 @@ def estimate(trainer: Trainer, final: TrainedModel, labels: LabelSet, holdout: L
              config: NextConfig, n: int) -> dict[str, Any]:
     """Return the quality estimate: accuracy on the holdout file, else k-fold on the labels."""
     if holdout is not None:
-        return holdout_estimate(final, labels.classes, holdout, config)
+        return holdout_estimate(final, labels, holdout, config)
     labeled = labels.indices()
     if config.folds < 2 or len(labeled) < 2:
         return {"method": "none (--folds 0 or fewer than 2 labels)"}
@@ -107,13 +107,15 @@ def estimate(trainer: Trainer, final: TrainedModel, labels: LabelSet, holdout: L
     return {**result, "caveat": KFOLD_CAVEAT}
 
 
-def holdout_estimate(final: TrainedModel, classes: list[str], holdout: LabelSet, config: NextConfig) -> dict[str, Any]:
+def holdout_estimate(final: TrainedModel, labels: LabelSet, holdout: LabelSet, config: NextConfig) -> dict[str, Any]:
     """Return the accuracy on the holdout; its images of classes never labelled for training count as errors."""
+    classes, trained = labels.classes, set(labels.labels.values())
     idx = holdout.indices()
     truth = [holdout.labels[int(i)] for i in idx]
     predicted = final.classifier.predict_proba(idx).argmax(1)
-    right = np.array([t in classes and classes.index(t) == p for t, p in zip(truth, predicted.tolist(), strict=True)])
-    unseen = [t not in classes for t in truth]
+    unseen = [t not in trained for t in truth]  # also declared classes that no training label has yet
+    right = np.array([not u and classes.index(t) == p
+                      for t, u, p in zip(truth, unseen, predicted.tolist(), strict=True)])
     result: dict[str, Any] = {"method": f"held-out labelled file {config.holdout}", "n": int(len(idx)),
                               "accuracy": float(right.mean())}
     if any(unseen):
