@@ -6,7 +6,13 @@ re-download torch (5.5 GB) every time. Install once with the README's command fi
 
 from __future__ import annotations
 
+import os
+import sys
+from pathlib import Path
+
 import nox
+
+LABEL_STUDIO = "label-studio==1.23.2"  # the version the integration test was written against
 
 nox.options.sessions = ["tests", "lint", "typecheck"]
 
@@ -21,6 +27,26 @@ def tests(session: nox.Session) -> None:
 def slow(session: nox.Session) -> None:
     """Run the slow tests (real datasets, longer training)."""
     session.run("python", "-m", "pytest", "-q", "-m", "slow", *session.posargs)
+
+
+@nox.session(venv_backend="none")
+def integration(session: nox.Session) -> None:
+    """Run the labelling loop against a real Label Studio server (tests/test_label_studio.py).
+
+    Label Studio pins Django and many other packages, so it lives in its own virtualenv,
+    ``.nox/label-studio`` (made once; ``--reinstall`` or deleting the folder makes it again); alpool's
+    tests drive it over HTTP on 127.0.0.1. Takes ~3 minutes after the install, most of it Label
+    Studio's first start (database migrations).
+    """
+    venv = Path(".nox") / "label-studio"
+    command = venv / "bin" / "label-studio"
+    if not command.is_file():
+        session.run(sys.executable, "-m", "venv", str(venv))
+        session.run(str(venv / "bin" / "pip"), "install", "-q", LABEL_STUDIO)
+    env = {"ALPOOL_LABEL_STUDIO": str(command.resolve()), "ALPOOL_REQUIRE_LABEL_STUDIO": "1",
+           "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1")}
+    session.run("python", "-m", "pytest", "-q", "-s", "-m", "slow", "tests/test_label_studio.py", *session.posargs,
+                env=env)
 
 
 @nox.session(venv_backend="none")

@@ -66,7 +66,7 @@ def test_import_refuses_empty_label(folder_run: Setup, tmp_path: Path) -> None:
 def test_import_refuses_label_outside_declared_classes(folder_run: Setup, tmp_path: Path) -> None:
     labels = write(tmp_path / "l.csv", f"path,label\n{one_path(folder_run)},cow\n")
     out = refused(folder_run[1], "import-labels", labels, "--classes", "cat,dog")
-    assert "'cow' is not one of the declared classes (cat, dog)" in out
+    assert "'cow' is not one of the classes (cat, dog)" in out and "--new-class 'cow'" in out
 
 
 def test_import_refuses_bad_index_and_header(folder_run: Setup, tmp_path: Path) -> None:

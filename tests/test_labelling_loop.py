@@ -11,6 +11,7 @@ from __future__ import annotations
 import csv
 import json
 from pathlib import Path
+from urllib.parse import quote
 
 import numpy as np
 import pytest
@@ -61,7 +62,9 @@ def test_export_lists_the_pool_in_pick_order(folder_run: tuple[Path, Path, dict[
     assert [int(r["rank"]) for r in rows] == list(range(1, 7)) and all(r["score"] for r in rows)
     tasks = json.loads((run / "exports" / "typiclust-6" / "label_studio.json").read_text())
     assert [t["data"]["path"] for t in tasks] == [r["path"] for r in rows]
-    assert tasks[0]["data"]["image"] == "/data/local-files/?d=" + rows[0]["path"]
+    assert tasks[0]["data"]["image"] == "/data/local-files/?d=photos/" + quote(rows[0]["path"])
+    config = (run / "exports" / "typiclust-6" / "label_config.xml").read_text()
+    assert '<Image name="image" value="$image"/>' in config and "<TextArea" in config  # no class yet
     assert json.loads((run / "exports" / "typiclust-6" / "manifest.json").read_text())["oracle"] is False
 
 
@@ -83,7 +86,9 @@ def test_loop_end_to_end(folder_run: tuple[Path, Path, dict[str, str]], loop_run
     assert pool["summary"]["classes"] == imported and pool["summary"]["n_labeled"] == 6
     assert pool["summary"]["estimate"]["folds"] == 3
     assert "labels/round-001/labels.csv" in pool["inputs"]
-    result = invoke("import-labels", str(tmp_path / "labels2.csv"), "--run-dir", run, "-q")
+    new = sorted({truth[p] for p in second} - set(imported))  # a class the first batch missed is added on purpose
+    result = invoke("import-labels", str(tmp_path / "labels2.csv"), "--run-dir", run, "-q",
+                    *[arg for c in new for arg in ("--new-class", c)])
     assert result.exit_code == 0 and "12 labelled in all" in result.output, result.output
     result = invoke("next", "--query", "margin", "--budget", "6", "--folds", "0", "--run-dir", run, "-q")
     assert result.exit_code == 0, result.output

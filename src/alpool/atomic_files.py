@@ -48,6 +48,33 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
                                f"{path.parent} writable (or free disk space) and run the command again") from None
 
 
+def remove_stale_temps(folder: Path) -> list[Path]:
+    """Remove the temporary files that killed processes left in ``folder`` (``.<name>.tmp-<pid>``, pid gone).
+
+    Returns:
+        The files removed. A temporary file of a live process (another command writing) is kept.
+    """
+    removed = []
+    for tmp in folder.glob(".*.tmp-*"):
+        pid = tmp.name.rsplit(".tmp-", 1)[1]
+        if pid.isdigit() and int(pid) != os.getpid() and not _alive(int(pid)):
+            with suppress(OSError):
+                tmp.unlink()
+                removed.append(tmp)
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    """Return whether a process with this id exists."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:
+        return True  # exists, owned by someone else
+    return True
+
+
 def atomic_write_text(path: Path, text: str) -> None:
     """Write text atomically."""
     atomic_write_bytes(path, text.encode())

@@ -57,7 +57,7 @@ def init_pool(
                                 params=params(param, score=score, embeddings=embeddings), seed=seed, name=name,
                                 device=device, force=force)  # type: ignore[arg-type]
         manifests = stage.run(config, target, data_dir)
-        if not quiet and len(manifests) <= 3 and "class_histogram" in manifests[0].summary:
+        if not quiet and len(manifests) <= 3 and manifests[0].summary.get("class_histogram"):
             from alpool.rundir import RunDir
 
             classes = RunDir(target).manifest().dataset.classes

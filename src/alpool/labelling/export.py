@@ -1,10 +1,11 @@
-"""A selection as files a person can label: ``to_label.csv``, a Label Studio task file, copies.
+"""A selection as files a person can label: ``to_label.csv``, Label Studio tasks and config, copies.
 
 ``to_label.csv`` has ``rank, index, path, score`` in pick order (rank 1 = picked first; score is
 the selector's score of the image, empty where it has none); add a ``label`` column and it imports
 as it is (``alpool import-labels``). ``label_studio.json`` is a list of Label Studio import tasks
-whose ``data.image`` is ``url_prefix + path`` (the default prefix serves files through Label
-Studio's local-files storage with ``LOCAL_FILES_DOCUMENT_ROOT`` set to the image folder).
+whose ``data.image`` is the URL prefix + the percent-encoded path, ``label_config.xml`` the
+labelling interface and ``label_studio_setup.txt`` the steps that make the URLs work (see
+:mod:`alpool.labelling.label_studio`).
 
 Datasets without image files (digits, CIFAR, ...) get their picked images written as
 ``images/<index>.png`` inside the export folder, so every pool can be exported.
@@ -16,14 +17,17 @@ from __future__ import annotations
 
 import csv
 import io
+import os
 import shutil
+from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from alpool.data.base import Dataset
-from alpool.errors import ConfigError
+from alpool.errors import ConfigError, NotWritableError
+from alpool.labelling.label_studio import Setup, image_url, label_config
 from alpool.rundir import StepWriter
 
 IMAGES_DIR = "images"
@@ -60,19 +64,21 @@ def csv_text(rows: list[ExportRow]) -> str:
 
 
 def label_studio_tasks(rows: list[ExportRow], url_prefix: str, source: str) -> list[dict[str, object]]:
-    """Return Label Studio import tasks (one per image, in pick order)."""
-    return [{"data": {"image": url_prefix + row.path, "path": row.path, "index": row.index, "rank": row.rank,
-                      "score": None if np.isnan(row.score) else row.score},
+    """Return Label Studio import tasks (one per image, in pick order; the path percent-encoded in the URL)."""
+    return [{"data": {"image": image_url(url_prefix, row.path), "path": row.path, "index": row.index,
+                      "rank": row.rank, "score": None if np.isnan(row.score) else row.score},
              "meta": {"alpool_source": source}} for row in rows]
 
 
-def write_export(writer: StepWriter, rows: list[ExportRow], dataset: Dataset, url_prefix: str,
+def write_export(writer: StepWriter, rows: list[ExportRow], dataset: Dataset, setup: Setup, classes: list[str],
                  source: str) -> None:
-    """Write the CSV, the Label Studio file and, for datasets without files, the images as PNG."""
+    """Write the CSV, the Label Studio files and, for datasets without files, the images as PNG."""
     if not dataset.paths:
         _write_pngs(writer, rows, dataset)
     writer.write_text("to_label.csv", csv_text(rows))
-    writer.write_json("label_studio.json", label_studio_tasks(rows, url_prefix, source))
+    writer.write_json("label_studio.json", label_studio_tasks(rows, setup.prefix, source))
+    writer.write_text("label_config.xml", label_config(classes))
+    writer.write_text("label_studio_setup.txt", "\n".join(setup.lines(writer.path)) + "\n")
 
 
 def _write_pngs(writer: StepWriter, rows: list[ExportRow], dataset: Dataset) -> None:
@@ -85,27 +91,54 @@ def _write_pngs(writer: StepWriter, rows: list[ExportRow], dataset: Dataset) -> 
 
 
 def check_copy(rows: list[ExportRow], dataset: Dataset, dest: Path) -> None:
-    """Refuse a copy that would overwrite a different file (checked before anything is written)."""
+    """Refuse a copy that cannot be made or would overwrite a different file (checked before anything is written)."""
     if not dataset.paths or dataset.root is None:
         raise ConfigError("--copy-to needs a dataset of image files; the exported images/ folder holds the PNGs")
+    for folder in (dest, *dest.parents):
+        if folder.exists() and not folder.is_dir():
+            raise ConfigError(f"--copy-to {dest}: {folder} is a file, not a folder; give a folder (new or empty)")
+        if folder.exists():
+            break
     for row in rows:
         target = dest / row.path
+        for folder in target.parents:
+            if folder == dest:
+                break
+            if folder.exists() and not folder.is_dir():
+                raise ConfigError(f"--copy-to {dest}: {folder} is a file where a folder of the copies goes; "
+                                  "choose an empty --copy-to folder")
+        if target.is_dir():
+            raise ConfigError(f"--copy-to {dest}: {target} is a folder where an image goes; choose an empty folder")
         if target.exists() and target.read_bytes() != (Path(dataset.root) / row.path).read_bytes():
             raise ConfigError(f"{target} exists with other content; choose an empty --copy-to folder")
 
 
 def copy_files(rows: list[ExportRow], dataset: Dataset, dest: Path) -> int:
-    """Copy the picked files to ``dest/<path>``; return how many were copied."""
+    """Copy the picked files to ``dest/<path>`` (each through a temporary name); return how many were copied."""
     root = Path(dataset.root or ".")  # check_copy refused datasets without a root
     for row in rows:
         target = dest / row.path
-        target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(root / row.path, target)
+        tmp = target.with_name(f".{target.name}.tmp-{os.getpid()}")
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            for stale in target.parent.glob(f".{target.name}.tmp-*"):  # left by a killed copy
+                stale.unlink(missing_ok=True)
+            shutil.copy2(root / row.path, tmp)
+            os.replace(tmp, target)
+        except OSError as exc:
+            with suppress(OSError):
+                tmp.unlink(missing_ok=True)
+            raise NotWritableError(f"cannot copy to {target} ({exc.strerror or type(exc).__name__}); make "
+                                   f"{dest} writable (or free disk space) and run the command again") from None
     return len(rows)
 
 
-def summary_of(rows: list[ExportRow], source: str, copied_to: Path | None) -> dict[str, object]:
-    """Return the export's manifest summary."""
+def summary_of(rows: list[ExportRow], source: str, copied_to: Path | None, setup: Setup,
+               lines: list[str]) -> dict[str, object]:
+    """Return the export's manifest summary (with the Label Studio setup that serves its URLs)."""
     return {"source": source, "n_images": len(rows), "first": [r.path for r in rows[:5]],
             "copied_to": str(copied_to.resolve()) if copied_to is not None else None,
-            "files": ["to_label.csv", "label_studio.json"]}
+            "files": ["to_label.csv", "label_studio.json", "label_config.xml", "label_studio_setup.txt"],
+            "url_prefix": setup.prefix, "image_folder": str(setup.folder),
+            "label_studio": {"environment": setup.environment(), "storage_path": str(setup.folder),
+                             "steps": lines}}

@@ -1,23 +1,28 @@
-"""Labels made by a person: read a CSV, check it against the dataset, accumulate rounds.
+"""Labels made by a person: check a labels file against the dataset, accumulate rounds.
 
-A labels file is a CSV with a header holding ``label`` and ``path`` (relative to the image folder,
-as in the exported ``to_label.csv``) or ``index`` (a train index); other columns are ignored, so the
-exported CSV with a ``label`` column added imports as it is. Every problem is refused with one line
-naming the row, before anything is written: an unknown path or index, an empty label, one image
-with two different labels (in the file, or against an earlier round), a label outside the
-declared class list. The same label given twice is kept once.
+The file is read by :mod:`alpool.labelling.label_files` (CSV, Label Studio CSV / JSON / JSON_MIN).
+A row names its image by ``path`` (relative to the image folder, as in the exported
+``to_label.csv``), ``index`` (a train index) or ``image`` (the task URL of ``label_studio.json``).
+Every problem is refused with one line naming the row, before anything is written: an unknown
+path or index, an empty label, one image with two different labels (in the file, or against an
+earlier round). The same label given twice is kept once. Paths match as exported: leading and
+trailing spaces are kept (and tried stripped only when the exact path is not an image), and
+unicode names match in either normal form (NFC, or NFD as macOS writes them).
 """
 
 from __future__ import annotations
 
 import csv
+import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from alpool.data.base import Dataset
-from alpool.errors import ConfigError, CorruptFileError
+from alpool.errors import ConfigError
+from alpool.labelling.label_files import LabelRows, Row, cut, read_label_file
+from alpool.labelling.label_studio import path_of_url
 from alpool.rundir import RunDir, StepDir, StepWriter
 
 
@@ -48,66 +53,58 @@ class LabelSet:
 
     def add(self, index: int, label: str, where: str, what: str) -> bool:
         """Add one label; refuse a different label for the same image. Return whether it is new."""
-        if self.declared is not None and label not in self.declared:
-            raise ConfigError(f"{where}: label {label!r} is not one of the declared classes "
-                              f"({', '.join(self.declared)}); fix the label or the class list")
         if index in self.labels:
             if self.labels[index] != label:
-                raise ConfigError(f"{where}: {what} is labelled {label!r}, but {self.origin[index]} labels it "
-                                  f"{self.labels[index]!r}; keep one label per image")
+                raise ConfigError(f"{where}: {what} is labelled {cut(label)}, but {self.origin[index]} labels it "
+                                  f"{cut(self.labels[index])}; keep one label per image")
             return False
         self.labels[index] = label
         self.origin[index] = where
         return True
 
 
-def read_rows(file: Path, column: str = "label") -> tuple[str, list[tuple[int, str, str]]]:
-    """Return the key column (``path`` or ``index``) and ``(line, key, label)`` rows of a labels CSV.
-
-    ``column`` names the label column (Label Studio's CSV export calls it after the Choices tag,
-    e.g. ``choice``; its ``path`` and ``index`` columns come from the exported tasks).
-    """
-    column = column.strip().lower()
-    if not file.is_file():
-        raise ConfigError(f"labels file {file} not found; pass a CSV with a path,label or index,label header")
-    try:
-        with file.open(newline="", encoding="utf-8-sig") as handle:
-            reader = csv.DictReader(handle)
-            header = [h.strip().lower() for h in reader.fieldnames or []]
-            reader.fieldnames = header
-            key = "path" if "path" in header else "index" if "index" in header else None
-            if key is None or column not in header:
-                raise ConfigError(f"{file}: the header must hold {column!r} and 'path' or 'index' "
-                                  f"(it has: {', '.join(header) or 'nothing'}; --label-column names another)")
-            rows = [(reader.line_num, (r.get(key) or "").strip(), (r.get(column) or "").strip()) for r in reader]
-    except (UnicodeDecodeError, csv.Error) as exc:
-        raise CorruptFileError(f"{file} is not a readable UTF-8 CSV ({exc})") from None
-    if not rows:
-        raise ConfigError(f"{file} has a header but no rows; add one row per labelled image")
-    return key, rows
+def nfc(text: str) -> str:
+    """Return ``text`` in Unicode normal form C (how file names are compared)."""
+    return unicodedata.normalize("NFC", text)
 
 
 class IndexOf:
-    """Maps a CSV key (relative path or index) to a train index of the dataset."""
+    """Maps a row's key (relative path, index or task URL) to a train index of the dataset."""
 
     def __init__(self, dataset: Dataset) -> None:
         self.n = dataset.n_train
-        self.paths = {p: i for i, p in enumerate(dataset.paths)}
+        self.paths = {nfc(p): i for i, p in enumerate(dataset.paths)}
         self.root = Path(dataset.root) if dataset.root else None
 
-    def __call__(self, key: str, value: str, where: str) -> int:
+    def __call__(self, row: Row) -> int:
         """Return the index or raise one line naming the row."""
-        if key == "index":
-            if not value.lstrip("-").isdigit() or not 0 <= int(value) < self.n:
-                raise ConfigError(f"{where}: index {value!r} is not a train index (0 ... {self.n - 1})")
-            return int(value)
+        value = row.value
+        if row.key != "index" and not self.paths and row.index not in (None, ""):  # exported PNGs: by index
+            return self(Row(row.where, "index", str(row.index), row.label))
+        if row.key == "index":
+            text = value.strip()
+            if not text.lstrip("-").isdigit() or not 0 <= int(text) < self.n:
+                raise ConfigError(f"{row.where}: index {cut(value)} is not a train index (0 ... {self.n - 1})")
+            return int(text)
         if not self.paths:
-            raise ConfigError(f"{where}: this dataset has no image files; label by index (index,label columns)")
-        relative = self._relative(value)
-        if relative not in self.paths:
-            raise ConfigError(f"{where}: path {value!r} is not an image of the dataset; "
-                              "use the path of to_label.csv (relative to the image folder)")
-        return self.paths[relative]
+            raise ConfigError(f"{row.where}: this dataset has no image files; label by index (index,label columns)")
+        for candidate in self._candidates(value, row.key == "image"):
+            if candidate in self.paths:
+                return self.paths[candidate]
+        raise ConfigError(f"{row.where}: {row.key} {cut(value)} is not an image of the dataset; "
+                          "use the path of to_label.csv (relative to the image folder)")
+
+    def _candidates(self, value: str, url: bool) -> list[str]:
+        """Return the relative paths ``value`` may mean, most literal first."""
+        text = path_of_url(value) if url else value
+        forms = [text, text.strip()]
+        out: list[str] = []
+        for form in forms:
+            relative = self._relative(nfc(form))
+            out.append(relative)
+            if url and "/" in relative:  # /data/local-files/?d=<folder>/<path>
+                out.append(relative.split("/", 1)[1])
+        return out
 
     def _relative(self, value: str) -> str:
         """Normalise a path: forward slashes, no ``./``, absolute paths under the root made relative."""
@@ -116,27 +113,30 @@ class IndexOf:
         path = Path(text)
         if path.is_absolute() and self.root is not None:
             try:
-                return path.resolve().relative_to(self.root).as_posix()
+                return nfc(path.resolve().relative_to(self.root.resolve()).as_posix())
             except ValueError:
                 return text
         return text
 
 
-def parse_file(file: Path, dataset: Dataset, into: LabelSet, column: str = "label") -> list[tuple[int, str]]:
-    """Check every row of ``file`` and add it to ``into``; return the new ``(index, label)`` pairs."""
-    key, rows = read_rows(file, column)
+def parse_rows(source: LabelRows, dataset: Dataset, into: LabelSet) -> list[tuple[int, str]]:
+    """Check every row and add it to ``into``; return the new ``(index, label)`` pairs."""
     index_of = IndexOf(dataset)
     new: list[tuple[int, str]] = []
-    for line, value, label in rows:
-        where = f"{file.name} line {line}"
-        if not value:
-            raise ConfigError(f"{where}: empty {key}; give the image's {key} or delete the row")
-        if not label:
-            raise ConfigError(f"{where}: empty label for {value!r}; label the image or delete the row")
-        index = index_of(key, value, where)
-        if into.add(index, label, where, f"{key} {value!r}"):
-            new.append((index, label))
+    for row in source.rows:
+        if not row.value.strip():
+            raise ConfigError(f"{row.where}: empty {row.key}; give the image's {row.key} or delete the row")
+        if not row.label:
+            raise ConfigError(f"{row.where}: empty label for {cut(row.value)}; label the image or delete the row")
+        index = index_of(row)
+        if into.add(index, row.label, row.where, f"{row.key} {cut(row.value)}"):
+            new.append((index, row.label))
     return new
+
+
+def parse_file(file: Path, dataset: Dataset, into: LabelSet, column: str = "label") -> list[tuple[int, str]]:
+    """Read ``file`` (CSV or Label Studio export), check every row and add it to ``into``; return the new pairs."""
+    return parse_rows(read_label_file(file, column), dataset, into)
 
 
 def labels_steps(run: RunDir) -> list[StepDir]:
@@ -145,10 +145,12 @@ def labels_steps(run: RunDir) -> list[StepDir]:
 
 
 def load_imported(run: RunDir, writer: StepWriter | None = None, exclude: str | None = None) -> LabelSet:
-    """Return every label imported so far (all finished ``labels/`` steps) with the declared classes.
+    """Return every label imported so far (all finished ``labels/`` steps) with the class list.
 
-    With a ``writer``, each ``labels.csv`` is verified against its manifest and recorded as an input;
-    ``exclude`` names a round left out (the one ``--force`` replaces).
+    The class list is the union of the lists the rounds recorded (in order) and of their labels
+    (rounds from before class lists were recorded hold none). With a ``writer``, each ``labels.csv``
+    is verified against its manifest and recorded as an input; ``exclude`` names a round left out
+    (the one ``--force`` replaces).
     """
     result = LabelSet()
     for step in (s for s in labels_steps(run) if s.name != exclude):
@@ -156,10 +158,12 @@ def load_imported(run: RunDir, writer: StepWriter | None = None, exclude: str | 
         if writer is not None:
             writer.record_step_input(step, "labels.csv")
         declared = manifest.config.get("classes")
-        if declared is not None and result.declared is None:
-            result.declared = list(declared)
         path = step.file("labels.csv")
         with path.open(newline="") as handle:
             for row in csv.DictReader(handle):
                 result.add(int(row["index"]), row["label"], f"{step.label}", f"index {row['index']}")
+        known = list(result.declared or [])
+        known += [c for c in declared or [] if c not in known]
+        known += sorted(set(result.labels.values()) - set(known))
+        result.declared = known
     return result

@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from alpool.errors import ConfigError, MissingStepError, StepExistsError
+from alpool.errors import ConfigError, MissingStepError
 from alpool.labelling.config import ExportConfig
-from alpool.labelling.export import check_copy, copy_files, export_rows, summary_of, write_export
-from alpool.run_context import RunContext, open_run
-from alpool.rundir import RunDir, StepDir, StepManifest, StepWriter
+from alpool.labelling.export_step import Picks, export_picks, pool_picks
+from alpool.run_context import open_run
+from alpool.rundir import RunDir, StepManifest
 from alpool.trial_dirs import EpisodeFolder
 
 EPISODE = re.compile(r"^al/(?P<exp>[^/]+)/(?P<trial>[^/]+--[^/]+/trial-\d+)/(?P<ep>episode-\d+)/?$")
@@ -30,40 +29,17 @@ def resolve(run: RunDir, source: str) -> tuple[str, str]:
         name = "--".join([match["exp"], match["trial"].replace("/", "--"), match["ep"]])
         return "episode", name
     name = text.removeprefix("pools/")
-    if "/" in name:
+    if "/" in name or not name:
         raise ConfigError(f"cannot export {source!r}: give a pool name (see {run.root / 'pools'}) or "
                           "al/EXP/POOL--QUERY/trial-T/episode-E")
     run.step("pools", name).manifest()  # says which command makes it
     return "pool", name
 
 
-@dataclass
-class Picks:
-    """The picked train indices in order, their ``[N]`` scores (``None`` if not recorded), the files read."""
-
-    indices: np.ndarray
-    scores: np.ndarray | None
-    files: list[tuple[StepDir | None, Path]]
-
-    def record(self, writer: StepWriter) -> None:
-        """Record the files read as the writer's inputs (step files verified against their manifest)."""
-        for step, path in self.files:
-            if step is not None:
-                writer.record_step_input(step, path.name)
-            else:
-                writer.record_input(path)
-
-
 def read_picks(run: RunDir, source: str, kind: str) -> Picks:
     """Read the picks of a pool (with its scores) or of an AL episode's query (no scores)."""
     if kind == "pool":
-        step = run.step("pools", source.strip().rstrip("/").removeprefix("pools/"))
-        files: list[tuple[StepDir | None, Path]] = [(step, step.file("indices.npy"))]
-        scores = None
-        if "selection_scores.npy" in step.manifest().outputs:
-            scores = step.read_array("selection_scores.npy")
-            files.append((step, step.file("selection_scores.npy")))
-        return Picks(step.read_array("indices.npy").astype(np.int64), scores, files)
+        return pool_picks(run.step("pools", source.strip().rstrip("/").removeprefix("pools/")))
     episode = EpisodeFolder(run.root / source.strip().rstrip("/"))
     path = episode.path / "queried.npy"
     indices = episode.queried().astype(np.int64)
@@ -76,23 +52,4 @@ def run(config: ExportConfig, run_dir: Path, data_dir: Path | None = None) -> St
     """Write ``exports/<name>/`` (CSV, Label Studio tasks) and copy the files when asked."""
     ctx = open_run(run_dir, data_dir)
     kind, default = resolve(ctx.run, config.source)
-    return export_selection(ctx, config, read_picks(ctx.run, config.source, kind), config.name or default)
-
-
-def export_selection(ctx: RunContext, config: ExportConfig, picks: Picks, name: str) -> StepManifest:
-    """Export picks as ``exports/<name>`` (every check before the first write)."""
-    step = ctx.run.step("exports", name)
-    if step.is_finished() and not config.force:
-        raise StepExistsError(f"export {step.label} already exists in {ctx.run.root}; pass --force to redo it")
-    if len(picks.indices) and int(picks.indices.max()) >= ctx.dataset.n_train:
-        raise ConfigError(f"{config.source} holds index {int(picks.indices.max())}, beyond the "
-                          f"{ctx.dataset.n_train} images of the dataset")
-    rows = export_rows(picks.indices, picks.scores, ctx.dataset)
-    if config.copy_to is not None:
-        check_copy(rows, ctx.dataset, config.copy_to)
-    with ctx.run.writing("exports", name, config.model_dump(mode="json"), config.force) as w:
-        picks.record(w)
-        write_export(w, rows, ctx.dataset, config.url_prefix, config.source)
-        if config.copy_to is not None:
-            copy_files(rows, ctx.dataset, config.copy_to)
-        return w.finish(summary_of(rows, config.source, config.copy_to), oracle=False)
+    return export_picks(ctx, config, read_picks(ctx.run, config.source, kind), config.name or default)

@@ -1,4 +1,15 @@
-"""``alpool init-pool``: pick the first images to label with a selector that needs no classifier."""
+"""``alpool init-pool``: pick the first images to label with a selector that needs no classifier.
+
+Two decisions for practitioners' runs:
+
+- ``--embeddings`` and ``--score`` are offered for every strategy; a strategy that does not use
+  one (``random --embeddings vae``) accepts it, records it in the pool's config and says it is
+  unused, so scripts that compare strategies with the same flags run. Other unknown options
+  (``--param``) are still refused.
+- In a run with imported labels (``labels/`` steps) the selection leaves the labelled images out
+  (they are the selector's ``labeled`` set) and says so; the pool's config records the rounds left
+  out, so the same command after another import is a different pool.
+"""
 
 from __future__ import annotations
 
@@ -7,8 +18,10 @@ from typing import Any
 
 import numpy as np
 
+from alpool import reporting
 from alpool.config import InitPoolConfig
 from alpool.errors import ConfigError, UnknownNameError
+from alpool.labelling.labels import LabelSet, load_imported
 from alpool.run_context import RunContext, RunInputs, Upstream, open_run
 from alpool.rundir import InputLog, StepManifest
 from alpool.seeding import numpy_rng
@@ -36,6 +49,16 @@ def pool_budget(config: InitPoolConfig, pool_size: int) -> int:
     return max(1, int(round(config.budget_ratio * pool_size)))
 
 
+SHARED_OPTIONS = ("embeddings", "score")  # flags offered for every strategy (unused ones are recorded)
+
+
+def selector_params(config: InitPoolConfig) -> tuple[dict[str, Any], list[str]]:
+    """Return the options the strategy takes, and the shared flags it does not use (accepted, recorded)."""
+    fields = SELECTORS.get(config.strategy).Params.model_fields
+    unused = [k for k in SHARED_OPTIONS if k in config.params and k not in fields]
+    return {k: v for k, v in config.params.items() if k not in unused}, unused
+
+
 def check_strategy(name: str) -> None:
     """Refuse an unknown strategy, suggesting only selectors that init-pool accepts."""
     if name not in SELECTORS:
@@ -49,7 +72,7 @@ def default_name(config: InitPoolConfig, selector: Selector) -> str:
     pools are finished without loading the data.
     """
     label = config.strategy
-    if "score" in config.params:
+    if "score" in config.params and "score" in type(selector.params).model_fields:
         label += f"-{config.params['score']}"
     if getattr(selector.params, "ascending", False):
         label += "-easy"  # the bottom of the order must not collide with the top's folder
@@ -66,7 +89,10 @@ def pool_names(config: InitPoolConfig, selector: Selector) -> list[str]:
 def run(config: InitPoolConfig, run_dir: Path, data_dir: Path | None = None) -> list[StepManifest]:
     """Select ``config.count`` pools and write ``pools/<name>/`` for each."""
     check_strategy(config.strategy)
-    selector = SELECTORS.create(config.strategy, config.params)
+    params, unused = selector_params(config)
+    selector = SELECTORS.create(config.strategy, params)
+    for option in unused:
+        reporting.info(f"--strategy {config.strategy} does not use --{option} (recorded in the pool's config)")
     if NEED_CLASSIFIER in selector.needs:
         raise ConfigError(f"{config.strategy!r} needs a trained classifier, so it is an AL query: "
                           f"use `alpool al-run --query {config.strategy}`")
@@ -75,28 +101,43 @@ def run(config: InitPoolConfig, run_dir: Path, data_dir: Path | None = None) -> 
                           f"would make {config.count} identical pools; use --count 1")
     resolve_device(config.device)  # refuse a missing GPU before anything is written
     ctx = open_run(run_dir, data_dir)
-    budget = pool_budget(config, len(ctx.pool))
-    if budget > len(ctx.pool):
-        raise ConfigError(f"budget {budget} is larger than the {len(ctx.pool)} selectable train images; lower --budget")
+    labels = load_imported(ctx.run)
+    selectable = np.setdiff1d(ctx.pool, labels.indices()).astype(np.int64)
+    budget = pool_budget(config, len(selectable))
+    if budget > len(selectable):
+        left = f" not yet labelled ({len(labels.labels)} are)" if labels.labels else ""
+        raise ConfigError(f"budget {budget} is larger than the {len(selectable)} selectable train images{left}; "
+                          "lower --budget")
     names = pool_names(config, selector)
     kept = {}  # refuse (or keep) before computing anything: the run directory's one rule
     for member, name in enumerate(names):
-        manifest = ctx.run.finished_step("pools", name, _record(config, member), config.force)
+        manifest = ctx.run.finished_step("pools", name, _record(config, member, labels), config.force)
         if manifest is not None:
             kept[name] = manifest
     if len(kept) == len(names):
-        raise ctx.run.already_finished(f"pool pools/{names[0]}" if len(names) == 1
-                                       else f"pool pools/{names[0]} ... {names[-1]}")
-    return [kept.get(name) or _write_pool(config, ctx, selector, name, i, budget) for i, name in enumerate(names)]
+        first = ctx.run.step("pools", names[0]).label
+        raise ctx.run.already_finished(f"pool {first}" if len(names) == 1 else f"pool {first} ... {names[-1]}")
+    if labels.labels:
+        reporting.info(f"left out the {len(labels.labels)} images labelled in {', '.join(labels_rounds(ctx))}")
+    return [kept.get(name) or _write_pool(config, ctx, selector, name, i, budget, labels)
+            for i, name in enumerate(names)]
 
 
-def _record(config: InitPoolConfig, member: int) -> dict[str, Any]:
-    """Return the recorded config of pool ``member`` of the group (its own seed)."""
-    return {**config.model_dump(mode="json"), "member_seed": config.seed + member}
+def labels_rounds(ctx: RunContext) -> list[str]:
+    """Return the finished labels steps of the run (``labels/round-001``, ...)."""
+    return [s.label for s in ctx.run.finished("labels")]
+
+
+def _record(config: InitPoolConfig, member: int, labels: LabelSet) -> dict[str, Any]:
+    """Return the recorded config of pool ``member`` of the group (its own seed; the labelled images left out)."""
+    record = {**config.model_dump(mode="json"), "member_seed": config.seed + member}
+    if labels.labels:
+        record["leaves_out_labelled"] = len(labels.labels)
+    return record
 
 
 def _write_pool(config: InitPoolConfig, ctx: RunContext, selector: Selector, name: str, member: int,
-                budget: int) -> StepManifest:
+                budget: int, labels: LabelSet) -> StepManifest:
     """Select the pool, then write ``pools/<name>/``: every input is read before the folder exists."""
     seed = config.seed + member
     log = InputLog(ctx.run.root)  # reads are recorded here, then handed to the writer
@@ -104,8 +145,8 @@ def _write_pool(config: InitPoolConfig, ctx: RunContext, selector: Selector, nam
     inputs = RunInputs(ctx, upstream)
     sel_ctx = SelectionContext(
         n_total=ctx.dataset.n_train,
-        labeled=np.empty(0, dtype=np.int64),
-        candidates=ctx.pool,
+        labeled=labels.indices(),
+        candidates=np.setdiff1d(ctx.pool, labels.indices()).astype(np.int64),
         rng=numpy_rng(seed, "init-pool", config.strategy),
         num_classes=ctx.dataset.num_classes,
         inputs=inputs,
@@ -113,7 +154,7 @@ def _write_pool(config: InitPoolConfig, ctx: RunContext, selector: Selector, nam
     )
     selection = selector(sel_ctx, budget)
     scores = np.full(ctx.dataset.n_train, np.nan)
-    scores[ctx.pool] = selection.candidate_scores
+    scores[sel_ctx.candidates] = selection.candidate_scores
     grouped = config.count > 1 or config.budget_ratio is not None
     counts = (class_summary(selection.indices, ctx.dataset.train_y.numpy(), ctx.dataset.num_classes)
               if ctx.dataset.has_labels else {})  # an unlabeled dataset has no classes to count
@@ -123,7 +164,8 @@ def _write_pool(config: InitPoolConfig, ctx: RunContext, selector: Selector, nam
         group=config.name or default_name(config, selector) if grouped else None,
         ratio=budget / len(ctx.pool) if grouped else None,
     )
-    with ctx.run.writing("pools", name, _record(config, member), config.force) as w:
+    with ctx.run.writing("pools", name, _record(config, member, labels), config.force) as w:
+        load_imported(ctx.run, w)  # the labels left out are inputs
         w.inputs.update(log.inputs)
         w.save_array("indices.npy", selection.indices)
         w.save_array("selection_scores.npy", scores)

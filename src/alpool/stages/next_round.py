@@ -23,18 +23,21 @@ import numpy as np
 import torch
 
 from alpool import reporting
-from alpool.errors import ConfigError, MissingStepError, StepExistsError
+from alpool.errors import AlreadyFinishedError, ConfigError, MissingStepError, StepExistsError
 from alpool.frameworks import FRAMEWORKS, EpisodeData, Framework, TrainedModel
+from alpool.labelling.classes import near
 from alpool.labelling.config import ExportConfig, NextConfig
 from alpool.labelling.export import check_copy, export_rows
+from alpool.labelling.export_step import Picks, export_picks, pool_picks
 from alpool.labelling.kfold import kfold_estimate
 from alpool.labelling.labels import LabelSet, labels_steps, load_imported, parse_file
+from alpool.labelling.tidy import tidy
 from alpool.run_context import RunContext, RunInputs, Upstream, open_run
+from alpool.run_index import finished_same
 from alpool.rundir import InputLog, RunDir, StepManifest
 from alpool.seeding import derive_seed, numpy_rng
 from alpool.selectors import SELECTORS, SelectionContext
 from alpool.selectors.base import NEED_LABELS, Selector
-from alpool.stages.export import export_selection, read_picks
 from alpool.training import resolve_device
 
 KFOLD_CAVEAT = ("optimistic when the labelled images were picked by a selector (typical or uncertain images are "
@@ -89,10 +92,7 @@ def estimate(trainer: Trainer, final: TrainedModel, labels: LabelSet, holdout: L
              config: NextConfig, n: int) -> dict[str, Any]:
     """Return the quality estimate: accuracy on the holdout file, else k-fold on the labels."""
     if holdout is not None:
-        idx, y = holdout.indices(), holdout.targets(n)[holdout.indices()]
-        predicted = final.classifier.predict_proba(idx).argmax(1)
-        return {"method": f"held-out labelled file {config.holdout}", "n": int(len(idx)),
-                "accuracy": float((predicted == y).mean())}
+        return holdout_estimate(final, labels, holdout, config)
     labeled = labels.indices()
     if config.folds < 2 or len(labeled) < 2:
         return {"method": "none (--folds 0 or fewer than 2 labels)"}
@@ -107,12 +107,43 @@ def estimate(trainer: Trainer, final: TrainedModel, labels: LabelSet, holdout: L
     return {**result, "caveat": KFOLD_CAVEAT}
 
 
+def holdout_estimate(final: TrainedModel, labels: LabelSet, holdout: LabelSet, config: NextConfig) -> dict[str, Any]:
+    """Return the accuracy on the holdout; its images of classes never labelled for training count as errors."""
+    classes, trained = labels.classes, set(labels.labels.values())
+    idx = holdout.indices()
+    truth = [holdout.labels[int(i)] for i in idx]
+    predicted = final.classifier.predict_proba(idx).argmax(1)
+    unseen = [t not in trained for t in truth]  # also declared classes that no training label has yet
+    right = np.array([not u and classes.index(t) == p
+                      for t, u, p in zip(truth, unseen, predicted.tolist(), strict=True)])
+    result: dict[str, Any] = {"method": f"held-out labelled file {config.holdout}", "n": int(len(idx)),
+                              "accuracy": float(right.mean())}
+    if any(unseen):
+        known = ~np.array(unseen)
+        result.update({
+            "n_unseen_class_images": int(sum(unseen)),
+            "unseen_classes": sorted({t for t, u in zip(truth, unseen, strict=True) if u}),
+            "accuracy_on_labelled_classes": float(right[known].mean()) if known.any() else None,
+            "note": "holdout images of classes never labelled for training count as errors",
+        })
+    return result
+
+
 def read_holdout(config: NextConfig, ctx: RunContext, labels: LabelSet) -> LabelSet | None:
-    """Parse ``--holdout`` against the class list; images that are also training labels are left out of it."""
+    """Parse ``--holdout``; images that are also training labels are left out of it.
+
+    Its labels may name classes that no training label has yet (a random first batch misses rare
+    classes): they count as errors of the estimate. A near-duplicate of a known class is refused.
+    """
     if config.holdout is None:
         return None
-    holdout = LabelSet(declared=labels.classes)
+    holdout = LabelSet()
     parse_file(config.holdout, ctx.dataset, holdout)
+    for label in sorted(set(holdout.labels.values()) - set(labels.classes)):
+        twin = near(label, labels.classes)
+        if twin is not None:
+            raise ConfigError(f"{config.holdout.name}: label {label!r} is a near-duplicate of the class {twin[0]!r} "
+                              f"({twin[1]}); write {twin[0]!r}")
     both = set(holdout.labels) & set(labels.labels)
     if len(both) == len(holdout.labels):
         raise ConfigError(f"{config.holdout}: every image in it is also an imported training label; "
@@ -140,17 +171,49 @@ def run(config: NextConfig, run_dir: Path, data_dir: Path | None = None) -> tupl
         have = ", ".join(sorted(set(labels.labels.values()))) or "none"
         raise MissingStepError(f"next needs imported labels of at least 2 classes (have: {have}); "
                                "label the exported images and run `alpool import-labels FILE.csv`")
+    if config.copy_to is not None:  # a file given as the folder is refused before training
+        check_copy([], ctx.dataset, config.copy_to)
+    name = config.name or f"next-{len(labels_steps(ctx.run)) + 1:03d}"
+    tidy(ctx.run, ctx.run.step("pools", name), ctx.run.step("exports", name))
+    finished = None if config.force else resume(ctx, config, name)
+    if finished is not None:
+        return finished
     holdout = read_holdout(config, ctx, labels)
     taken = np.union1d(labels.indices(), holdout.indices() if holdout else np.empty(0, np.int64))
     candidates = np.setdiff1d(ctx.pool, taken).astype(np.int64)
     if config.budget > len(candidates):
         raise ConfigError(f"--budget {config.budget} is more than the {len(candidates)} images not yet labelled")
-    name = config.name or f"next-{len(labels_steps(ctx.run)) + 1:03d}"
-    for kind in ("pools", "exports"):
-        if ctx.run.step(kind, name).is_finished() and not config.force:
-            raise StepExistsError(f"step {kind}/{name} already exists in {ctx.run.root}; "
-                                  "pass --force to redo it or choose another --name")
     return _select_and_write(ctx, config, framework, selector, labels, holdout, candidates, name)
+
+
+def export_config(config: NextConfig, name: str) -> ExportConfig:
+    """Return the settings of the round's export (``exports/<name>`` of ``pools/<name>``)."""
+    return ExportConfig(source=f"pools/{name}", name=name, copy_to=config.copy_to, url_prefix=config.url_prefix,
+                        force=config.force)
+
+
+def resume(ctx: RunContext, config: NextConfig, name: str) -> tuple[StepManifest, StepManifest] | None:
+    """Finish a round whose pool exists (a killed ``next``); ``None`` when the pool is still to be made.
+
+    Raises:
+        AlreadyFinishedError: the pool and its export both finished with these settings.
+        StepExistsError: the pool or the export finished with other settings.
+    """
+    pool_step, export_step = ctx.run.step("pools", name), ctx.run.step("exports", name)
+    if finished_same(pool_step, config.model_dump(mode="json")) is None:
+        if export_step.is_finished():
+            raise StepExistsError(f"step {export_step.label} already exists in {ctx.run.root} without its pool; "
+                                  "pass --force to redo the round or choose another --name")
+        return None
+    ctx.run.record_step(pool_step, now=False)
+    try:
+        export = export_picks(ctx, export_config(config, name), pool_picks(pool_step), name)
+    except AlreadyFinishedError:
+        raise AlreadyFinishedError(f"round {name} already finished in {ctx.run.root} with the same settings "
+                                   f"(pools/{name}, exports/{name}): kept it (pass --force to redo it)",
+                                   root=ctx.run.root) from None
+    reporting.info(f"pools/{name} had finished: wrote its export")
+    return pool_step.manifest(), export
 
 
 def _select_and_write(ctx: RunContext, config: NextConfig, framework: Framework, selector: Selector,
@@ -190,6 +253,7 @@ def _select_and_write(ctx: RunContext, config: NextConfig, framework: Framework,
             "uses": upstream.used, "info": selection.info, "train_info": final.info,
         }
         pool = w.finish(summary, oracle=False)
-    export = ExportConfig(source=f"pools/{name}", name=name, copy_to=config.copy_to, url_prefix=config.url_prefix,
-                          force=config.force)
-    return pool, export_selection(ctx, export, read_picks(ctx.run, export.source, "pool"), name)
+    step = ctx.run.step("pools", name)
+    picks = Picks(selection.indices.astype(np.int64), scores,  # handed over in memory, recorded as inputs
+                  [(step, step.file("indices.npy")), (step, step.file("selection_scores.npy"))])
+    return pool, export_picks(ctx, export_config(config, name), picks, name)
