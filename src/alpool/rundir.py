@@ -254,6 +254,18 @@ class RunDir:
         """Return the step folder ``<kind>/<name>``."""
         return StepDir(self.root, kind, name)
 
+    def step_lock(self, kind: str, name: str) -> Path:
+        """Return the lock file held while step ``<kind>/<name>`` is written."""
+        return self.root / kind / f".{name}.lock"
+
+    def kind_folder(self, kind: str) -> Path:
+        """Return the folder holding every step of a kind (``<run>/pools``), for messages."""
+        return self.root / kind
+
+    def name_in(self, kind: str, text: str) -> str:
+        """Return the step name a user wrote as ``NAME`` or ``<kind>/NAME``."""
+        return text.strip().rstrip("/").removeprefix(f"{kind}/")
+
     def steps(self, kind: str) -> list[StepDir]:
         """Return every step folder of a kind (finished or not), sorted by name."""
         return step_folders(self.root, kind)
@@ -321,7 +333,7 @@ class RunDir:
         """
         self.manifest()  # the run must exist
         step = self.step(kind, name)
-        with file_lock(self.root / kind / f".{name}.lock", f"step {step.label}"):
+        with file_lock(self.step_lock(kind, name), f"step {step.label}"):
             self.refuse_finished(kind, name, config, force)
             if step.is_finished():  # unindexed first: a crash between leaves a step the index lacks
                 sync_index(self.root, step, remove=True, wait=self.index_wait)

@@ -7,6 +7,8 @@ step writes into its folder are named here, so that a reader and a writer can ne
 from __future__ import annotations
 
 POOL_INDICES = "indices.npy"  # pools/<pool>/: int64 [B] train indices, in pick order
+SELECTION_SCORES = "selection_scores.npy"  # pools/<pool>/: float64 [N], each candidate's score (NaN elsewhere)
+TO_LABEL = "to_label.csv"  # exports/<name>/: rank, index, path, score of the images to label
 SCORES = "scores.npy"  # scores/<scorer>/: float64 [N], higher = pick first
 SORTED_INDEX = "sorted_idx.npy"  # scores/<scorer>/: int64 [N] permutation, best first
 EMBEDDINGS = "embeddings.npy"  # pretrain/<task>/: float32 [N, D]

@@ -13,6 +13,7 @@ parsed back into a pool and a query (pool names may contain ``--``).
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable, Iterator
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
@@ -29,6 +30,24 @@ from alpool.jsonify import json_default_or_str
 METRICS = "metrics.json"
 STATE = "model.pt"
 LOCK = ".lock"  # held by the one process that runs (writes) the trial
+QUERIED = "queried.npy"  # what the episode's model picked for the next episode
+LABELED = "labeled.npy"  # the set the episode trained on
+EPISODE_SOURCE = "al/EXP/POOL--QUERY/trial-T/episode-E"  # how a user names one episode's query (alpool export)
+_EPISODE_SOURCE = re.compile(r"^al/(?P<exp>[^/]+)/(?P<trial>[^/]+--[^/]+/trial-\d+)/(?P<ep>episode-\d+)/?$")
+
+
+def episode_source(run_root: Path, text: str) -> tuple[EpisodeFolder, str] | None:
+    """Return the episode folder a user named as ``al/EXP/POOL--QUERY/trial-T/episode-E`` and its one-word name.
+
+    Returns:
+        None when ``text`` does not have the shape of an episode path (it may name a pool); the
+        folder is returned whether or not it is finished.
+    """
+    match = _EPISODE_SOURCE.match(text.strip().rstrip("/"))
+    if match is None:
+        return None
+    name = "--".join([match["exp"], match["trial"].replace("/", "--"), match["ep"]])
+    return EpisodeFolder(run_root / match.group(0).rstrip("/")), name
 
 
 def pair_folder(experiment: Path, pool: str, query: str) -> Path:
@@ -65,9 +84,14 @@ class EpisodeFolder:
                                    "episode, or redo it with --force") from None
         return row
 
+    @property
+    def queried_path(self) -> Path:
+        """Return the path of ``queried.npy``."""
+        return self.path / QUERIED
+
     def queried(self) -> np.ndarray:
         """Return the indices the episode's model queried ``[q]`` int64."""
-        return load_array(self.path / "queried.npy")
+        return load_array(self.queried_path)
 
     def read(self, with_state: bool = False) -> FinishedEpisode:
         """Read a finished episode (the weights only when asked and saved)."""
@@ -92,8 +116,8 @@ class EpisodeFolder:
     def write(self, labeled: np.ndarray, queried: np.ndarray, row: dict[str, Any],
               state: dict[str, Any] | None = None) -> None:
         """Write the episode's files atomically, ``metrics.json`` last."""
-        atomic_save_array(self.path / "labeled.npy", labeled)
-        atomic_save_array(self.path / "queried.npy", queried)
+        atomic_save_array(self.path / LABELED, labeled)
+        atomic_save_array(self.queried_path, queried)
         if state is not None:
             save_state(self.path / STATE, state)
         atomic_write_text(self.path / METRICS, json.dumps(row, indent=2, default=json_default_or_str))

@@ -36,16 +36,18 @@ def export(
 
     Example: alpool export typiclust-50 --copy-to to_label/
     """
+    from alpool.rundir import step_folder
     from alpool.stages import export as stage
+    from alpool.step_files import TO_LABEL
 
     def body() -> None:
         target = resolve_run_dir(run_dir)
         config = ExportConfig(source=source, name=name, copy_to=copy_to, url_prefix=url_prefix, force=force)
         manifest = stage.run(config, target, data_dir)
-        folder = target / "exports" / manifest.name
+        folder = step_folder(target, manifest)
         copied = f", copied to {config.copy_to}" if config.copy_to else ""
         print_setup(manifest.summary, quiet)
-        done(f"{manifest.summary['n_images']} images to label in {folder / 'to_label.csv'}{copied}", target, folder)
+        done(f"{manifest.summary['n_images']} images to label in {folder / TO_LABEL}{copied}", target, folder)
 
     run_command(body, quiet, debug, threads)
 

@@ -35,6 +35,7 @@ def import_labels(
 
     Example: alpool import-labels project-1-at-2026-01-01.json --new-class bird
     """
+    from alpool.rundir import step_folder
     from alpool.stages import import_labels as stage
 
     def body() -> None:
@@ -51,6 +52,6 @@ def import_labels(
         if summary.get("added_classes"):
             typer.echo(f"added the classes {', '.join(summary['added_classes'])}")
         done(f"{summary['n_labels']} labels imported ({counts}); {summary['total_labeled']} labelled in all",
-             target, target / "labels" / manifest.name)
+             target, step_folder(target, manifest))
 
     run_command(body, quiet, debug, threads)

@@ -48,6 +48,7 @@ def init_pool(
 
     Example: alpool init-pool --strategy ranked --score vae-loss --budget 100
     """
+    from alpool.rundir import step_folder
     from alpool.stages import init_pool as stage
     from alpool.summaries import PoolSummary
 
@@ -69,7 +70,7 @@ def init_pool(
         covered = summary.n_classes_covered
         coverage = f", {plural(covered, 'class')} covered" if covered is not None else " (unlabeled: export it to label)"
         done(f"pool {first.name}{more}: {plural(summary.budget or 0, 'image')}{coverage}", target,
-             target / "pools" / first.name)
+             step_folder(target, first))
 
     run_command(body, quiet, debug, threads)
 

@@ -51,7 +51,9 @@ def next_round(
 
     Example: alpool next --query entropy --budget 50
     """
+    from alpool.rundir import step_folder
     from alpool.stages import next_round as stage
+    from alpool.step_files import TO_LABEL
 
     def body() -> None:
         target = resolve_run_dir(run_dir)
@@ -73,6 +75,6 @@ def next_round(
             estimate = "no quality estimate"
         print_setup(export.summary, quiet)
         done(f"trained on {pool.summary['n_labeled']} labels, {estimate}; {export.summary['n_images']} images to "
-             f"label in {target / 'exports' / export.name / 'to_label.csv'}", target, target / "pools" / pool.name)
+             f"label in {step_folder(target, export) / TO_LABEL}", target, step_folder(target, pool))
 
     run_command(body, quiet, debug, threads)

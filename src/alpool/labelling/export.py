@@ -29,6 +29,7 @@ from alpool.data.base import Dataset
 from alpool.errors import ConfigError, NotWritableError
 from alpool.labelling.label_studio import Setup, image_url, label_config
 from alpool.rundir import StepWriter
+from alpool.step_files import TO_LABEL
 
 IMAGES_DIR = "images"
 
@@ -75,7 +76,7 @@ def write_export(writer: StepWriter, rows: list[ExportRow], dataset: Dataset, se
     """Write the CSV, the Label Studio files and, for datasets without files, the images as PNG."""
     if not dataset.paths:
         _write_pngs(writer, rows, dataset)
-    writer.write_text("to_label.csv", csv_text(rows))
+    writer.write_text(TO_LABEL, csv_text(rows))
     writer.write_json("label_studio.json", label_studio_tasks(rows, setup.prefix, source))
     writer.write_text("label_config.xml", label_config(classes))
     writer.write_text("label_studio_setup.txt", "\n".join(setup.lines(writer.path)) + "\n")
@@ -138,7 +139,7 @@ def summary_of(rows: list[ExportRow], source: str, copied_to: Path | None, setup
     """Return the export's manifest summary (with the Label Studio setup that serves its URLs)."""
     return {"source": source, "n_images": len(rows), "first": [r.path for r in rows[:5]],
             "copied_to": str(copied_to.resolve()) if copied_to is not None else None,
-            "files": ["to_label.csv", "label_studio.json", "label_config.xml", "label_studio_setup.txt"],
+            "files": [TO_LABEL, "label_studio.json", "label_config.xml", "label_studio_setup.txt"],
             "url_prefix": setup.prefix, "image_folder": str(setup.folder),
             "label_studio": {"environment": setup.environment(), "storage_path": str(setup.folder),
                              "steps": lines}}

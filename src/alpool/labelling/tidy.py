@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from alpool.atomic_files import remove_stale_temps
 from alpool.rundir import RunDir, StepDir
-from alpool.threads import PROCESS_FILE
+from alpool.step_process import PROCESS_FILE
 
 
 def tidy(run: RunDir, *steps: StepDir) -> None:

@@ -10,7 +10,7 @@ from alpool import reporting, threads
 from alpool.config import ALRunConfig, AnalyzeConfig, Execution, InitPoolConfig, Preset, PretrainConfig, RankConfig
 from alpool.errors import AlreadyFinishedError
 from alpool.executor import EXECUTORS, ExecutorRequest
-from alpool.rundir import StepManifest
+from alpool.rundir import RunDir, StepManifest
 from alpool.selectors import SELECTORS
 from alpool.stages import al_run, analyze, init_pool, pretrain, rank
 
@@ -27,32 +27,35 @@ def run(preset: Preset, run_dir: Path, device: str = "auto", force: bool = False
     if preset.al:
         # refuse bad executor options before any step
         EXECUTORS.create(ExecutorRequest(workers, execution or Execution(), device, connect=False))
+    run_ = RunDir(run_dir)
     for step in preset.pretrain:
         config = PretrainConfig(task=step.task, dataset=preset.dataset, data_dir=data_dir, params=step.params,
                                 name=step.name, seed=preset.seed, device=device, force=force,  # type: ignore[arg-type]
                                 val_fraction=preset.val_fraction)
-        ran += _unless_kept(f"pretrain/{config.step_name}", partial(pretrain.run, config, run_dir))
+        ran += _unless_kept(run_.step("pretrain", config.step_name).label, partial(pretrain.run, config, run_dir))
     for item in preset.rank:
         rank_config = RankConfig(scorer=item.scorer, params=item.params, ascending=item.ascending,
                                  seed=preset.seed, device=device, force=force)  # type: ignore[arg-type]
-        ran += _unless_kept(f"scores/{rank_config.step_name}", partial(rank.run, rank_config, run_dir, data_dir))
+        ran += _unless_kept(run_.step("scores", rank_config.step_name).label,
+                            partial(rank.run, rank_config, run_dir, data_dir))
     for pool in preset.pools:
         pool_config = InitPoolConfig(strategy=pool.strategy, budget=pool.budget, budget_ratio=pool.budget_ratio,
                                      count=pool.count, params=pool.params, name=pool.name,
                                      seed=preset.seed if pool.seed is None else pool.seed, device=device,  # type: ignore[arg-type]
                                      force=force)
         names = init_pool.pool_names(pool_config, SELECTORS.create(pool_config.strategy, pool_config.params))
-        label = f"pools/{names[0]}" if len(names) == 1 else f"pools/{names[0]} ... {names[-1]}"
+        label = run_.step("pools", names[0]).label + ("" if len(names) == 1 else f" ... {names[-1]}")
         ran += _unless_kept(label, partial(init_pool.run, pool_config, run_dir, data_dir))
     for grid in preset.al:
         al_config = ALRunConfig(**grid.model_dump(), seed=preset.seed, workers=workers, device=device, force=force,  # type: ignore[arg-type]
                                  execution=execution or Execution())
         experiment = al_run.experiment_name(al_config)
-        ran += _unless_kept(f"al/{experiment}", partial(al_run.run, al_config, run_dir, data_dir), workers)
+        ran += _unless_kept(run_.step("al", experiment).label, partial(al_run.run, al_config, run_dir, data_dir),
+                            workers)
     if preset.analyze is not None:
         analyze_config: AnalyzeConfig = preset.analyze
         threads.refresh()
-        ran.append(f"analysis/{analyze.run(analyze_config, run_dir, data_dir).name}")
+        ran.append(run_.step("analysis", analyze.run(analyze_config, run_dir, data_dir).name).label)
     return ran
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 import numpy as np
@@ -12,26 +11,22 @@ from alpool.labelling.config import ExportConfig
 from alpool.labelling.export_step import Picks, export_picks, pool_picks
 from alpool.run_context import open_run
 from alpool.rundir import RunDir, StepManifest
-from alpool.trial_dirs import EpisodeFolder
-
-EPISODE = re.compile(r"^al/(?P<exp>[^/]+)/(?P<trial>[^/]+--[^/]+/trial-\d+)/(?P<ep>episode-\d+)/?$")
+from alpool.trial_dirs import EPISODE_SOURCE, episode_source
 
 
 def resolve(run: RunDir, source: str) -> tuple[str, str]:
     """Return ``(kind, default export name)`` of ``source``; refuse what is neither a pool nor an episode."""
-    text = source.strip().rstrip("/")
-    match = EPISODE.match(text)
-    if match:
-        folder = run.root / text
-        if not EpisodeFolder(folder).is_finished():
-            raise MissingStepError(f"{folder} is not a finished AL episode; give "
-                                   "al/EXP/POOL--QUERY/trial-T/episode-E of a run that got there")
-        name = "--".join([match["exp"], match["trial"].replace("/", "--"), match["ep"]])
+    episode = episode_source(run.root, source)
+    if episode is not None:
+        folder, name = episode
+        if not folder.is_finished():
+            raise MissingStepError(f"{folder.path} is not a finished AL episode; give {EPISODE_SOURCE} of a run "
+                                   "that got there")
         return "episode", name
-    name = text.removeprefix("pools/")
+    name = run.name_in("pools", source)
     if "/" in name or not name:
-        raise ConfigError(f"cannot export {source!r}: give a pool name (see {run.root / 'pools'}) or "
-                          "al/EXP/POOL--QUERY/trial-T/episode-E")
+        raise ConfigError(f"cannot export {source!r}: give a pool name (see {run.kind_folder('pools')}) or "
+                          f"{EPISODE_SOURCE}")
     run.step("pools", name).manifest()  # says which command makes it
     return "pool", name
 
@@ -39,9 +34,12 @@ def resolve(run: RunDir, source: str) -> tuple[str, str]:
 def read_picks(run: RunDir, source: str, kind: str) -> Picks:
     """Read the picks of a pool (with its scores) or of an AL episode's query (no scores)."""
     if kind == "pool":
-        return pool_picks(run.step("pools", source.strip().rstrip("/").removeprefix("pools/")))
-    episode = EpisodeFolder(run.root / source.strip().rstrip("/"))
-    path = episode.path / "queried.npy"
+        return pool_picks(run.step("pools", run.name_in("pools", source)))
+    found = episode_source(run.root, source)
+    if found is None:
+        raise ConfigError(f"cannot export {source!r}: give a pool name or {EPISODE_SOURCE}")
+    episode = found[0]
+    path = episode.queried_path
     indices = episode.queried().astype(np.int64)
     if len(indices) == 0:
         raise ConfigError(f"{source} queried nothing (the last episode of a trial); export an earlier episode")

@@ -45,7 +45,7 @@ def default_name(run: RunDir) -> str:
 
 def _being_written(run: RunDir, name: str) -> bool:
     """Return whether another process holds the lock of ``labels/<name>``."""
-    lock = run.root / "labels" / f".{name}.lock"
+    lock = run.step_lock("labels", name)
     if not lock.exists():
         return False
     try:

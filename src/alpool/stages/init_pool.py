@@ -27,6 +27,7 @@ from alpool.rundir import InputLog, StepManifest
 from alpool.seeding import numpy_rng
 from alpool.selectors import SELECTORS, SelectionContext, init_pool_names
 from alpool.selectors.base import NEED_CLASSIFIER, Selector
+from alpool.step_files import POOL_INDICES, SELECTION_SCORES
 from alpool.summaries import PoolSummary
 from alpool.training import resolve_device
 
@@ -167,7 +168,7 @@ def _write_pool(config: InitPoolConfig, ctx: RunContext, selector: Selector, nam
     with ctx.run.writing("pools", name, _record(config, member, labels), config.force) as w:
         load_imported(ctx.run, w)  # the labels left out are inputs
         w.inputs.update(log.inputs)
-        w.save_array("indices.npy", selection.indices)
-        w.save_array("selection_scores.npy", scores)
+        w.save_array(POOL_INDICES, selection.indices)
+        w.save_array(SELECTION_SCORES, scores)
         return w.finish(summary.to_json(), oracle=selector.oracle or inputs.used_labels or upstream.oracle)
 

@@ -34,10 +34,11 @@ from alpool.labelling.labels import LabelSet, labels_steps, load_imported, parse
 from alpool.labelling.tidy import tidy
 from alpool.run_context import RunContext, RunInputs, Upstream, open_run
 from alpool.run_index import finished_same
-from alpool.rundir import InputLog, RunDir, StepManifest
+from alpool.rundir import InputLog, RunDir, StepDir, StepManifest
 from alpool.seeding import derive_seed, numpy_rng
 from alpool.selectors import SELECTORS, SelectionContext
 from alpool.selectors.base import NEED_LABELS, Selector
+from alpool.step_files import POOL_INDICES, SELECTION_SCORES
 from alpool.training import resolve_device
 
 KFOLD_CAVEAT = ("optimistic when the labelled images were picked by a selector (typical or uncertain images are "
@@ -186,9 +187,9 @@ def run(config: NextConfig, run_dir: Path, data_dir: Path | None = None) -> tupl
     return _select_and_write(ctx, config, framework, selector, labels, holdout, candidates, name)
 
 
-def export_config(config: NextConfig, name: str) -> ExportConfig:
-    """Return the settings of the round's export (``exports/<name>`` of ``pools/<name>``)."""
-    return ExportConfig(source=f"pools/{name}", name=name, copy_to=config.copy_to, url_prefix=config.url_prefix,
+def export_config(config: NextConfig, pool: StepDir) -> ExportConfig:
+    """Return the settings of the round's export (``exports/<name>`` of the round's pool ``pools/<name>``)."""
+    return ExportConfig(source=pool.label, name=pool.name, copy_to=config.copy_to, url_prefix=config.url_prefix,
                         force=config.force)
 
 
@@ -207,12 +208,12 @@ def resume(ctx: RunContext, config: NextConfig, name: str) -> tuple[StepManifest
         return None
     ctx.run.record_step(pool_step, now=False)
     try:
-        export = export_picks(ctx, export_config(config, name), pool_picks(pool_step), name)
+        export = export_picks(ctx, export_config(config, pool_step), pool_picks(pool_step), name)
     except AlreadyFinishedError:
         raise AlreadyFinishedError(f"round {name} already finished in {ctx.run.root} with the same settings "
-                                   f"(pools/{name}, exports/{name}): kept it (pass --force to redo it)",
+                                   f"({pool_step.label}, {export_step.label}): kept it (pass --force to redo it)",
                                    root=ctx.run.root) from None
-    reporting.info(f"pools/{name} had finished: wrote its export")
+    reporting.info(f"{pool_step.label} had finished: wrote its export")
     return pool_step.manifest(), export
 
 
@@ -243,8 +244,8 @@ def _select_and_write(ctx: RunContext, config: NextConfig, framework: Framework,
     with ctx.run.writing("pools", name, record, config.force) as w:
         load_imported(ctx.run, w)
         w.inputs.update(log.inputs)
-        w.save_array("indices.npy", selection.indices)
-        w.save_array("selection_scores.npy", scores)
+        w.save_array(POOL_INDICES, selection.indices)
+        w.save_array(SELECTION_SCORES, scores)
         summary = {
             "strategy": "next", "query": config.query, "framework": config.framework, "budget": config.budget,
             "seed": config.seed, "n_labeled": int(len(labeled)), "classes": classes,
@@ -255,5 +256,5 @@ def _select_and_write(ctx: RunContext, config: NextConfig, framework: Framework,
         pool = w.finish(summary, oracle=False)
     step = ctx.run.step("pools", name)
     picks = Picks(selection.indices.astype(np.int64), scores,  # handed over in memory, recorded as inputs
-                  [(step, step.file("indices.npy")), (step, step.file("selection_scores.npy"))])
-    return pool, export_picks(ctx, export_config(config, name), picks, name)
+                  [(step, step.file(POOL_INDICES)), (step, step.file(SELECTION_SCORES))])
+    return pool, export_picks(ctx, export_config(config, step), picks, name)
