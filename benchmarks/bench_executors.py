@@ -35,9 +35,9 @@ from pathlib import Path
 import pandas as pd
 import torch
 
-from alpool import reporting
-from alpool.config import ALRunConfig, Execution, InitPoolConfig, PretrainConfig
-from alpool.executor import EXECUTORS, ExecutorRequest
+from alpool.core import reporting
+from alpool.core.config import ALRunConfig, Execution, InitPoolConfig, PretrainConfig
+from alpool.execution.executor import EXECUTORS, ExecutorRequest
 from alpool.stages import al_run, init_pool, pretrain
 
 TIMING = ["seconds", "seconds_train", "seconds_query", "experiment"]

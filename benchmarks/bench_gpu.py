@@ -30,11 +30,12 @@ import torch
 from torch.nn import functional as F
 
 import alpool
-from alpool.classifier import ModelClassifier
-from alpool.config import TrainConfig
+from alpool.core.config import TrainConfig
+from alpool.learning.classifier import ModelClassifier
+from alpool.learning.training import fit, make_optimizer, prepare, resolve_device
 from alpool.models import ModelSpec, build_model
+from alpool.ops.infer import autocast
 from alpool.selectors import SELECTORS, SelectionContext
-from alpool.training import autocast, fit, make_optimizer, prepare, resolve_device
 
 CIFAR_MEAN, CIFAR_STD = (0.491, 0.482, 0.447), (0.247, 0.244, 0.262)
 PROTOCOL_EPOCHS = 200

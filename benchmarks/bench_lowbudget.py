@@ -27,10 +27,10 @@ import numpy as np
 import pandas as pd
 import torch
 
-from alpool.config import ALRunConfig, InitPoolConfig, PretrainConfig
+from alpool.core.config import ALRunConfig, InitPoolConfig, PretrainConfig
+from alpool.core.seeding import numpy_rng
 from alpool.data import DATASETS, load_dataset
 from alpool.data.base import Dataset, DataSource
-from alpool.seeding import numpy_rng
 from alpool.stages import al_run, init_pool, pretrain
 
 STRATEGIES = {"random": {}, "typiclust": {"embeddings": "vae"}, "probcover": {"embeddings": "vae"}}

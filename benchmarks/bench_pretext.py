@@ -2,7 +2,7 @@
 
 (a) ``typicality`` scorer maths on N x 512 float32 clustered embeddings (default N = 50,000, 100
     centres, k = 20), CPU: seconds and memory peak above the embeddings.
-(b) embedding extraction (``alpool.training.embed``): images/s of the small-cnn and resnet18
+(b) embedding extraction (``alpool.learning.training.embed``): images/s of the small-cnn and resnet18
     backbones on random 32 x 32 x 3 uint8 images.
 (c) pretraining: images/s of every registered task (``TASKS.names()``) for ``--epochs`` epochs on
     random 32 x 32 x 3 images (``proxy`` trains on a test split of the same size). The time is the
@@ -85,8 +85,8 @@ def random_images(n: int, seed: int) -> torch.Tensor:
 
 def embed_worker(arch: str, n: int, device: str) -> dict[str, Any]:
     """Time backbone feature extraction of ``n`` images (after a warm-up batch)."""
+    from alpool.learning.training import embed, prepare, resolve_device
     from alpool.models import ModelSpec, build_model
-    from alpool.training import embed, prepare, resolve_device
 
     dev = resolve_device(device)
     spec = ModelSpec(arch=arch, in_channels=3, image_size=32, num_classes=10, mean=(0.5,) * 3, std=(0.25,) * 3)
@@ -121,8 +121,8 @@ class _Step:
 def pretrain_worker(task: str, n: int, epochs: int, device: str, arch: str) -> dict[str, Any]:
     """Time ``task.run`` on ``n`` random images for ``epochs`` epochs (upstream steps untimed)."""
     from alpool.data.base import Dataset
+    from alpool.learning.training import resolve_device
     from alpool.pretext import TASKS, PretrainContext
-    from alpool.training import resolve_device
 
     dev = resolve_device(device)
     labels = torch.arange(n) % 10

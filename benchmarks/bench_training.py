@@ -34,13 +34,14 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
-from alpool.classifier import ModelClassifier
-from alpool.config import TrainConfig
+from alpool.core.config import TrainConfig
+from alpool.core.errors import AlpoolError
 from alpool.data import load_dataset
-from alpool.errors import AlpoolError
+from alpool.learning.classifier import ModelClassifier
+from alpool.learning.training import fit, make_optimizer, prepare, resolve_device
 from alpool.models import ModelSpec, build_model
+from alpool.ops.infer import autocast
 from alpool.selectors import SELECTORS, SelectionContext
-from alpool.training import autocast, fit, make_optimizer, prepare, resolve_device
 
 N_FASHION = 60_000
 

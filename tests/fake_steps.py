@@ -10,9 +10,9 @@ from typing import Any
 import numpy as np
 import torch
 
-from alpool import reporting
+from alpool.core import reporting
+from alpool.core.errors import MissingStepError
 from alpool.data.base import Dataset
-from alpool.errors import MissingStepError
 from alpool.pretext import TASKS, PretrainContext, PretrainOutput
 from alpool.scorers import ScoringContext
 

@@ -7,7 +7,7 @@ Usage: ``python tests/kill_driver.py ARGS...`` with ``ALPOOL_KILL_AT=k`` and ``A
 
 ``ALPOOL_KILL_AT=0`` never kills; ``ALPOOL_WRITES_FILE`` then receives the number of writes, so a
 test knows the moments a command has. Every file alpool writes goes through
-``alpool.atomic_files.atomic_write_bytes``, which this wraps before the CLI is imported.
+``alpool.core.atomic_files.atomic_write_bytes``, which this wraps before the CLI is imported.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import signal
 import sys
 from pathlib import Path
 
-from alpool import atomic_files
+from alpool.core import atomic_files
 
 KILL_AT = int(os.environ.get("ALPOOL_KILL_AT", "0"))
 MODE = os.environ.get("ALPOOL_KILL_MODE", "after")

@@ -10,11 +10,11 @@ import pandas as pd
 import pytest
 
 from alpool.al.trial import candidate_subset
-from alpool.config import ALRunConfig, InitPoolConfig, TrainConfig
+from alpool.core.config import ALRunConfig, InitPoolConfig, TrainConfig
+from alpool.core.errors import ConfigError
 from alpool.data import load_dataset
-from alpool.errors import ConfigError
-from alpool.run_context import dataset_record, open_run
-from alpool.rundir import RunDir
+from alpool.rundir.context import dataset_record, open_run
+from alpool.rundir.run_dir import RunDir
 from alpool.selectors.base import Selector
 from alpool.stages import al_run, init_pool
 

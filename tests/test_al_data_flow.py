@@ -22,14 +22,14 @@ from typing import Any
 import pandas as pd
 import pytest
 
-from alpool import run_context
 from alpool.al.trial import TrialJob, TrialPlan, TrialResult, run_trial
-from alpool.config import ALRunConfig, InitPoolConfig, TrainConfig
+from alpool.core.config import ALRunConfig, InitPoolConfig, TrainConfig
+from alpool.core.registry import ClassRegistry
 from alpool.data import load_dataset
 from alpool.frameworks import FRAMEWORKS
-from alpool.registry import ClassRegistry
-from alpool.run_context import dataset_record, open_run
-from alpool.rundir import RunDir
+from alpool.rundir import context as run_context
+from alpool.rundir.context import dataset_record, open_run
+from alpool.rundir.run_dir import RunDir
 from alpool.selectors import SELECTORS
 from alpool.selectors.base import Selector
 from alpool.stages import al_run, init_pool

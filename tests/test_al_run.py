@@ -15,8 +15,8 @@ import pandas as pd
 import pytest
 import torch
 
-from alpool.config import ALRunConfig, InitPoolConfig, PretrainConfig, TrainConfig
-from alpool.errors import StaleInputError
+from alpool.core.config import ALRunConfig, InitPoolConfig, PretrainConfig, TrainConfig
+from alpool.core.errors import StaleInputError
 from alpool.stages import al_run, init_pool, pretrain
 
 TRAIN = TrainConfig(epochs=2, batch_size=32, lr=0.05, min_steps=40, crop_padding=0, flip=False)
@@ -102,7 +102,7 @@ def test_resume_rule_force_starts_over_with_the_new_settings(run_dir: Path) -> N
 def test_pool_name_with_double_dash(run_dir: Path) -> None:
     """A pool named ``a--b`` gets its own arm folder, found again by the analysis without parsing names."""
     from alpool.analysis.loading import find_episode_dirs, load_results
-    from alpool.rundir import RunDir
+    from alpool.rundir.run_dir import RunDir
 
     init_pool.run(InitPoolConfig(strategy="random", budget=20, name="rand--entropy", seed=3), run_dir)
     al_run.run(config(name="dashes", pools=["rand--entropy", "rand-000"], queries=["random"], episodes=1,

@@ -7,14 +7,14 @@ from pathlib import Path
 import pytest
 import torch
 
-from alpool.checkpoints import CHECKPOINT_VERSION, HEADER, load_checkpoint, save_checkpoint
-from alpool.errors import ConfigError, CorruptFileError, SchemaError
+from alpool.core.errors import ConfigError, CorruptFileError, SchemaError
 from alpool.frameworks.linear_probe import build_encoder
-from alpool.manifests import StepManifest
 from alpool.models import build_model
 from alpool.models.registry import ModelSpec
 from alpool.models.vae import VAESpec, build_vae
-from alpool.summaries import ALSummary, PoolSummary
+from alpool.rundir.checkpoints import CHECKPOINT_VERSION, HEADER, load_checkpoint, save_checkpoint
+from alpool.rundir.manifests import StepManifest
+from alpool.rundir.summaries import ALSummary, PoolSummary
 
 VAE_SPEC = {"in_channels": 1, "height": 8, "width": 8, "latent_dim": 4}
 

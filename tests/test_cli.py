@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 from alpool import __version__
 from alpool.cli import app
 from alpool.cli.list_cmd import registries
-from alpool.rundir import SCHEMA_VERSION
+from alpool.rundir.manifests import SCHEMA_VERSION
 
 runner = CliRunner()
 FAST_VAE = ["--param", "epochs=2", "--param", "latent_dim=8"]
@@ -248,7 +248,7 @@ def test_cli_defaults_come_from_the_config_models() -> None:
     """Every option named like a config field has that field's default (defined once, in config.py)."""
     import typer.main
 
-    from alpool import config
+    from alpool.core import config
 
     models = {"al-run": [config.ALRunConfig, config.TrainConfig], "init-pool": [config.InitPoolConfig],
               "rank": [config.RankConfig], "pretrain": [config.PretrainConfig], "analyze": [config.AnalyzeConfig],

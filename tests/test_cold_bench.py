@@ -12,9 +12,16 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from alpool.config import ALRunConfig, AnalyzeConfig, InitPoolConfig, PretrainConfig, RankConfig, TrainConfig
-from alpool.run_context import open_run
-from alpool.rundir import RunDir
+from alpool.core.config import (
+    ALRunConfig,
+    AnalyzeConfig,
+    InitPoolConfig,
+    PretrainConfig,
+    RankConfig,
+    TrainConfig,
+)
+from alpool.rundir.context import open_run
+from alpool.rundir.run_dir import RunDir
 from alpool.stages import al_run, analyze, init_pool, pretrain, rank
 
 RATIOS = (0.02, 0.05)

@@ -14,10 +14,10 @@ import numpy as np
 import pytest
 import torch
 
+from alpool.core.errors import ConfigError, CorruptFileError, DatasetFilesMissing
 from alpool.data import DATASETS, cifar, idx, imagefolder, load_dataset, medmnist
 from alpool.data.base import DataSource
 from alpool.data.download import Resource, extract, fetch, locate, md5sum
-from alpool.errors import ConfigError, CorruptFileError, DatasetFilesMissing
 
 # ---------------------------------------------------------------- writers of the original formats
 

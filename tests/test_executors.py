@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from alpool.config import Execution
-from alpool.errors import ConfigError, UnknownNameError
-from alpool.executor import (
+from alpool.core.config import Execution
+from alpool.core.errors import ConfigError, UnknownNameError
+from alpool.execution.executor import (
     EXECUTORS,
     ExecutorRequest,
     InProcessExecutor,
@@ -21,7 +21,7 @@ from alpool.executor import (
     assign_gpus,
     visible_gpus,
 )
-from alpool.ray_executor import check_reachable
+from alpool.execution.ray_executor import check_reachable
 
 
 def test_gpus_go_round_robin_and_never_all_on_one_when_several_are_visible() -> None:

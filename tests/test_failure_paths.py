@@ -21,9 +21,9 @@ import pytest
 import torch
 from typer.testing import CliRunner
 
-from alpool import reporting
 from alpool.cli import app
-from alpool.rundir import RunDir
+from alpool.core import reporting
+from alpool.rundir.run_dir import RunDir
 
 runner = CliRunner()
 FAST_AL = ["--episodes", "1", "--step-budget", "10", "--trials", "1", "--epochs", "2"]

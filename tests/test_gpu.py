@@ -6,9 +6,10 @@ import numpy as np
 import pytest
 import torch
 
-from alpool.config import TrainConfig
+from alpool.core.config import TrainConfig
+from alpool.learning.training import fit, predict_proba, prepare, resolve_device
 from alpool.models import build_model, spec_for
-from alpool.training import autocast, fit, predict_proba, prepare, resolve_device
+from alpool.ops.infer import autocast
 from blob_data import make_blob_dataset
 
 pytestmark = [

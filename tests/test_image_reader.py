@@ -18,10 +18,10 @@ import pytest
 import torch
 from PIL import Image, ImageOps
 
-from alpool import reporting
+from alpool.core import reporting
+from alpool.core.errors import ConfigError
 from alpool.data import load_dataset
 from alpool.data.folder_reader import FolderChangedError, FolderStore
-from alpool.errors import ConfigError
 from test_cli import invoke, tree_digest
 
 RNG = np.random.default_rng(0)

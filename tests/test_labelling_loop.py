@@ -17,12 +17,12 @@ import numpy as np
 import pytest
 import torch
 
+from alpool.core.errors import ConfigError
 from alpool.data import load_dataset
-from alpool.errors import ConfigError
 from alpool.labelling.kfold import kfold_estimate
-from alpool.run_context import RunInputs, Upstream, open_run
-from alpool.rundir import RunDir
-from alpool.validation import labeled_folds
+from alpool.learning.validation import labeled_folds
+from alpool.rundir.context import RunInputs, Upstream, open_run
+from alpool.rundir.run_dir import RunDir
 from folder_data import KINDS, make_image_folder
 from test_cli import invoke
 
@@ -233,7 +233,7 @@ def test_decoded_folders_are_cached_by_content(tmp_path: Path, monkeypatch: pyte
     first = load_dataset(f"images:{tmp_path / 'photos'}")
     assert not list((tmp_path / "cache").glob("images-*.npz")) and first.train_x.shape[0] == 6  # decoded when read
     assert len(list((tmp_path / "cache").glob("images-*.npz"))) == 1
-    from alpool import reporting
+    from alpool.core import reporting
 
     class Recorder(reporting.Reporter):
         def __init__(self) -> None:

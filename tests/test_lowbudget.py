@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from alpool.config import (
+from alpool.core.config import (
     ALRunConfig,
     AnalyzeConfig,
     InitPoolConfig,
@@ -24,7 +24,7 @@ from alpool.config import (
     TrainConfig,
     augmentation_defaults,
 )
-from alpool.errors import AlpoolWarning, ConfigError, MissingStepError
+from alpool.core.errors import AlpoolWarning, ConfigError, MissingStepError
 from alpool.stages import al_run, analyze, init_pool, pretrain, rank
 
 FAST = TrainConfig(epochs=1, batch_size=32, lr=0.05, min_steps=10)  # augmentation: the dataset's defaults

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from alpool.errors import ConfigError
+from alpool.core.errors import ConfigError
 from alpool.presets import load_preset, preset_names
 
 REPO = Path(__file__).parents[1]

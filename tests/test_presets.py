@@ -41,7 +41,7 @@ def test_preset_is_valid(name: str) -> None:
 
 def test_pool_names_come_from_the_config_alone() -> None:
     """``alpool all`` decides which pools are finished without loading the dataset."""
-    from alpool.config import InitPoolConfig
+    from alpool.core.config import InitPoolConfig
     from alpool.stages.init_pool import pool_names
 
     ranked = InitPoolConfig(strategy="ranked", budget=20, params={"score": "vae-loss"})
@@ -53,7 +53,7 @@ def test_pool_names_come_from_the_config_alone() -> None:
 @pytest.mark.parametrize("budget", ["", "budget = 10\nbudget_ratio = 0.1\n", "budget = 0\n"])
 def test_a_preset_pool_with_a_bad_budget_is_refused(budget: str, tmp_path: Path) -> None:
     """A preset pool is validated like ``init-pool``: exactly one budget, at least 1 image."""
-    from alpool.errors import ConfigError
+    from alpool.core.errors import ConfigError
 
     path = tmp_path / "bad.toml"
     path.write_text(f'description = "x"\n[[pools]]\nstrategy = "random"\n{budget}')

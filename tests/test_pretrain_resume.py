@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from alpool.config import PretrainConfig
-from alpool.errors import StaleInputError
+from alpool.core.config import PretrainConfig
+from alpool.core.errors import StaleInputError
 from alpool.stages import pretrain
 
 CONFIG = PretrainConfig(task="vae", dataset="digits", params={"epochs": 1, "latent_dim": 4})

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from alpool.config import InitPoolConfig, PretrainConfig, RankConfig
+from alpool.core.config import InitPoolConfig, PretrainConfig, RankConfig
 from alpool.scorers import SCORERS
 from alpool.stages import init_pool, pretrain, rank
 

@@ -21,11 +21,11 @@ import pandas as pd
 import pytest
 import torch
 
-from alpool.config import ALRunConfig, Execution, InitPoolConfig, TrainConfig
+from alpool.core.config import ALRunConfig, Execution, InitPoolConfig, TrainConfig
 from alpool.data import load_dataset
-from alpool.ray_executor import auth_token_source
-from alpool.run_context import dataset_record
-from alpool.rundir import RunDir
+from alpool.execution.ray_executor import auth_token_source
+from alpool.rundir.context import dataset_record
+from alpool.rundir.run_dir import RunDir
 from alpool.stages import al_run, init_pool
 
 ray = pytest.importorskip("ray")

@@ -18,12 +18,12 @@ import pytest
 import torch
 
 from alpool.al.trial import TrialJob, TrialPlan, run_trial
-from alpool.config import ALRunConfig, Execution, InitPoolConfig, PretrainConfig, TrainConfig
-from alpool.errors import ConfigError, MissingStepError, WorkerLostError
-from alpool.executor import EXECUTORS, ExecutorRequest, Shared
+from alpool.core.config import ALRunConfig, Execution, InitPoolConfig, PretrainConfig, TrainConfig
+from alpool.core.errors import ConfigError, MissingStepError, WorkerLostError
+from alpool.execution.executor import EXECUTORS, ExecutorRequest, Shared
+from alpool.execution.ray_executor import RETRIES
 from alpool.frameworks import FRAMEWORKS
-from alpool.ray_executor import RETRIES
-from alpool.run_context import open_run
+from alpool.rundir.context import open_run
 from alpool.selectors import SELECTORS
 from alpool.stages import al_run, init_pool, pretrain
 

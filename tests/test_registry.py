@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from alpool.errors import AlpoolError, UnknownNameError
-from alpool.registry import Registry
+from alpool.core.errors import AlpoolError, UnknownNameError
+from alpool.core.registry import Registry
 
 
 def make() -> Registry[int]:
@@ -54,7 +54,7 @@ def test_double_registration_is_a_bug() -> None:
 
 
 def test_a_missing_required_option_names_it_and_how_to_give_it() -> None:
-    from alpool.errors import ConfigError
+    from alpool.core.errors import ConfigError
     from alpool.selectors import SELECTORS
 
     with pytest.raises(ConfigError, match=r"needs option 'score': give --param score=VALUE"):
@@ -116,7 +116,7 @@ def test_declared_metadata_matches_the_classes() -> None:
 
 
 def test_create_builds_with_validated_options() -> None:
-    from alpool.errors import ConfigError
+    from alpool.core.errors import ConfigError
     from alpool.selectors import SELECTORS
     from alpool.selectors.ranked import RankedParams
 

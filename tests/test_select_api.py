@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import alpool
-from alpool.errors import AlpoolError, ConfigError
+from alpool.core.errors import AlpoolError, ConfigError
 
 
 def embeddings(n: int = 240, seed: int = 0) -> np.ndarray:

@@ -11,11 +11,13 @@ import numpy as np
 import pytest
 import torch
 
-from alpool import step_process, threads
-from alpool.errors import AlpoolWarning, ConfigError
-from alpool.executor import ProcessExecutor
-from alpool.manifests import DatasetRecord
-from alpool.rundir import PROCESS_FILE, RunDir
+from alpool.core.errors import AlpoolWarning, ConfigError
+from alpool.execution import threads
+from alpool.execution.executor import ProcessExecutor
+from alpool.rundir import step_process
+from alpool.rundir.manifests import DatasetRecord
+from alpool.rundir.run_dir import RunDir
+from alpool.rundir.step_process import PROCESS_FILE
 
 
 @pytest.fixture(autouse=True)
@@ -145,8 +147,8 @@ def test_a_resumed_step_sums_seconds_and_says_when_threads_mix(tmp_path: Path) -
 
 
 def test_the_cli_prints_the_warning_as_one_line_also_when_quiet(capsys: pytest.CaptureFixture[str]) -> None:
-    from alpool import reporting
     from alpool.cli.common import run_command
+    from alpool.core import reporting
 
     run_command(lambda: reporting.warning(step_process.mixed_message("al/x", 2, 1)),
                 quiet=True, debug=False, uses_torch=False)

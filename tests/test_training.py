@@ -5,11 +5,11 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from alpool.config import TrainConfig
+from alpool.core.config import TrainConfig
 from alpool.data.augment import random_crop, random_hflip
 from alpool.data.base import Dataset
+from alpool.learning.training import batches, classification_metrics, fit, predict_proba
 from alpool.models import ModelSpec, build_model
-from alpool.training import batches, classification_metrics, fit, predict_proba
 
 
 def spec(ds: Dataset, arch: str = "small-cnn") -> ModelSpec:

@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from alpool import reporting
-from alpool.errors import AlpoolWarning
-from alpool.manifests import DatasetRecord, StepManifest, read_model
-from alpool.rundir import RunDir
+from alpool.core import reporting
+from alpool.core.errors import AlpoolWarning
+from alpool.rundir.manifests import DatasetRecord, StepManifest, read_model
+from alpool.rundir.run_dir import RunDir
 
 SRC = Path(__file__).resolve().parents[1] / "src" / "alpool"
 

@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from alpool.errors import ConfigError, MissingStepError
+from alpool.core.errors import ConfigError, MissingStepError
 from alpool.ops.device import resolve_device
 
 

@@ -19,9 +19,9 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 
-from alpool.atomic_files import atomic_save_array, atomic_write_text
-from alpool.manifests import DatasetRecord
-from alpool.rundir import RunDir
+from alpool.core.atomic_files import atomic_save_array, atomic_write_text
+from alpool.rundir.manifests import DatasetRecord
+from alpool.rundir.run_dir import RunDir
 
 RESULT_COLUMNS = [
     "experiment", "pool", "init_strategy", "query", "framework", "trial", "episode", "n_labeled",

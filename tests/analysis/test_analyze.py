@@ -14,8 +14,8 @@ from scipy import stats
 
 from alpool.analysis import AnalysisResult, AnalyzeOptions, analyze
 from alpool.analysis.loading import find_episode_dirs, load_results, run_labels
-from alpool.errors import ConfigError, MissingStepError
-from alpool.rundir import RunDir
+from alpool.core.errors import ConfigError, MissingStepError
+from alpool.rundir.run_dir import RunDir
 
 ALL = AnalyzeOptions(curves=True, corr=True, hist=True, scatter=True, max_points=120, dpi=100)
 FAST = {"dpi": 72}  # low resolution keeps the other tests fast; figure quality is tested above
@@ -193,7 +193,7 @@ def test_without_labels_pool_histograms_still_come_from_manifests(fake_run: Fake
 
 
 def test_an_empty_run_directory_gives_a_report_that_says_so(tmp_path: Path) -> None:
-    from alpool.rundir import DatasetRecord
+    from alpool.rundir.manifests import DatasetRecord
 
     record = DatasetRecord(spec="blobs", fingerprint="cd" * 32, n_train=10, n_test=4,
                            n_classes=2, image_shape=(1, 8, 8), classes=["a", "b"])
@@ -207,7 +207,7 @@ def test_an_empty_run_directory_gives_a_report_that_says_so(tmp_path: Path) -> N
 
 
 def test_options_from_the_analyze_config() -> None:
-    from alpool.config import AnalyzeConfig
+    from alpool.core.config import AnalyzeConfig
 
     config = AnalyzeConfig(corr=True, scorers=["vae-loss"], embeddings="simclr", name="x")
     options = AnalyzeOptions.from_config(config, projection="tsne")
@@ -220,7 +220,7 @@ def test_each_pool_is_read_once_per_analysis(fake_run: FakeRun, tmp_path: Path,
     """The pool table, the cold-bench scores and the embedding maps share one read of each pool's indices."""
     from collections import Counter
 
-    from alpool.step_dir import StepDir
+    from alpool.rundir.step_dir import StepDir
 
     reads: Counter[str] = Counter()
     real = StepDir.read_verified

@@ -7,14 +7,8 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from alpool.analysis.tables import (
-    alc,
-    beats_random,
-    curve_summary,
-    final_table,
-    paired_test,
-    trial_table,
-)
+from alpool.analysis.tables import beats_random, curve_summary, final_table, paired_test, trial_table
+from alpool.ops.curves import alc
 
 
 def test_alc_of_a_hand_made_curve() -> None:

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from alpool.config import TrainConfig
+from alpool.core.config import TrainConfig
 from alpool.data.base import Dataset
 from alpool.frameworks import EpisodeData
 

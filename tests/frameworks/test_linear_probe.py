@@ -10,14 +10,14 @@ import pytest
 import torch
 from torch import nn
 
+from alpool.core.errors import ConfigError, CorruptFileError
+from alpool.core.params import build_params
 from alpool.data.base import Dataset
-from alpool.errors import ConfigError, CorruptFileError
 from alpool.frameworks import FRAMEWORKS
 from alpool.frameworks.embedding_classifier import EmbeddingClassifier
 from alpool.frameworks.linear_probe import LinearProbe, build_encoder, embed_split
 from alpool.frameworks.supervised import model_spec
 from alpool.models import build_model
-from alpool.params import build_params
 
 DIM = 4  # the embedding is the first DIM pixels of the first row of each 8x8 image
 

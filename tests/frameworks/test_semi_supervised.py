@@ -8,9 +8,8 @@ import numpy as np
 import pytest
 import torch
 
-from alpool.classifier import ModelClassifier
+from alpool.core.errors import ConfigError
 from alpool.data.base import Dataset
-from alpool.errors import ConfigError
 from alpool.frameworks import FRAMEWORKS
 from alpool.frameworks.semi_supervised import (
     FlexMatchState,
@@ -22,6 +21,7 @@ from alpool.frameworks.semi_supervised import (
     flexmatch_thresholds,
 )
 from alpool.frameworks.supervised import model_spec
+from alpool.learning.classifier import ModelClassifier
 from alpool.models import build_model
 
 TINY = {"steps": 40, "batch_size": 8, "mu": 2, "eval_every": 10}

@@ -10,14 +10,14 @@ import pytest
 import torch
 from torch import nn
 
-from alpool.config import TrainConfig
+from alpool.core.config import TrainConfig
+from alpool.core.errors import ConfigError
+from alpool.core.params import build_params
 from alpool.data import load_dataset
-from alpool.errors import ConfigError
 from alpool.frameworks import FRAMEWORKS
 from alpool.frameworks.linear_probe import LinearProbe
-from alpool.params import build_params
-from alpool.training import fit
-from alpool.validation import choose_epoch, kfold_stop_epoch, labeled_folds
+from alpool.learning.training import fit
+from alpool.learning.validation import choose_epoch, kfold_stop_epoch, labeled_folds
 
 EpisodeFactory = Any  # the ``episode`` fixture (conftest.make_episode)
 
@@ -77,7 +77,7 @@ def test_none_trains_the_fixed_schedule_and_keeps_the_last_epoch(episode: Episod
 
 
 def trained_seed(seed: int) -> int:
-    from alpool.seeding import derive_seed
+    from alpool.core.seeding import derive_seed
 
     return derive_seed(seed, "member", 0)
 

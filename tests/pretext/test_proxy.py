@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 import torch
 
-from alpool.config import PretrainConfig, RankConfig
+from alpool.core.config import PretrainConfig, RankConfig
+from alpool.core.errors import ConfigError
 from alpool.data.base import Dataset
-from alpool.errors import ConfigError
 from alpool.frameworks.linear_probe import build_encoder, check_encoder
 from alpool.pretext import TASKS
 from alpool.pretext.proxy import split_test

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 import torch
 
+from alpool.core.errors import ConfigError, MissingStepError
 from alpool.data import load_dataset
-from alpool.errors import ConfigError, MissingStepError
 from alpool.pretext import TASKS
 from alpool.pretext.neighbours import cluster_agreement, cosine_neighbours
 from alpool.pretext.scan import scan_loss

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 import torch
 
+from alpool.core.errors import ConfigError
 from alpool.data import load_dataset
-from alpool.errors import ConfigError
 from alpool.frameworks.linear_probe import embed_split
 from alpool.pretext import TASKS
 from alpool.pretext.neighbours import knn_accuracy

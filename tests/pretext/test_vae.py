@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 import torch
 
+from alpool.core.errors import ConfigError
 from alpool.data.base import Dataset
-from alpool.errors import ConfigError
 from alpool.models.vae import (
     VAESpec,
     build_vae,

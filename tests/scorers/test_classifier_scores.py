@@ -7,11 +7,11 @@ import pytest
 import torch
 from scipy.stats import spearmanr
 
+from alpool.core.errors import ConfigError, MissingStepError
 from alpool.data.base import Dataset
-from alpool.errors import ConfigError, MissingStepError
+from alpool.learning.uncertainty import bald, consistency
 from alpool.pretext import TASKS, PretrainOutput
 from alpool.scorers import SCORERS
-from alpool.uncertainty import bald, consistency
 from blob_data import make_blob_dataset
 from fake_steps import MemoryArtifacts, make_context, scoring_context
 
@@ -107,8 +107,8 @@ def test_vaal_gives_unlabeled_probabilities(trained) -> None:  # type: ignore[no
 
 
 def test_entropy_reads_the_stored_proba_of_the_rebuilt_model(trained) -> None:  # type: ignore[no-untyped-def]
+    from alpool.learning.uncertainty import entropy
     from alpool.scorers.classifier_scores import load_proxy
-    from alpool.uncertainty import entropy
 
     ctx = _ctx(trained)
     clf = load_proxy(ctx, "proxy").classifier

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from alpool.errors import MissingStepError
+from alpool.core.errors import MissingStepError
 from alpool.pretext import TASKS
 from alpool.scorers import SCORERS
 from blob_data import make_blob_dataset

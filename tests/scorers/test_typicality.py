@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from alpool.core.errors import ConfigError, MissingStepError
 from alpool.data.base import Dataset
-from alpool.errors import ConfigError, MissingStepError
 from alpool.scorers import SCORERS
 from alpool.scorers.typicality import typicality_scores
 from blob_data import make_blob_dataset

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from alpool.errors import MissingStepError
+from alpool.core.errors import MissingStepError
 from alpool.selectors.base import SelectionContext
 
 

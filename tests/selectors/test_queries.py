@@ -9,20 +9,14 @@ import pytest
 import torch
 from scipy.stats import spearmanr
 
-from alpool.classifier import ModelClassifier
-from alpool.config import TrainConfig
+from alpool.core.config import TrainConfig
+from alpool.core.errors import ConfigError
 from alpool.data.base import Dataset
-from alpool.errors import ConfigError
+from alpool.learning.classifier import ModelClassifier
+from alpool.learning.training import fit
 from alpool.models import ModelSpec, build_model
-from alpool.selectors import badge, uncertainty_queries, vaal  # noqa: F401  (register)
-from alpool.selectors.base import (
-    NEED_CLASSIFIER,
-    NEED_IMAGES,
-    SELECTORS,
-    Selection,
-    SelectionContext,
-)
-from alpool.training import fit
+from alpool.selectors import SELECTORS, badge, uncertainty_queries, vaal  # noqa: F401  (register)
+from alpool.selectors.base import NEED_CLASSIFIER, NEED_IMAGES, Selection, SelectionContext
 
 QUERIES = ["least-confidence", "entropy", "margin", "dbal", "bald", "consistency",
            "ensemble-variation-ratio", "badge", "vaal"]
@@ -272,7 +266,7 @@ def test_mc_dropout_varies_predictions_and_keeps_batchnorm_in_eval(trained: Any)
 
 def test_mc_dropout_shortcut_equals_full_passes(trained: Any, monkeypatch: Any) -> None:
     """Features once + dropout/head per pass (the shortcut) draws the same masks as full passes."""
-    import alpool.classifier as classifier
+    import alpool.learning.classifier as classifier
 
     _, clf = trained
     idx = np.arange(0, 30)

@@ -10,7 +10,7 @@ import pytest
 import torch
 from selector_inputs import blob_classifier, blob_inputs, context, three_blobs
 
-from alpool.errors import ConfigError
+from alpool.core.errors import ConfigError
 from alpool.selectors import SELECTORS, Selection, SelectionContext
 from alpool.selectors.base import NEED_CLASSIFIER
 

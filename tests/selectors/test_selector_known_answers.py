@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from selector_inputs import ArrayInputs, Blobs, blob_classifier, blob_inputs, context, three_blobs
 
-from alpool.errors import ConfigError
+from alpool.core.errors import ConfigError
 from alpool.ops.distances import l2_normalize
 from alpool.selectors import SELECTORS, Selection
 

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from selector_inputs import ArrayInputs, context
 
-from alpool import reporting
+from alpool.core import reporting
 from alpool.ops import purity
 from alpool.ops.kmeans import kmeans
 from alpool.ops.purity import purity_graph

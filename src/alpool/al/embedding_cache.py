@@ -3,7 +3,7 @@
 A linear probe needs the test images embedded by the pretext encoder; without a cache every trial
 re-embedded them (about 60 s per trial on Fashion-MNIST on a CPU, for a head that trains in under a
 second). The cache lives in ``cache/split-embeddings/<model.pt sha256>-<device type>/<split>.npy``
-of the run directory (:meth:`alpool.rundir.RunDir.cache_dir`): keyed by the hash of the embedding
+of the run directory (:meth:`alpool.rundir.run_dir.RunDir.cache_dir`): keyed by the hash of the embedding
 step's weights, so a re-run pretrain never meets stale rows, and by the device type, since CUDA
 runs the encoder in bfloat16. Files are written atomically; a process also keeps what it loaded.
 """
@@ -15,8 +15,8 @@ from collections.abc import Callable
 import numpy as np
 import torch
 
-from alpool.atomic_files import atomic_save_array, load_array
-from alpool.rundir import RunDir
+from alpool.core.atomic_files import atomic_save_array, load_array
+from alpool.rundir.run_dir import RunDir
 
 _LOADED: dict[str, np.ndarray] = {}
 

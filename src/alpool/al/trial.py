@@ -1,4 +1,4 @@
-"""One AL trial: episodes of train -> evaluate -> query, each episode written by :mod:`alpool.trial_dirs`.
+"""One AL trial: episodes of train -> evaluate -> query, each episode written by :mod:`alpool.rundir.trial_dirs`.
 
 A finished episode (one with ``metrics.json``) is read back instead of recomputed. Every random
 choice of a (trial, episode) derives from the experiment seed, so a resumed run ends with exactly
@@ -12,7 +12,7 @@ seed, the same rule for every query. ``None`` (the default) gives every unlabele
 
 Data passed, not re-read: the stage opens the run, validates the config, reads and verifies each
 pool once and builds the framework and each query once; a trial gets all of it as one
-:class:`TrialPlan` object (through :class:`~alpool.executor.Shared`: the object itself in-process,
+:class:`TrialPlan` object (through :class:`~alpool.execution.executor.Shared`: the object itself in-process,
 pickled once per worker process at a process or Ray boundary) and a small :class:`TrialJob`.
 
 One writer per trial: a trial runs holding its folder's lock (:meth:`TrialFolder.lock`), so a worker
@@ -32,15 +32,15 @@ import numpy as np
 import torch
 
 from alpool.al.embedding_cache import SplitEmbeddingCache
-from alpool.config import ALRunConfig
-from alpool.errors import MissingStepError
+from alpool.core.config import ALRunConfig
+from alpool.core.errors import MissingStepError
+from alpool.core.seeding import derive_seed, numpy_rng
 from alpool.frameworks import EpisodeData, Framework
-from alpool.run_context import RunContext, RunInputs, Upstream
-from alpool.rundir import InputLog, StepDir
-from alpool.seeding import derive_seed, numpy_rng
+from alpool.learning.training import classification_metrics, resolve_device
+from alpool.rundir.context import RunContext, RunInputs, Upstream
+from alpool.rundir.step_dir import InputLog, StepDir
+from alpool.rundir.trial_dirs import TrialFolder
 from alpool.selectors import SelectionContext, Selector
-from alpool.training import classification_metrics, resolve_device
-from alpool.trial_dirs import TrialFolder
 
 TRIAL_LOCK_WAIT = 900.0  # seconds a retried trial waits for an orphaned worker to release the trial
 

@@ -7,7 +7,8 @@ usable on their own from Python.
 from alpool.analysis.analyze import AnalysisResult, analyze
 from alpool.analysis.context import AnalyzeOptions
 from alpool.analysis.correlation import bench_table, correlate, correlation_table
-from alpool.analysis.tables import alc, beats_random, curve_summary, final_table, trial_table
+from alpool.analysis.tables import beats_random, curve_summary, final_table, trial_table
+from alpool.ops.curves import alc
 
 __all__ = [
     "AnalysisResult",

@@ -9,7 +9,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from alpool import reporting
 from alpool.analysis.context import AnalyzeOptions, Context, RunView
 from alpool.analysis.headline import headline_section
 from alpool.analysis.loading import (
@@ -27,9 +26,10 @@ from alpool.analysis.optional_sections import (
 )
 from alpool.analysis.report import Section, move_details, render_html, render_markdown
 from alpool.analysis.sections import experiments_section, overview_section, results_section
-from alpool.atomic_files import atomic_write_bytes, atomic_write_text
-from alpool.errors import ConfigError
-from alpool.rundir import RunDir
+from alpool.core import reporting
+from alpool.core.atomic_files import atomic_write_bytes, atomic_write_text
+from alpool.core.errors import ConfigError
+from alpool.rundir.run_dir import RunDir
 
 
 @dataclass

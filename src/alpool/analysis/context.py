@@ -11,8 +11,10 @@ from matplotlib.figure import Figure
 from pydantic import BaseModel, Field
 
 from alpool.analysis.figures import DPI, png_bytes
-from alpool.config import AnalyzeChoices
-from alpool.rundir import RunDir, RunManifest, StepDir
+from alpool.core.config import AnalyzeChoices
+from alpool.rundir.manifests import RunManifest
+from alpool.rundir.run_dir import RunDir
+from alpool.rundir.step_dir import StepDir
 
 
 class AnalyzeOptions(AnalyzeChoices):

@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from alpool.errors import ConfigError
+from alpool.core.errors import ConfigError
 
 SCORE_PREFIX = "score:"
 CLASS_FEATURES = ("class_coverage", "class_entropy")

@@ -18,7 +18,7 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
 from alpool.analysis.figures import class_colors, new_figure, short
-from alpool.errors import ConfigError
+from alpool.core.errors import ConfigError
 
 Projection = Literal["tsne", "umap"]
 MAX_PANELS = 12

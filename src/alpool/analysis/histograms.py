@@ -19,7 +19,7 @@ from matplotlib.figure import Figure
 
 from alpool.analysis.figures import RANDOM_GREY, class_ticks, new_figure, short
 from alpool.analysis.loading import EpisodeDir
-from alpool.trial_dirs import EpisodeFolder
+from alpool.rundir.trial_dirs import EpisodeFolder
 
 POOL_COLOR = "#1f77b4"
 MAX_PANELS = 12

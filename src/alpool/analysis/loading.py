@@ -15,11 +15,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from alpool.errors import ConfigError, CorruptFileError
-from alpool.rundir import STEP_KINDS, RunDir, StepDir
-from alpool.step_files import RESULTS
-from alpool.summaries import PoolSummary
-from alpool.trial_dirs import finished_episodes
+from alpool.core.errors import ConfigError, CorruptFileError
+from alpool.rundir.manifests import STEP_KINDS
+from alpool.rundir.run_dir import RunDir
+from alpool.rundir.step_dir import StepDir
+from alpool.rundir.step_files import RESULTS
+from alpool.rundir.summaries import PoolSummary
+from alpool.rundir.trial_dirs import finished_episodes
 
 METRICS = ("test_accuracy", "test_macro_auc", "val_accuracy")
 DEFAULTS: dict[str, Any] = {"framework": "supervised", "test_macro_auc": np.nan,
@@ -199,7 +201,7 @@ def find_episode_dirs(step: StepDir, label: str, results: pd.DataFrame) -> list[
     """Find every finished episode folder of an experiment, keyed by its results rows.
 
     The (pool, query) arms come from the experiment's ``results.csv`` rows; their folders are
-    built forward by :mod:`alpool.trial_dirs` (never parsed back from a folder name, so pool
+    built forward by :mod:`alpool.rundir.trial_dirs` (never parsed back from a folder name, so pool
     names may contain ``--``). Folders without ``metrics.json`` are unfinished and skipped.
     """
     rows = results[(results["run"] == label) & (results["experiment"] == step.name)]

@@ -26,9 +26,9 @@ from alpool.analysis.histograms import (
 from alpool.analysis.loading import find_episode_dirs
 from alpool.analysis.report import FigureItem, Section, TableItem
 from alpool.analysis.sections import display
-from alpool.errors import ConfigError
-from alpool.seeding import numpy_rng
-from alpool.step_files import EMBEDDINGS, SCORES
+from alpool.core.errors import ConfigError
+from alpool.core.seeding import numpy_rng
+from alpool.rundir.step_files import EMBEDDINGS, SCORES
 
 
 def scorer_names(view: RunView, wanted: list[str]) -> list[str]:

@@ -10,7 +10,7 @@ from alpool.analysis.figures import slug
 from alpool.analysis.loading import step_status
 from alpool.analysis.report import FigureItem, Section, TableItem, format_value
 from alpool.analysis.tables import beats_random, curve_summary, final_table, trial_table
-from alpool.rundir import STEP_KINDS
+from alpool.rundir.manifests import STEP_KINDS
 
 VERSUS_HIDDEN = ("init_strategy", "t_stat", "w_stat", "std_diff")  # in beats_random.csv, not shown
 

@@ -24,10 +24,10 @@ from alpool.cli.common import (
     run_command,
 )
 from alpool.cli.execution import CpusPerTrialOpt, ExecutorOpt, GpusPerTrialOpt, RayAddressOpt, execution
-from alpool.config import ALRunConfig, TrainConfig, default
+from alpool.core.config import ALRunConfig, TrainConfig, default
+from alpool.core.params import build_params
 from alpool.frameworks import FRAMEWORKS
 from alpool.models import MODELS
-from alpool.params import build_params
 from alpool.selectors import SELECTORS
 
 
@@ -66,9 +66,9 @@ def al_run(
 
     Example: alpool al-run --query coreset --episodes 5 --step-budget 20 --trials 3
     """
-    from alpool.rundir import step_folder
+    from alpool.rundir.run_dir import step_folder
+    from alpool.rundir.summaries import ALSummary
     from alpool.stages import al_run as stage
-    from alpool.summaries import ALSummary
 
     def body() -> None:
         target = resolve_run_dir(run_dir)

@@ -9,7 +9,7 @@ import typer
 
 from alpool.cli.common import DataDirOpt, DebugOpt, DeviceOpt, ForceOpt, QuietOpt, ThreadsOpt, done, plural, run_command
 from alpool.cli.execution import CpusPerTrialOpt, ExecutorOpt, GpusPerTrialOpt, RayAddressOpt, execution
-from alpool.config import ALRunConfig, default
+from alpool.core.config import ALRunConfig, default
 from alpool.presets import preset_names
 
 
@@ -28,9 +28,9 @@ def all_steps(
     Example: alpool all --preset quickstart
     """
     from alpool.presets import load_preset
-    from alpool.rundir import RunDir
+    from alpool.rundir.run_dir import RunDir
+    from alpool.rundir.step_files import REPORT_HTML
     from alpool.stages import all as stage
-    from alpool.step_files import REPORT_HTML
 
     def body() -> None:
         name, config = load_preset(preset)

@@ -18,7 +18,7 @@ from alpool.cli.common import (
     resolve_run_dir,
     run_command,
 )
-from alpool.config import AnalyzeConfig, default
+from alpool.core.config import AnalyzeConfig, default
 
 
 def analyze(
@@ -41,9 +41,9 @@ def analyze(
 
     Example: alpool analyze --curves --hist --corr
     """
-    from alpool.rundir import step_folder
+    from alpool.rundir.run_dir import step_folder
+    from alpool.rundir.step_files import REPORT_HTML
     from alpool.stages import analyze as stage
-    from alpool.step_files import REPORT_HTML
 
     def body() -> None:
         target = resolve_run_dir(run_dir)

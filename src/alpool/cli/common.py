@@ -14,9 +14,9 @@ from pydantic import ValidationError
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-from alpool import reporting
-from alpool.errors import AlpoolError, AlreadyFinishedError, MissingStepError
-from alpool.params import parse_key_values, validation_message
+from alpool.core import reporting
+from alpool.core.errors import AlpoolError, AlreadyFinishedError, MissingStepError
+from alpool.core.params import parse_key_values, validation_message
 
 T = TypeVar("T")
 console = Console(stderr=True)
@@ -107,13 +107,13 @@ def run_command(func: Callable[[], T], quiet: bool, debug: bool, threads: int | 
     previous = reporting.set_reporter(reporter(quiet))
     try:
         if uses_torch:
-            from alpool import threads as thread_policy
+            from alpool.execution import threads as thread_policy
 
             thread_policy.apply(thread_policy.choose(threads, workers))
         return func()
     except AlreadyFinishedError as exc:  # a rerun with the same settings: nothing to do, success
         if isinstance(exc.root, Path):
-            from alpool.rundir import remember_run
+            from alpool.rundir.run_dir import remember_run
 
             remember_run(exc.root)
         typer.echo(str(exc))
@@ -139,7 +139,7 @@ def resolve_run_dir(run_dir: Path | None) -> Path:
     """Return ``--run-dir`` or the run directory the previous command used."""
     if run_dir is not None:
         return run_dir
-    from alpool.rundir import last_run
+    from alpool.rundir.run_dir import last_run
 
     remembered = last_run()
     if remembered is None:
@@ -169,7 +169,7 @@ def plural(n: int, noun: str) -> str:
 
 def done(message: str, run_dir: Path, output: Path) -> None:
     """Remember the run directory and print the command's one-line summary with its output folder."""
-    from alpool.rundir import remember_run
+    from alpool.rundir.run_dir import remember_run
 
     remember_run(run_dir)
     typer.echo(f"{message} -> {output}")

@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from alpool.config import Execution
+from alpool.core.config import Execution
 
 ExecutorOpt = Annotated[str, typer.Option(
     "--executor", help="Where trials run: local (this process), process (--workers local processes) or ray "

@@ -36,9 +36,9 @@ def export(
 
     Example: alpool export typiclust-50 --copy-to to_label/
     """
-    from alpool.rundir import step_folder
+    from alpool.rundir.run_dir import step_folder
+    from alpool.rundir.step_files import TO_LABEL
     from alpool.stages import export as stage
-    from alpool.step_files import TO_LABEL
 
     def body() -> None:
         target = resolve_run_dir(run_dir)

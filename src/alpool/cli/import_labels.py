@@ -35,7 +35,7 @@ def import_labels(
 
     Example: alpool import-labels project-1-at-2026-01-01.json --new-class bird
     """
-    from alpool.rundir import step_folder
+    from alpool.rundir.run_dir import step_folder
     from alpool.stages import import_labels as stage
 
     def body() -> None:

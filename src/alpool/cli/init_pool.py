@@ -24,11 +24,11 @@ from alpool.cli.common import (
     resolve_run_dir,
     run_command,
 )
-from alpool.config import InitPoolConfig, default
+from alpool.core.config import InitPoolConfig, default
 from alpool.selectors import init_pool_names
 
 if TYPE_CHECKING:
-    from alpool.rundir import StepManifest
+    from alpool.rundir.manifests import StepManifest
 
 
 def init_pool(
@@ -48,9 +48,9 @@ def init_pool(
 
     Example: alpool init-pool --strategy ranked --score vae-loss --budget 100
     """
-    from alpool.rundir import step_folder
+    from alpool.rundir.run_dir import step_folder
+    from alpool.rundir.summaries import PoolSummary
     from alpool.stages import init_pool as stage
-    from alpool.summaries import PoolSummary
 
     def body() -> None:
         target = resolve_run_dir(run_dir)
@@ -59,7 +59,7 @@ def init_pool(
                                 device=device, force=force)  # type: ignore[arg-type]
         manifests = stage.run(config, target, data_dir)
         if not quiet and len(manifests) <= 3 and manifests[0].summary.get("class_histogram"):
-            from alpool.rundir import RunDir
+            from alpool.rundir.run_dir import RunDir
 
             classes = RunDir(target).manifest().dataset.classes
             for manifest in manifests:
@@ -77,7 +77,7 @@ def init_pool(
 
 def histogram_table(manifest: StepManifest, classes: list[str]) -> Table:
     """Return the pool's class histogram as a small rich table."""
-    from alpool.summaries import PoolSummary
+    from alpool.rundir.summaries import PoolSummary
 
     title = f"pool {manifest.name}" + (" (oracle)" if manifest.oracle else "")
     table = Table(title=title, show_edge=False, min_width=len(title) + 2)

@@ -9,9 +9,9 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from alpool.errors import ConfigError
-from alpool.params import option_rows
-from alpool.registry import ClassRegistry, Registry
+from alpool.core.errors import ConfigError
+from alpool.core.params import option_rows
+from alpool.core.registry import ClassRegistry, Registry
 
 
 def registries() -> dict[str, Registry]:

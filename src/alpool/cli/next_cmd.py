@@ -23,7 +23,7 @@ from alpool.cli.common import (
     run_command,
 )
 from alpool.cli.export import CopyToOpt, UrlPrefixOpt, print_setup
-from alpool.config import TrainConfig
+from alpool.core.config import TrainConfig
 from alpool.frameworks import FRAMEWORKS
 from alpool.labelling.config import NextConfig
 from alpool.selectors import SELECTORS
@@ -51,9 +51,9 @@ def next_round(
 
     Example: alpool next --query entropy --budget 50
     """
-    from alpool.rundir import step_folder
+    from alpool.rundir.run_dir import step_folder
+    from alpool.rundir.step_files import TO_LABEL
     from alpool.stages import next_round as stage
-    from alpool.step_files import TO_LABEL
 
     def body() -> None:
         target = resolve_run_dir(run_dir)

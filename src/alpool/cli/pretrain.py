@@ -23,9 +23,9 @@ from alpool.cli.common import (
     params,
     run_command,
 )
-from alpool.config import VAL_FRACTION, PretrainConfig, default
+from alpool.core.config import VAL_FRACTION, PretrainConfig, default
+from alpool.core.errors import ConfigError
 from alpool.data import DATASETS
-from alpool.errors import ConfigError
 from alpool.pretext import TASKS
 
 
@@ -46,7 +46,7 @@ def pretrain(
 
     Example: alpool pretrain --task vae digits
     """
-    from alpool.rundir import step_folder
+    from alpool.rundir.run_dir import step_folder
     from alpool.stages import pretrain as stage
 
     def body() -> None:
@@ -77,7 +77,7 @@ def _target(dataset: str | None, run_dir: Path | None) -> tuple[Path, str, Path 
     """
     if dataset is not None:
         return run_dir or default_run_dir(dataset), dataset, None
-    from alpool.rundir import RunDir, last_run
+    from alpool.rundir.run_dir import RunDir, last_run
 
     target = run_dir or last_run()
     if target is not None and RunDir(target).exists():

@@ -22,7 +22,7 @@ from alpool.cli.common import (
     resolve_run_dir,
     run_command,
 )
-from alpool.config import RankConfig, default
+from alpool.core.config import RankConfig, default
 from alpool.scorers import SCORERS
 
 
@@ -40,9 +40,9 @@ def rank(
 
     Example: alpool rank --scorer vae-loss
     """
-    from alpool.rundir import step_folder
+    from alpool.rundir.run_dir import step_folder
+    from alpool.rundir.summaries import ScoresSummary
     from alpool.stages import rank as stage
-    from alpool.summaries import ScoresSummary
 
     def body() -> None:
         target = resolve_run_dir(run_dir)

@@ -9,8 +9,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from alpool.core.registry import Registry, lazy_exports
 from alpool.data.medmnist_info import MEDMNIST_BUDGET, MEDMNIST_INFO
-from alpool.registry import Registry, lazy_exports
 
 if TYPE_CHECKING:
     import numpy as np

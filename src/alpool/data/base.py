@@ -11,8 +11,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 import torch
 
+from alpool.core.errors import DatasetFilesMissing
 from alpool.data.pixels import Pixels
-from alpool.errors import DatasetFilesMissing
 
 if TYPE_CHECKING:
     from alpool.data.folder_reader import FolderStore

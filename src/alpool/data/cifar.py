@@ -10,10 +10,10 @@ from typing import Any
 import numpy as np
 import torch
 
+from alpool.core.errors import ConfigError, CorruptFileError
+from alpool.data import DATASETS
 from alpool.data.base import Dataset, DataSource, labels_tensor
 from alpool.data.download import Resource, locate
-from alpool.data.registry import DATASETS
-from alpool.errors import ConfigError, CorruptFileError
 
 CIFAR10_DIR = "cifar-10-batches-py"
 CIFAR100_DIR = "cifar-100-python"

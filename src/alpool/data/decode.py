@@ -28,10 +28,10 @@ from typing import Any
 import numpy as np
 import torch
 
-from alpool import reporting
-from alpool.atomic_files import atomic_write_bytes
+from alpool.core import reporting
+from alpool.core.atomic_files import atomic_write_bytes
+from alpool.core.errors import ConfigError
 from alpool.data.folder_index import named
-from alpool.errors import ConfigError
 
 DECODER_VERSION = 1  # part of the cache key: raise it when decoded pixels change
 CACHE_ENV = "ALPOOL_CACHE"

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from alpool.data import DATASETS
 from alpool.data.base import Dataset, DataSource, labels_tensor, to_uint8_nchw
-from alpool.data.registry import DATASETS
 
 DIGITS_TEST_FRACTION = 0.2
 DIGITS_SPLIT_SEED = 0

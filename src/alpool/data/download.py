@@ -9,9 +9,9 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from alpool import reporting
+from alpool.core import reporting
+from alpool.core.errors import CorruptFileError, DatasetFilesMissing
 from alpool.data.base import DataSource, find_files
-from alpool.errors import CorruptFileError, DatasetFilesMissing
 
 CHUNK = 1 << 20
 

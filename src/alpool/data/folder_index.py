@@ -24,9 +24,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from alpool import reporting
-from alpool.atomic_files import atomic_write_text
-from alpool.errors import CorruptFileError
+from alpool.core import reporting
+from alpool.core.atomic_files import atomic_write_text
+from alpool.core.errors import CorruptFileError
 
 INDEX_VERSION = 1
 IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".webp", ".gif", ".bmp", ".tif", ".tiff",

@@ -24,11 +24,11 @@ from pathlib import Path
 
 import torch
 
-from alpool import reporting
+from alpool.core import reporting
+from alpool.core.errors import AlpoolError, ConfigError, DatasetFilesMissing
 from alpool.data.decode import cache_file, cache_folder, decode_files, read_cache, write_cache
 from alpool.data.folder_index import IMAGE_SUFFIXES, Entry, FolderIndex, build, compare, named, walk
 from alpool.data.pixels import Pixels
-from alpool.errors import AlpoolError, ConfigError, DatasetFilesMissing
 
 MAX_RAW_SIDE = 128
 FOLDER_SPECS = ("images", "imagefolder")

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import numpy as np
 
+from alpool.core.errors import CorruptFileError, DatasetFilesMissing
+from alpool.data import DATASETS
 from alpool.data.base import Dataset, DataSource, find_files, labels_tensor, to_uint8_nchw
 from alpool.data.download import Resource, locate
-from alpool.data.registry import DATASETS
-from alpool.errors import CorruptFileError, DatasetFilesMissing
 
 IDX_FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte",
              "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")

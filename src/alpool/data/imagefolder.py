@@ -24,13 +24,13 @@ from pathlib import Path
 
 import numpy as np
 
-from alpool import reporting
+from alpool.core import reporting
+from alpool.core.errors import ConfigError, CorruptFileError, DatasetFilesMissing
+from alpool.data import DATASETS
 from alpool.data.base import Dataset, DataSource, labels_tensor
 from alpool.data.folder_index import Entry, named
 from alpool.data.folder_reader import locate, open_folder, split_size
-from alpool.data.registry import DATASETS
 from alpool.data.unlabeled import load_folder
-from alpool.errors import ConfigError, CorruptFileError, DatasetFilesMissing
 
 IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp",
                               ".ppm", ".pgm", ".pbm"})

@@ -11,11 +11,11 @@ from pathlib import Path
 
 import numpy as np
 
+from alpool.core.errors import ConfigError, CorruptFileError
+from alpool.data import DATASETS
 from alpool.data.base import Dataset, DataSource, labels_tensor, to_uint8_nchw
 from alpool.data.download import Resource, locate
 from alpool.data.medmnist_info import MEDMNIST_INFO
-from alpool.data.registry import DATASETS
-from alpool.errors import ConfigError, CorruptFileError
 
 MEDMNIST_URL = "https://zenodo.org/records/10519652/files/"
 MEDMNIST_HOME = Path.home() / ".medmnist"  # where the ``medmnist`` package saves its files

@@ -6,10 +6,10 @@ from pathlib import Path
 
 import numpy as np
 
+from alpool.core.errors import CorruptFileError
+from alpool.data import DATASETS
 from alpool.data.base import Dataset, DataSource, labels_tensor, to_uint8_nchw
 from alpool.data.download import Resource, locate
-from alpool.data.registry import DATASETS
-from alpool.errors import CorruptFileError
 
 SVHN_URL = "http://ufldl.stanford.edu/housenumbers/"
 SVHN_FILES = {"train": ("train_32x32.mat", "e26dedcc434d2e4c54c9b2d4a06d8373"),

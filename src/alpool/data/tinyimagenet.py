@@ -13,11 +13,11 @@ from pathlib import Path
 
 import numpy as np
 
+from alpool.core.errors import CorruptFileError
+from alpool.data import DATASETS
 from alpool.data.base import Dataset, DataSource, labels_tensor, to_uint8_nchw
 from alpool.data.download import Resource, locate
 from alpool.data.imagefolder import list_images, read_images
-from alpool.data.registry import DATASETS
-from alpool.errors import CorruptFileError
 
 TINY_DIR = "tiny-imagenet-200"
 TINY_SIZE = (64, 64)

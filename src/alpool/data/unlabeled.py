@@ -20,11 +20,11 @@ from pathlib import Path
 
 import torch
 
+from alpool.core.errors import ConfigError, DatasetFilesMissing
+from alpool.data import DATASETS
 from alpool.data.base import Dataset, DataSource
 from alpool.data.folder_reader import FolderStore, locate, open_folder, split_size
 from alpool.data.pixels import Pixels
-from alpool.data.registry import DATASETS
-from alpool.errors import ConfigError, DatasetFilesMissing
 
 
 def load_folder(folder: Path, size: int | None, name: str, store: FolderStore | None = None) -> Dataset:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from alpool.registry import ClassRegistry, lazy_exports
+from alpool.core.registry import ClassRegistry, lazy_exports
 
 if TYPE_CHECKING:
     from alpool.frameworks.base import EpisodeData, Framework, TrainedModel

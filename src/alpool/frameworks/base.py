@@ -15,10 +15,10 @@ from typing import Any, ClassVar
 import numpy as np
 import torch
 
-from alpool.config import TrainConfig
+from alpool.core.config import TrainConfig
+from alpool.core.params import Configurable
 from alpool.data.base import Dataset
 from alpool.frameworks import FRAMEWORKS
-from alpool.params import Configurable
 from alpool.selectors.base import Classifier
 
 
@@ -37,7 +37,7 @@ class EpisodeData:
         embeddings: ``embeddings(task)`` -> ``[N, D]`` pretext embeddings (linear probe, --init).
         checkpoint: ``checkpoint(task)`` -> a pretrain step's model.pt dict (``--init simclr``).
         previous: the previous episode's weights (``--warm-start``), else ``None``.
-        validation: ``split | none | labeled-kfold`` (:mod:`alpool.validation`); only ``split``
+        validation: ``split | none | labeled-kfold`` (:mod:`alpool.learning.validation`); only ``split``
             shows the model any validation image.
         folds: the number of folds of ``labeled-kfold``.
         split_cache: ``(task, split, device, compute) -> [M, D]`` embeddings of a whole split by a

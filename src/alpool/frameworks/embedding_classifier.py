@@ -32,8 +32,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from alpool.errors import ConfigError
-from alpool.training import batches
+from alpool.core.errors import ConfigError
+from alpool.learning.training import batches
 
 
 class ProbeHead(nn.Module):

@@ -29,17 +29,18 @@ import torch
 from pydantic import Field
 from torch import nn
 
-from alpool.checkpoints import encoder_kind
+from alpool.core.errors import ConfigError, CorruptFileError
+from alpool.core.params import Params
+from alpool.core.seeding import derive_seed, torch_generator, torch_seeded
 from alpool.data.augment import crop_flip, to_float
-from alpool.errors import ConfigError, CorruptFileError
-from alpool.frameworks.base import FRAMEWORKS, EpisodeData, Framework, TrainedModel
+from alpool.frameworks import FRAMEWORKS
+from alpool.frameworks.base import EpisodeData, Framework, TrainedModel
 from alpool.frameworks.embedding_classifier import EmbeddingClassifier, HeadFit, ProbeHead, fit_head
+from alpool.learning.training import eval_mode, prepare
+from alpool.learning.validation import KFoldChoice, kfold_stop_epoch
 from alpool.models import ModelSpec, build_model
 from alpool.ops.infer import infer
-from alpool.params import Params
-from alpool.seeding import derive_seed, torch_generator, torch_seeded
-from alpool.training import eval_mode, prepare
-from alpool.validation import KFoldChoice, kfold_stop_epoch
+from alpool.rundir.checkpoints import encoder_kind
 
 Encoder = nn.Module  # float images [n, C, H, W] in [0, 1] -> embeddings [n, D]
 EncoderFactory = Callable[[EpisodeData, str], Encoder]
@@ -98,7 +99,7 @@ def _vae_mean_encoder(checkpoint: dict[str, Any], task: str) -> Encoder:
 
 
 def build_encoder(checkpoint: dict[str, Any], task: str) -> Encoder:
-    """Rebuild a pretext encoder from a pretrain checkpoint (see :mod:`alpool.checkpoints`).
+    """Rebuild a pretext encoder from a pretrain checkpoint (see :mod:`alpool.rundir.checkpoints`).
 
     By the checkpoint's ``encoder`` kind:
     - ``backbone`` (the default; simclr, scan, proxy): ``spec`` (a :class:`~alpool.models.ModelSpec`
@@ -332,7 +333,7 @@ class LinearProbe(Framework):
         return head.eval(), fit
 
     def _kfold(self, data: EpisodeData, inputs: torch.Tensor) -> KFoldChoice:
-        """Choose the epoch to stop after by k-fold on the labeled embeddings only (:mod:`alpool.validation`)."""
+        """Choose the epoch to stop after by k-fold on the labeled embeddings only (see learning.validation)."""
         p, idx = self.p, torch.as_tensor(data.labeled)
         x, y = inputs[idx], data.dataset.train_y[idx]
 

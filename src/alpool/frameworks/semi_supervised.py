@@ -35,18 +35,20 @@ from pydantic import Field
 from torch import nn
 from torch.nn import functional as F
 
-from alpool import reporting
-from alpool.classifier import ModelClassifier
-from alpool.config import TrainConfig
+from alpool.core import reporting
+from alpool.core.config import TrainConfig
+from alpool.core.errors import ConfigError
+from alpool.core.params import Params
+from alpool.core.seeding import derive_seed, torch_generator, torch_seeded
 from alpool.data.augment import crop_flip, to_float
 from alpool.data.strong_augment import strong_augment
-from alpool.errors import ConfigError
-from alpool.frameworks.base import FRAMEWORKS, EpisodeData, Framework, TrainedModel
+from alpool.frameworks import FRAMEWORKS
+from alpool.frameworks.base import EpisodeData, Framework, TrainedModel
 from alpool.frameworks.supervised import load_backbone, model_spec
+from alpool.learning.classifier import ModelClassifier
+from alpool.learning.training import accuracy, make_optimizer, predict_proba, prepare
 from alpool.models import build_model
-from alpool.params import Params
-from alpool.seeding import derive_seed, torch_generator, torch_seeded
-from alpool.training import accuracy, autocast, make_optimizer, predict_proba, prepare
+from alpool.ops.infer import autocast
 
 
 class SemiSupervisedParams(Params):

@@ -8,13 +8,14 @@ import numpy as np
 import torch
 from pydantic import Field
 
-from alpool.classifier import ModelClassifier
-from alpool.frameworks.base import FRAMEWORKS, EpisodeData, Framework, TrainedModel
+from alpool.core.params import Params
+from alpool.core.seeding import derive_seed, torch_seeded
+from alpool.frameworks import FRAMEWORKS
+from alpool.frameworks.base import EpisodeData, Framework, TrainedModel
+from alpool.learning.classifier import ModelClassifier
+from alpool.learning.training import FitResult, fit, predict_proba
+from alpool.learning.validation import KFoldChoice, kfold_stop_epoch
 from alpool.models import ModelSpec, build_model, spec_for
-from alpool.params import Params
-from alpool.seeding import derive_seed, torch_seeded
-from alpool.training import FitResult, fit, predict_proba
-from alpool.validation import KFoldChoice, kfold_stop_epoch
 
 
 class SupervisedParams(Params):
@@ -31,7 +32,7 @@ def model_spec(data: EpisodeData) -> ModelSpec:
 
 def load_backbone(model: torch.nn.Module, checkpoint: dict, task: str) -> None:
     """Copy a pretext checkpoint's ``backbone`` weights into ``model.backbone`` (shapes must match)."""
-    from alpool.errors import ConfigError
+    from alpool.core.errors import ConfigError
 
     state = checkpoint.get("backbone")
     if state is None:
@@ -76,7 +77,7 @@ class Supervised(Framework):
         return model, result
 
     def kfold(self, data: EpisodeData) -> KFoldChoice:
-        """Choose the epoch to stop after by k-fold on the labeled images only (:mod:`alpool.validation`)."""
+        """Choose the epoch to stop after by k-fold on the labeled images only (:mod:`alpool.learning.validation`)."""
         x, y = data.dataset.train_x[torch.as_tensor(data.labeled)], data.dataset.train_y[torch.as_tensor(data.labeled)]
 
         def curve(fit_pos: np.ndarray, held: np.ndarray) -> list[float]:

@@ -20,7 +20,7 @@ import re
 import unicodedata
 from collections.abc import Iterable
 
-from alpool.errors import ConfigError
+from alpool.core.errors import ConfigError
 
 _NOT_WORD = re.compile(r"[\W_]+", re.UNICODE)
 

@@ -1,6 +1,6 @@
 """Validated configs of ``alpool export``, ``alpool import-labels`` and ``alpool next``.
 
-They live here rather than in :mod:`alpool.config` to keep the loop's options in one place.
+They live here rather than in :mod:`alpool.core.config` to keep the loop's options in one place.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from typing import Any
 
 from pydantic import Field, field_validator
 
-from alpool.config import Device, Frozen, TrainConfig
+from alpool.core.config import Device, Frozen, TrainConfig
 
 
 def step_name(value: str | None) -> str | None:

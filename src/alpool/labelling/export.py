@@ -25,11 +25,11 @@ from pathlib import Path
 
 import numpy as np
 
+from alpool.core.errors import ConfigError, NotWritableError
 from alpool.data.base import Dataset
-from alpool.errors import ConfigError, NotWritableError
 from alpool.labelling.label_studio import Setup, image_url, label_config
-from alpool.rundir import StepWriter
-from alpool.step_files import TO_LABEL
+from alpool.rundir.run_dir import StepWriter
+from alpool.rundir.step_files import TO_LABEL
 
 IMAGES_DIR = "images"
 

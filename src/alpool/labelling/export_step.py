@@ -13,15 +13,16 @@ from pathlib import Path
 
 import numpy as np
 
-from alpool.errors import AlreadyFinishedError, ConfigError
+from alpool.core.errors import ConfigError
 from alpool.labelling.config import ExportConfig
 from alpool.labelling.export import check_copy, copy_files, export_rows, summary_of, write_export
 from alpool.labelling.label_studio import Setup, default_prefix
 from alpool.labelling.labels import load_imported
 from alpool.labelling.tidy import tidy
-from alpool.run_context import RunContext
-from alpool.run_index import finished_same
-from alpool.rundir import RunDir, StepDir, StepManifest, StepWriter
+from alpool.rundir.context import RunContext
+from alpool.rundir.manifests import StepManifest
+from alpool.rundir.run_dir import RunDir, StepWriter
+from alpool.rundir.step_dir import StepDir
 
 
 @dataclass
@@ -75,10 +76,8 @@ def export_picks(ctx: RunContext, config: ExportConfig, picks: Picks, name: str)
     step = ctx.run.step("exports", name)
     tidy(ctx.run, step)
     record = config.model_dump(mode="json")
-    if not config.force and finished_same(step, record) is not None:
-        ctx.run.record_step(step, now=False)
-        raise AlreadyFinishedError(f"export {step.label} already finished in {ctx.run.root} with the same "
-                                   "settings: kept it (pass --force to redo it)", root=ctx.run.root)
+    if ctx.run.finished_step("exports", name, record, config.force) is not None:  # the run directory's one rule
+        raise ctx.run.already_finished(f"export {step.label}")
     if len(picks.indices) and int(picks.indices.max()) >= ctx.dataset.n_train:
         raise ConfigError(f"{config.source} holds index {int(picks.indices.max())}, beyond the "
                           f"{ctx.dataset.n_train} images of the dataset")

@@ -3,7 +3,7 @@
 Reusable by anything that trains on a labelled subset (``alpool next`` here; ``al-run``'s
 ``labeled-kfold`` validation can share it): give the labelled indices, their class ids, and a
 function that trains on some indices and returns predicted probabilities for others. The folds are
-:func:`alpool.validation.labeled_folds`, the same stratified deal as ``al-run --validation labeled-kfold``.
+:func:`alpool.learning.validation.labeled_folds`, the same stratified deal as ``al-run --validation labeled-kfold``.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from alpool.validation import labeled_folds
+from alpool.learning.validation import labeled_folds
 
 TrainPredict = Callable[[np.ndarray, np.ndarray, int], np.ndarray]
 """``(train_indices, eval_indices, fold) -> [len(eval), K]`` probabilities."""

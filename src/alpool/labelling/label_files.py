@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from alpool.errors import ConfigError, CorruptFileError
+from alpool.core.errors import ConfigError, CorruptFileError
 
 QUOTE_CHARS = 80
 KEYS = ("path", "index", "image")  # how a row names its image, in order of preference

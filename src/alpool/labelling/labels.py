@@ -19,11 +19,12 @@ from pathlib import Path
 
 import numpy as np
 
+from alpool.core.errors import ConfigError
 from alpool.data.base import Dataset
-from alpool.errors import ConfigError
 from alpool.labelling.label_files import LabelRows, Row, cut, read_label_file
 from alpool.labelling.label_studio import path_of_url
-from alpool.rundir import RunDir, StepDir, StepWriter
+from alpool.rundir.run_dir import RunDir, StepWriter
+from alpool.rundir.step_dir import StepDir
 
 
 @dataclass

@@ -7,9 +7,10 @@ process record of a step killed after its manifest was written.
 
 from __future__ import annotations
 
-from alpool.atomic_files import remove_stale_temps
-from alpool.rundir import RunDir, StepDir
-from alpool.step_process import PROCESS_FILE
+from alpool.core.atomic_files import remove_stale_temps
+from alpool.rundir.run_dir import RunDir
+from alpool.rundir.step_dir import StepDir
+from alpool.rundir.step_process import PROCESS_FILE
 
 
 def tidy(run: RunDir, *steps: StepDir) -> None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from alpool.registry import Registry, lazy_exports
+from alpool.core.registry import Registry, lazy_exports
 
 if TYPE_CHECKING:
     from alpool.models.base import ImageClassifier, Normalize

@@ -6,8 +6,9 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from alpool.models import MODELS
 from alpool.models.base import ImageClassifier
-from alpool.models.registry import MODELS, ModelSpec
+from alpool.models.registry import ModelSpec
 
 
 class BasicBlock(nn.Module):

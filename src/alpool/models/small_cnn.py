@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from torch import nn
 
+from alpool.models import MODELS
 from alpool.models.base import ImageClassifier
-from alpool.models.registry import MODELS, ModelSpec
+from alpool.models.registry import ModelSpec
 
 
 def conv_bn_relu(c_in: int, c_out: int) -> nn.Sequential:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from alpool.errors import ConfigError
+from alpool.core.errors import ConfigError
 
 Device = str | torch.device | None
 

@@ -16,9 +16,9 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from alpool.config import Preset
-from alpool.errors import ConfigError
-from alpool.params import validation_message
+from alpool.core.config import Preset
+from alpool.core.errors import ConfigError
+from alpool.core.params import validation_message
 
 LOCAL_DIR = Path("presets")  # a user's own presets, relative to the current folder
 SHIPPED = "shipped"  # the package-data folder of the shipped presets (a link to the repository's presets/)

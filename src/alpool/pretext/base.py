@@ -17,8 +17,8 @@ from typing import Any, ClassVar, Protocol
 import numpy as np
 import torch
 
+from alpool.core.params import Configurable
 from alpool.data.base import Dataset
-from alpool.params import Configurable
 from alpool.pretext import TASKS
 
 
@@ -49,7 +49,7 @@ class PretrainContext:
         pool: int64 train indices outside the validation hold-out.
         val: int64 train indices held out for validation (may be empty).
         device: training device.
-        seed: the step's seed; derive generators with :mod:`alpool.seeding`.
+        seed: the step's seed; derive generators with :mod:`alpool.core.seeding`.
         workdir: the step folder; a task may keep ``checkpoint.pt`` there to resume after a kill.
         upstream: ``upstream("simclr")`` returns a finished pretrain step (e.g. for ``scan``).
     """

@@ -10,10 +10,10 @@ import numpy as np
 import torch
 from torch import nn
 
-from alpool import reporting
-from alpool.atomic_files import load_state, save_state
+from alpool.core import reporting
+from alpool.core.atomic_files import load_state, save_state
+from alpool.core.seeding import numpy_rng
 from alpool.pretext.base import PretrainContext
-from alpool.seeding import numpy_rng
 
 RESUME_FILE = "checkpoint.pt"
 

@@ -19,12 +19,13 @@ import torch
 from pydantic import Field
 from torch import nn
 
-from alpool import reporting
-from alpool.atomic_files import sha256_file
+from alpool.core import reporting
+from alpool.core.atomic_files import sha256_file
+from alpool.core.errors import ConfigError, CorruptFileError
+from alpool.core.params import Params
 from alpool.data.base import Dataset
-from alpool.errors import ConfigError, CorruptFileError
-from alpool.params import Params
-from alpool.pretext.base import TASKS, PretextTask, PretrainContext, PretrainOutput
+from alpool.pretext import TASKS
+from alpool.pretext.base import PretextTask, PretrainContext, PretrainOutput
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)

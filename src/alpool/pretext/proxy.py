@@ -5,8 +5,8 @@ label exists, so that the cold bench can correlate "what an AL query would have 
 performance. It leaks labels by design: ``oracle = True`` here and in the output, and every scores
 step that reads it inherits the flag (``stages.rank`` passes ``upstream.oracle`` to the manifest).
 
-Training: :func:`alpool.training.fit` with the options of ``[al.train]`` (arch, epochs, SGD,
-cosine, crop + flip, dropout, ...; defaults: :class:`~alpool.config.TrainConfig`) on the test
+Training: :func:`alpool.learning.training.fit` with the options of ``[al.train]`` (arch, epochs, SGD,
+cosine, crop + flip, dropout, ...; defaults: :class:`~alpool.core.config.TrainConfig`) on the test
 split minus a seeded hold-out of ``val_fraction`` of it; the weights of the epoch with the best
 hold-out accuracy are kept (the last epoch without a hold-out). The official validation split of
 MedMNIST is not used: the hold-out comes out of the test split, so the proxy touches no split
@@ -35,14 +35,15 @@ import numpy as np
 import torch
 from pydantic import Field
 
-from alpool.config import TrainConfig
+from alpool.core.config import TrainConfig
+from alpool.core.params import Params
+from alpool.core.seeding import derive_seed, numpy_rng, torch_seeded
 from alpool.data.base import Dataset
+from alpool.learning.training import ResumeFile, embed, fit, predict_proba
 from alpool.models import ModelSpec, build_model, spec_for
-from alpool.params import Params
-from alpool.pretext.base import TASKS, PretextTask, PretrainContext, PretrainOutput
+from alpool.pretext import TASKS
+from alpool.pretext.base import PretextTask, PretrainContext, PretrainOutput
 from alpool.pretext.common import RESUME_FILE, cpu_state, resume_key
-from alpool.seeding import derive_seed, numpy_rng, torch_seeded
-from alpool.training import ResumeFile, embed, fit, predict_proba
 
 
 class ProxyParams(Params, TrainConfig):

@@ -27,20 +27,21 @@ from pydantic import Field
 from torch import nn
 from torch.nn import functional as F
 
-from alpool.checkpoints import encoder_kind
+from alpool.core.errors import ConfigError, MissingStepError
+from alpool.core.params import Params
+from alpool.core.seeding import torch_generator, torch_seeded
 from alpool.data.augment import to_float
 from alpool.data.base import Dataset
 from alpool.data.contrastive_augment import ContrastiveAugment, contrastive_views
-from alpool.errors import ConfigError, MissingStepError
+from alpool.learning.training import batches, eval_mode, prepare
 from alpool.models.base import ImageClassifier
 from alpool.models.registry import ModelSpec, build_model
-from alpool.ops.infer import infer
-from alpool.params import Params
-from alpool.pretext.base import TASKS, PretextTask, PretrainContext, PretrainOutput
+from alpool.ops.infer import autocast, infer
+from alpool.pretext import TASKS
+from alpool.pretext.base import PretextTask, PretrainContext, PretrainOutput
 from alpool.pretext.common import cpu_state, resume_key, run_epochs
 from alpool.pretext.neighbours import cluster_agreement, cosine_neighbours
-from alpool.seeding import torch_generator, torch_seeded
-from alpool.training import autocast, batches, eval_mode, prepare
+from alpool.rundir.checkpoints import encoder_kind
 
 EPS = 1e-8
 

@@ -34,19 +34,20 @@ from pydantic import Field
 from torch import nn
 from torch.nn import functional as F
 
+from alpool.core.params import Params
+from alpool.core.seeding import numpy_rng, torch_generator, torch_seeded
 from alpool.data.augment import to_float
 from alpool.data.base import Dataset
 from alpool.data.contrastive_augment import ContrastiveAugment, contrastive_views
+from alpool.learning.training import batches, cosine_lr, eval_mode, prepare
 from alpool.models.base import ImageClassifier
 from alpool.models.registry import ModelSpec, build_model, spec_for
-from alpool.ops.infer import infer
-from alpool.params import Params
-from alpool.pretext.base import TASKS, PretextTask, PretrainContext, PretrainOutput
+from alpool.ops.infer import autocast, infer
+from alpool.pretext import TASKS
+from alpool.pretext.base import PretextTask, PretrainContext, PretrainOutput
 from alpool.pretext.common import cpu_state, resume_key, run_epochs
 from alpool.pretext.contrastive import nt_xent, per_image_nt_xent, positive_probability
 from alpool.pretext.neighbours import knn_accuracy
-from alpool.seeding import numpy_rng, torch_generator, torch_seeded
-from alpool.training import autocast, batches, cosine_lr, eval_mode, prepare
 
 
 class SimCLRParams(Params):

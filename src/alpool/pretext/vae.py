@@ -23,7 +23,10 @@ import numpy as np
 import torch
 from pydantic import Field
 
-from alpool import reporting
+from alpool.core import reporting
+from alpool.core.params import Params
+from alpool.core.seeding import torch_generator, torch_seeded
+from alpool.learning.training import batches, prepare
 from alpool.models.vae import (
     ConvVAE,
     VAESpec,
@@ -32,8 +35,9 @@ from alpool.models.vae import (
     scale_images,
     vae_terms,
 )
-from alpool.params import Params
-from alpool.pretext.base import TASKS, PretextTask, PretrainContext, PretrainOutput
+from alpool.ops.infer import autocast
+from alpool.pretext import TASKS
+from alpool.pretext.base import PretextTask, PretrainContext, PretrainOutput
 from alpool.pretext.common import (
     cpu_state,
     generator_state,
@@ -42,8 +46,6 @@ from alpool.pretext.common import (
     resume_key,
     save_resume,
 )
-from alpool.seeding import torch_generator, torch_seeded
-from alpool.training import autocast, batches, prepare
 
 
 class VAEParams(Params):

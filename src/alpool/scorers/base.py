@@ -10,8 +10,8 @@ from typing import ClassVar
 import numpy as np
 import torch
 
+from alpool.core.params import Configurable
 from alpool.data.base import Dataset
-from alpool.params import Configurable
 from alpool.pretext.base import PretrainArtifacts
 from alpool.scorers import SCORERS
 

@@ -1,8 +1,8 @@
 """Scorers from a trained classifier (the ``proxy`` pretrain step): the classic AL measures.
 
 Each scorer gives every train image the number the AL query of the same name computes, through the
-same code: the measures of :mod:`alpool.uncertainty`, the stochastic passes of
-:class:`~alpool.classifier.ModelClassifier`, the chunking of the uncertainty queries and the VAAL
+same code: the measures of :mod:`alpool.learning.uncertainty`, the stochastic passes of
+:class:`~alpool.learning.classifier.ModelClassifier`, the chunking of the uncertainty queries and the VAAL
 networks of :mod:`alpool.selectors.vaal`. Higher = pick first.
 
 - ``least-confidence`` (1 - max p), ``entropy``, ``margin`` (-(p1 - p2)): from the step's
@@ -36,18 +36,19 @@ import numpy as np
 import torch
 from pydantic import Field
 
-from alpool.classifier import ModelClassifier
-from alpool.config import TrainConfig
-from alpool.errors import ConfigError, CorruptFileError
+from alpool.core.config import TrainConfig
+from alpool.core.errors import ConfigError, CorruptFileError
+from alpool.core.params import Params
+from alpool.core.seeding import torch_generator, torch_seeded
+from alpool.learning.classifier import ModelClassifier
+from alpool.learning.training import embed, prepare
+from alpool.learning.uncertainty import bald, consistency, entropy, least_confidence, margin
 from alpool.models import ModelSpec, build_model
 from alpool.ops.distances import min_distances
 from alpool.ops.infer import in_chunks
-from alpool.params import Params
-from alpool.scorers.base import SCORERS, Scorer, ScoringContext
-from alpool.seeding import torch_generator, torch_seeded
+from alpool.scorers import SCORERS
+from alpool.scorers.base import Scorer, ScoringContext
 from alpool.selectors.vaal import VAE, VAALParams, discriminator, labeled_probability, train_vaal
-from alpool.training import embed, prepare
-from alpool.uncertainty import bald, consistency, entropy, least_confidence, margin
 
 CHECKPOINT_KEYS = ("spec", "state_dict", "train")
 

@@ -13,8 +13,9 @@ from typing import ClassVar
 import numpy as np
 from pydantic import Field, create_model
 
-from alpool.params import Params
-from alpool.scorers.base import SCORERS, Scorer, ScoringContext
+from alpool.core.params import Params
+from alpool.scorers import SCORERS
+from alpool.scorers.base import Scorer, ScoringContext
 
 
 @dataclass(frozen=True)

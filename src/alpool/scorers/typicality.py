@@ -25,11 +25,12 @@ from __future__ import annotations
 import numpy as np
 from pydantic import Field
 
-from alpool.errors import ConfigError
+from alpool.core.errors import ConfigError
+from alpool.core.params import Params
 from alpool.ops.device import Device
 from alpool.ops.distances import CHUNK_ELEMENTS, knn_mean_distance, l2_normalize
-from alpool.params import Params
-from alpool.scorers.base import SCORERS, Scorer, ScoringContext
+from alpool.scorers import SCORERS
+from alpool.scorers.base import Scorer, ScoringContext
 
 RELATIVE_EPS = 1e-6  # eps = RELATIVE_EPS x median mean-kNN distance
 ABSOLUTE_EPS = 1e-12  # used when the median mean-kNN distance is 0

@@ -18,11 +18,12 @@ import numpy as np
 import torch
 from pydantic import Field
 
+from alpool.core.params import Params
 from alpool.ops.infer import in_chunks
 from alpool.ops.kmeans import kmeanspp
 from alpool.ops.ranking import rank_top
-from alpool.params import Params
-from alpool.selectors.base import NEED_CLASSIFIER, SELECTORS, Selection, SelectionContext, Selector
+from alpool.selectors import SELECTORS
+from alpool.selectors.base import NEED_CLASSIFIER, Selection, SelectionContext, Selector
 
 
 class BadgeParams(Params):

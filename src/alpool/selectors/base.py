@@ -16,8 +16,8 @@ from typing import Any, ClassVar, Protocol
 import numpy as np
 import torch
 
-from alpool.errors import ConfigError, MissingStepError
-from alpool.params import Configurable
+from alpool.core.errors import ConfigError, MissingStepError
+from alpool.core.params import Configurable
 from alpool.selectors import SELECTORS
 
 # What a selector may need. "labels" marks an oracle (uses ground truth).

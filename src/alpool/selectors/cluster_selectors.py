@@ -7,16 +7,16 @@ from typing import Any, Literal
 import numpy as np
 from pydantic import Field, field_validator
 
-from alpool.errors import ConfigError
+from alpool.core.errors import ConfigError
+from alpool.core.params import Params
 from alpool.ops.distances import l2_normalize
 from alpool.ops.kmeans import kmeans
 from alpool.ops.ranking import rank_top
-from alpool.params import Params
+from alpool.selectors import SELECTORS
 from alpool.selectors.base import (
     NEED_CLUSTERS,
     NEED_EMBEDDINGS,
     NEED_SCORES,
-    SELECTORS,
     Selection,
     SelectionContext,
     Selector,

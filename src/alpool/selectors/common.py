@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from alpool.errors import ConfigError
+from alpool.core.errors import ConfigError
 from alpool.selectors.base import SelectionContext
 
 SEED_HIGH = 2**31 - 1  # scikit-learn random_state must fit in 32 bits

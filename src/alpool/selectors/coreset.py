@@ -7,11 +7,12 @@ from typing import Any, Literal
 import numpy as np
 from pydantic import Field
 
-from alpool.errors import ConfigError
+from alpool.core.errors import ConfigError
+from alpool.core.params import Params
 from alpool.ops.distances import CHUNK_ELEMENTS, l2_normalize, min_distances
 from alpool.ops.kcenter import k_center
-from alpool.params import Params
-from alpool.selectors.base import NEED_EMBEDDINGS, SELECTORS, Selection, SelectionContext, Selector
+from alpool.selectors import SELECTORS
+from alpool.selectors.base import NEED_EMBEDDINGS, Selection, SelectionContext, Selector
 from alpool.selectors.common import PointSet, embeddings_of, point_set
 
 

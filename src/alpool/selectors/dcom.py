@@ -8,11 +8,12 @@ from typing import Any
 import numpy as np
 from pydantic import Field
 
+from alpool.core.params import Params
 from alpool.ops.balls import covered_by_balls, purity_radii
 from alpool.ops.distances import CHUNK_ELEMENTS, l2_normalize
 from alpool.ops.graph import Graph, mark_covered
-from alpool.params import Params
-from alpool.selectors.base import NEED_EMBEDDINGS, SELECTORS, Selection, SelectionContext, Selector
+from alpool.selectors import SELECTORS
+from alpool.selectors.base import NEED_EMBEDDINGS, Selection, SelectionContext, Selector
 from alpool.selectors.common import PointSet, embeddings_of, point_set
 from alpool.selectors.probcover import build_graph, warn_low_coverage
 

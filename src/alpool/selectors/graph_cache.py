@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from alpool.atomic_files import atomic_write_bytes, atomic_write_text
+from alpool.core.atomic_files import atomic_write_bytes, atomic_write_text
 from alpool.ops.graph import Graph
 from alpool.selectors.base import SelectionContext
 

@@ -6,11 +6,12 @@ import numpy as np
 import torch
 from pydantic import Field
 
+from alpool.core.params import Params
 from alpool.ops.device import as_tensor
 from alpool.ops.distances import l2_normalize, row_blocks
 from alpool.ops.kmeans import kmeans
-from alpool.params import Params
-from alpool.selectors.base import NEED_EMBEDDINGS, SELECTORS, Selection, SelectionContext, Selector
+from alpool.selectors import SELECTORS
+from alpool.selectors.base import NEED_EMBEDDINGS, Selection, SelectionContext, Selector
 from alpool.selectors.common import embeddings_of
 
 

@@ -7,14 +7,15 @@ from typing import Any
 import numpy as np
 from pydantic import Field
 
-from alpool import reporting
-from alpool.errors import ConfigError
+from alpool.core import reporting
+from alpool.core.errors import ConfigError
+from alpool.core.params import Params
 from alpool.ops.distances import CHUNK_ELEMENTS, l2_normalize
 from alpool.ops.graph import Graph, GraphTooLarge, cover, radius_graph
 from alpool.ops.kmeans import kmeans
 from alpool.ops.purity import purity_graph
-from alpool.params import Params
-from alpool.selectors.base import NEED_EMBEDDINGS, SELECTORS, Selection, SelectionContext, Selector
+from alpool.selectors import SELECTORS
+from alpool.selectors.base import NEED_EMBEDDINGS, Selection, SelectionContext, Selector
 from alpool.selectors.common import PointSet, embeddings_of, point_set
 from alpool.selectors.graph_cache import GraphCache
 

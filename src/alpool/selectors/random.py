@@ -5,9 +5,10 @@ from __future__ import annotations
 import numpy as np
 from pydantic import Field
 
-from alpool.errors import ConfigError
-from alpool.params import Params
-from alpool.selectors.base import NEED_LABELS, SELECTORS, Selection, SelectionContext, Selector
+from alpool.core.errors import ConfigError
+from alpool.core.params import Params
+from alpool.selectors import SELECTORS
+from alpool.selectors.base import NEED_LABELS, Selection, SelectionContext, Selector
 from alpool.selectors.common import labels_of, nan_scores
 
 

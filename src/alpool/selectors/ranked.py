@@ -5,9 +5,10 @@ from __future__ import annotations
 import numpy as np
 from pydantic import Field
 
+from alpool.core.params import Params
 from alpool.ops.ranking import rank_top
-from alpool.params import Params
-from alpool.selectors.base import NEED_SCORES, SELECTORS, Selection, SelectionContext, Selector
+from alpool.selectors import SELECTORS
+from alpool.selectors.base import NEED_SCORES, Selection, SelectionContext, Selector
 from alpool.selectors.common import scores_of
 
 

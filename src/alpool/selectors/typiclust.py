@@ -7,11 +7,12 @@ from typing import Any, Literal
 import numpy as np
 from pydantic import Field
 
+from alpool.core.params import Params
 from alpool.ops.device import Device
 from alpool.ops.distances import CHUNK_ELEMENTS, knn_mean_distance, l2_normalize
 from alpool.ops.kmeans import kmeans
-from alpool.params import Params
-from alpool.selectors.base import NEED_EMBEDDINGS, SELECTORS, Selection, SelectionContext, Selector
+from alpool.selectors import SELECTORS
+from alpool.selectors.base import NEED_EMBEDDINGS, Selection, SelectionContext, Selector
 from alpool.selectors.common import PointSet, embeddings_of, point_set
 
 

@@ -1,6 +1,6 @@
 """AL queries that rank candidates by the current classifier's uncertainty (METHODS.md "Selectors").
 
-Each query scores every candidate with one of the shared measures of :mod:`alpool.uncertainty`
+Each query scores every candidate with one of the shared measures of :mod:`alpool.learning.uncertainty`
 (higher = more uncertain = pick first) and returns the ``budget`` highest. Ties are broken by a
 permutation drawn from ``ctx.rng``, so a selection is deterministic for a seed. Stochastic passes
 (MC dropout, augmentations) draw their randomness from a torch generator seeded by ``ctx.rng``.
@@ -20,18 +20,8 @@ import numpy as np
 import torch
 from pydantic import Field
 
-from alpool.ops.infer import in_chunks
-from alpool.ops.ranking import rank_top
-from alpool.params import Params
-from alpool.selectors.base import (
-    NEED_CLASSIFIER,
-    SELECTORS,
-    Classifier,
-    Selection,
-    SelectionContext,
-    Selector,
-)
-from alpool.uncertainty import (
+from alpool.core.params import Params
+from alpool.learning.uncertainty import (
     bald,
     consistency,
     entropy,
@@ -40,6 +30,10 @@ from alpool.uncertainty import (
     mean_entropy,
     variation_ratio,
 )
+from alpool.ops.infer import in_chunks
+from alpool.ops.ranking import rank_top
+from alpool.selectors import SELECTORS
+from alpool.selectors.base import NEED_CLASSIFIER, Classifier, Selection, SelectionContext, Selector
 
 
 def torch_generator_from(rng: np.random.Generator) -> torch.Generator:

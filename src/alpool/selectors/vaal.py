@@ -24,22 +24,16 @@ from pydantic import Field
 from torch import nn
 from torch.nn import functional as F
 
+from alpool.core.errors import ConfigError
+from alpool.core.params import Params
+from alpool.core.seeding import torch_seeded
 from alpool.data.augment import to_float
-from alpool.errors import ConfigError
-from alpool.ops.infer import infer
+from alpool.learning.training import batches
+from alpool.ops.infer import autocast, infer
 from alpool.ops.ranking import rank_top
-from alpool.params import Params
-from alpool.seeding import torch_seeded
-from alpool.selectors.base import (
-    NEED_CLASSIFIER,
-    NEED_IMAGES,
-    SELECTORS,
-    Selection,
-    SelectionContext,
-    Selector,
-)
+from alpool.selectors import SELECTORS
+from alpool.selectors.base import NEED_CLASSIFIER, NEED_IMAGES, Selection, SelectionContext, Selector
 from alpool.selectors.uncertainty_queries import score_info, torch_generator_from
-from alpool.training import autocast, batches
 
 
 class VAALParams(Params):

@@ -9,17 +9,12 @@ from typing import Any
 import numpy as np
 from pydantic import Field, field_validator
 
-from alpool.errors import ConfigError
-from alpool.jsonify import jsonable
-from alpool.params import Params
-from alpool.params import Params as AnyParams
-from alpool.selectors.base import (
-    NEED_LABELS,
-    SELECTORS,
-    Selection,
-    SelectionContext,
-    Selector,
-)
+from alpool.core.errors import ConfigError
+from alpool.core.jsonify import jsonable
+from alpool.core.params import Params
+from alpool.core.params import Params as AnyParams
+from alpool.selectors import SELECTORS
+from alpool.selectors.base import NEED_LABELS, Selection, SelectionContext, Selector
 from alpool.selectors.common import labels_of, spread_evenly
 
 

@@ -10,21 +10,23 @@ from typing import Any
 
 import pandas as pd
 
-from alpool import reporting
 from alpool.al.trial import TrialJob, TrialPlan, TrialResult, run_trial
-from alpool.atomic_files import atomic_write_text
-from alpool.config import ALRunConfig
-from alpool.errors import ConfigError, MissingStepError, RunInterruptedError, StepExistsError
-from alpool.executor import EXECUTORS, ExecutorRequest, Shared
+from alpool.core import reporting
+from alpool.core.atomic_files import atomic_write_text
+from alpool.core.config import ALRunConfig
+from alpool.core.errors import ConfigError, MissingStepError, RunInterruptedError, StepExistsError
+from alpool.execution.executor import EXECUTORS, ExecutorRequest, Shared
 from alpool.frameworks import FRAMEWORKS, Framework
+from alpool.learning.training import resolve_device
 from alpool.models import MODELS
 from alpool.ops.curves import alc
-from alpool.run_context import open_run
-from alpool.rundir import INPUTS_FILE, RunDir, StepDir, StepManifest, StepWriter, check_recorded_inputs
+from alpool.rundir.context import open_run
+from alpool.rundir.manifests import StepManifest
+from alpool.rundir.run_dir import INPUTS_FILE, RunDir, StepWriter, check_recorded_inputs
+from alpool.rundir.step_dir import StepDir
+from alpool.rundir.step_files import PARTIAL_RESULTS, POOL_INDICES, RESULTS
+from alpool.rundir.summaries import ALSummary, PoolSummary
 from alpool.selectors import SELECTORS, Selector
-from alpool.step_files import PARTIAL_RESULTS, POOL_INDICES, RESULTS
-from alpool.summaries import ALSummary, PoolSummary
-from alpool.training import resolve_device
 
 RESULT_COLUMNS = [
     "experiment", "pool", "init_strategy", "query", "framework", "embeddings", "init", "trial", "episode", "n_labeled",

@@ -6,11 +6,21 @@ from collections.abc import Callable
 from functools import partial
 from pathlib import Path
 
-from alpool import reporting, threads
-from alpool.config import ALRunConfig, AnalyzeConfig, Execution, InitPoolConfig, Preset, PretrainConfig, RankConfig
-from alpool.errors import AlreadyFinishedError
-from alpool.executor import EXECUTORS, ExecutorRequest
-from alpool.rundir import RunDir, StepManifest
+from alpool.core import reporting
+from alpool.core.config import (
+    ALRunConfig,
+    AnalyzeConfig,
+    Execution,
+    InitPoolConfig,
+    Preset,
+    PretrainConfig,
+    RankConfig,
+)
+from alpool.core.errors import AlreadyFinishedError
+from alpool.execution import threads
+from alpool.execution.executor import EXECUTORS, ExecutorRequest
+from alpool.rundir.manifests import StepManifest
+from alpool.rundir.run_dir import RunDir
 from alpool.selectors import SELECTORS
 from alpool.stages import al_run, analyze, init_pool, pretrain, rank
 

@@ -6,9 +6,10 @@ from pathlib import Path
 
 from alpool.analysis import AnalyzeOptions
 from alpool.analysis.analyze import build_sections, open_context, write_report
-from alpool.config import AnalyzeConfig
-from alpool.run_context import open_run
-from alpool.rundir import RunDir, StepManifest
+from alpool.core.config import AnalyzeConfig
+from alpool.rundir.context import open_run
+from alpool.rundir.manifests import StepManifest
+from alpool.rundir.run_dir import RunDir
 
 
 def run(config: AnalyzeConfig, run_dir: Path, data_dir: Path | None = None) -> StepManifest:

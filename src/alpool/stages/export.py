@@ -6,12 +6,13 @@ from pathlib import Path
 
 import numpy as np
 
-from alpool.errors import ConfigError, MissingStepError
+from alpool.core.errors import ConfigError, MissingStepError
 from alpool.labelling.config import ExportConfig
 from alpool.labelling.export_step import Picks, export_picks, pool_picks
-from alpool.run_context import open_run
-from alpool.rundir import RunDir, StepManifest
-from alpool.trial_dirs import EPISODE_SOURCE, episode_source
+from alpool.rundir.context import open_run
+from alpool.rundir.manifests import StepManifest
+from alpool.rundir.run_dir import RunDir
+from alpool.rundir.trial_dirs import EPISODE_SOURCE, episode_source
 
 
 def resolve(run: RunDir, source: str) -> tuple[str, str]:

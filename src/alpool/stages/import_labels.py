@@ -20,16 +20,18 @@ import io
 from collections import Counter
 from pathlib import Path
 
-from alpool import reporting
-from alpool.atomic_files import file_lock, sha256_file
-from alpool.errors import AlreadyFinishedError, ConfigError, LockedError, StepExistsError
+from alpool.core import reporting
+from alpool.core.atomic_files import file_lock, sha256_file
+from alpool.core.errors import AlreadyFinishedError, ConfigError, LockedError, StepExistsError
 from alpool.labelling.classes import check_new_names, grow
 from alpool.labelling.config import ImportLabelsConfig
 from alpool.labelling.label_files import read_label_file
 from alpool.labelling.labels import LabelSet, labels_steps, load_imported, parse_rows
 from alpool.labelling.tidy import tidy
-from alpool.run_context import open_run
-from alpool.rundir import RunDir, StepDir, StepManifest
+from alpool.rundir.context import open_run
+from alpool.rundir.manifests import StepManifest
+from alpool.rundir.run_dir import RunDir
+from alpool.rundir.step_dir import StepDir
 
 
 def default_name(run: RunDir) -> str:
@@ -37,8 +39,8 @@ def default_name(run: RunDir) -> str:
     k = 1
     while True:
         name = f"round-{k:03d}"
-        step = run.step("labels", name)
-        if not step.is_finished() and not _being_written(run, name):
+        taken = run.step("labels", name).is_finished() or _being_written(run, name)
+        if not taken:
             return name
         k += 1
 
@@ -49,7 +51,7 @@ def _being_written(run: RunDir, name: str) -> bool:
     if not lock.exists():
         return False
     try:
-        with file_lock(lock, f"step labels/{name}"):
+        with file_lock(lock, f"step {run.step('labels', name).label}"):
             return False
     except LockedError:
         return True
@@ -96,9 +98,10 @@ def run(config: ImportLabelsConfig, run_dir: Path, data_dir: Path | None = None)
                                    "(pass --force with --name to redo a round)", root=ctx.run.root)
     name = config.name or default_name(ctx.run)
     step = ctx.run.step("labels", name)
-    if step.is_finished() and not config.force:
-        raise StepExistsError(f"labels step {step.label} already exists in {ctx.run.root}; "
-                              "choose another --name (or --force to replace it)")
+    if ctx.run.finished_step("labels", name, config.model_dump(mode="json"), config.force) is not None:
+        # the same settings, another file (the same file was answered above): a round is never overwritten
+        raise StepExistsError(f"labels step {step.label} in {ctx.run.root} holds an earlier import of "
+                              f"{config.file}; choose another --name (or --force to replace it)")
     labels = load_imported(ctx.run, exclude=name)
     first = not labels.labels
     before = len(labels.labels)

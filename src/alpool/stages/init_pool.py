@@ -18,18 +18,19 @@ from typing import Any
 
 import numpy as np
 
-from alpool import reporting
-from alpool.config import InitPoolConfig
-from alpool.errors import ConfigError, UnknownNameError
+from alpool.core import reporting
+from alpool.core.config import InitPoolConfig
+from alpool.core.errors import ConfigError, UnknownNameError
+from alpool.core.seeding import numpy_rng
 from alpool.labelling.labels import LabelSet, load_imported
-from alpool.run_context import RunContext, RunInputs, Upstream, open_run
-from alpool.rundir import InputLog, StepManifest
-from alpool.seeding import numpy_rng
+from alpool.learning.training import resolve_device
+from alpool.rundir.context import RunContext, RunInputs, Upstream, open_run
+from alpool.rundir.manifests import StepManifest
+from alpool.rundir.step_dir import InputLog
+from alpool.rundir.step_files import POOL_INDICES, SELECTION_SCORES
+from alpool.rundir.summaries import PoolSummary
 from alpool.selectors import SELECTORS, SelectionContext, init_pool_names
 from alpool.selectors.base import NEED_CLASSIFIER, Selector
-from alpool.step_files import POOL_INDICES, SELECTION_SCORES
-from alpool.summaries import PoolSummary
-from alpool.training import resolve_device
 
 
 def class_summary(indices: np.ndarray, labels: np.ndarray, num_classes: int) -> dict[str, Any]:

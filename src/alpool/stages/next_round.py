@@ -22,8 +22,9 @@ from typing import Any
 import numpy as np
 import torch
 
-from alpool import reporting
-from alpool.errors import AlreadyFinishedError, ConfigError, MissingStepError, StepExistsError
+from alpool.core import reporting
+from alpool.core.errors import AlreadyFinishedError, ConfigError, MissingStepError, StepExistsError
+from alpool.core.seeding import derive_seed, numpy_rng
 from alpool.frameworks import FRAMEWORKS, EpisodeData, Framework, TrainedModel
 from alpool.labelling.classes import near
 from alpool.labelling.config import ExportConfig, NextConfig
@@ -32,14 +33,14 @@ from alpool.labelling.export_step import Picks, export_picks, pool_picks
 from alpool.labelling.kfold import kfold_estimate
 from alpool.labelling.labels import LabelSet, labels_steps, load_imported, parse_file
 from alpool.labelling.tidy import tidy
-from alpool.run_context import RunContext, RunInputs, Upstream, open_run
-from alpool.run_index import finished_same
-from alpool.rundir import InputLog, RunDir, StepDir, StepManifest
-from alpool.seeding import derive_seed, numpy_rng
+from alpool.learning.training import resolve_device
+from alpool.rundir.context import RunContext, RunInputs, Upstream, open_run
+from alpool.rundir.manifests import StepManifest
+from alpool.rundir.run_dir import RunDir
+from alpool.rundir.step_dir import InputLog, StepDir
+from alpool.rundir.step_files import POOL_INDICES, SELECTION_SCORES
 from alpool.selectors import SELECTORS, SelectionContext
 from alpool.selectors.base import NEED_LABELS, Selector
-from alpool.step_files import POOL_INDICES, SELECTION_SCORES
-from alpool.training import resolve_device
 
 KFOLD_CAVEAT = ("optimistic when the labelled images were picked by a selector (typical or uncertain images are "
                 "not a random sample); label a random batch and pass it as --holdout for an unbiased estimate")
@@ -201,18 +202,15 @@ def resume(ctx: RunContext, config: NextConfig, name: str) -> tuple[StepManifest
         StepExistsError: the pool or the export finished with other settings.
     """
     pool_step, export_step = ctx.run.step("pools", name), ctx.run.step("exports", name)
-    if finished_same(pool_step, config.model_dump(mode="json")) is None:
+    if ctx.run.finished_step("pools", name, config.model_dump(mode="json")) is None:  # the run directory's one rule
         if export_step.is_finished():
-            raise StepExistsError(f"step {export_step.label} already exists in {ctx.run.root} without its pool; "
+            raise StepExistsError(f"step {export_step.label} in {ctx.run.root} finished without its pool; "
                                   "pass --force to redo the round or choose another --name")
         return None
-    ctx.run.record_step(pool_step, now=False)
     try:
         export = export_picks(ctx, export_config(config, pool_step), pool_picks(pool_step), name)
     except AlreadyFinishedError:
-        raise AlreadyFinishedError(f"round {name} already finished in {ctx.run.root} with the same settings "
-                                   f"({pool_step.label}, {export_step.label}): kept it (pass --force to redo it)",
-                                   root=ctx.run.root) from None
+        raise ctx.run.already_finished(f"round {name} ({pool_step.label}, {export_step.label})") from None
     reporting.info(f"{pool_step.label} had finished: wrote its export")
     return pool_step.manifest(), export
 

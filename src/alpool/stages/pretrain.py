@@ -7,18 +7,19 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from alpool import reporting
 from alpool.analysis.step_figures import loss_curve_png
-from alpool.checkpoints import save_checkpoint
-from alpool.config import PretrainConfig
+from alpool.core import reporting
+from alpool.core.config import PretrainConfig
+from alpool.core.errors import ConfigError
 from alpool.data import load_dataset
-from alpool.errors import ConfigError
+from alpool.learning.training import resolve_device
 from alpool.pretext import TASKS, PretrainContext
 from alpool.pretext.common import RESUME_FILE
-from alpool.run_context import Upstream, dataset_record, folder_store, split_pool
-from alpool.rundir import RunDir, StepManifest, StepWriter, check_run_folder
+from alpool.rundir.checkpoints import save_checkpoint
+from alpool.rundir.context import Upstream, dataset_record, folder_store, split_pool
+from alpool.rundir.manifests import StepManifest
+from alpool.rundir.run_dir import RunDir, StepWriter, check_run_folder
 from alpool.stages.rank import pretrain_steps_read
-from alpool.training import resolve_device
 
 
 def run(config: PretrainConfig, run_dir: Path) -> StepManifest:

@@ -7,15 +7,15 @@ from pathlib import Path
 import numpy as np
 
 from alpool.analysis.step_figures import histogram_png
-from alpool.config import RankConfig
-from alpool.errors import ConfigError
+from alpool.core.config import RankConfig
+from alpool.core.errors import ConfigError
+from alpool.learning.training import resolve_device
 from alpool.pretext import PretextTask
-from alpool.run_context import Upstream, open_run
-from alpool.rundir import StepManifest
+from alpool.rundir.context import Upstream, open_run
+from alpool.rundir.manifests import StepManifest
+from alpool.rundir.step_files import SCORES, SORTED_INDEX
+from alpool.rundir.summaries import ScoresSummary
 from alpool.scorers import SCORERS, Scorer, ScoringContext
-from alpool.step_files import SCORES, SORTED_INDEX
-from alpool.summaries import ScoresSummary
-from alpool.training import resolve_device
 
 
 def sorted_indices(scores: np.ndarray) -> np.ndarray:

@@ -1,7 +1,7 @@
 """Reruns and the steps index of ``run.json``: idempotent reruns, and no finished step left unindexed.
 
 A rerun of a finished step with the same settings is not an error: it is answered with
-:class:`~alpool.errors.AlreadyFinishedError` (the CLI prints "already finished" and exits 0), so that
+:class:`~alpool.core.errors.AlreadyFinishedError` (the CLI prints "already finished" and exits 0), so that
 retry loops and ``make``-style scripts work. The settings compared are the step's recorded config
 without :data:`RERUN_IGNORED` (how a step runs, not what it computes); a rerun with other settings
 still needs ``--force``, and a finished step whose recorded inputs changed since is refused.
@@ -18,10 +18,19 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from alpool.atomic_files import atomic_write_text, file_lock, sha256_file
-from alpool.errors import StaleInputError, StepExistsError
-from alpool.manifests import RUN_LOCK, RUN_MANIFEST, STEP_KINDS, RunManifest, StepManifest, StepRef, now_iso, read_model
-from alpool.step_dir import StepDir, step_folders
+from alpool.core.atomic_files import atomic_write_text, file_lock, sha256_file
+from alpool.core.errors import StaleInputError, StepExistsError
+from alpool.rundir.manifests import (
+    RUN_LOCK,
+    RUN_MANIFEST,
+    STEP_KINDS,
+    RunManifest,
+    StepManifest,
+    StepRef,
+    now_iso,
+    read_model,
+)
+from alpool.rundir.step_dir import StepDir, step_folders
 
 # The settings that do not count, for both rules of the run directory: a rerun of a finished step
 # (finished_same) and a resumed unfinished one (rundir.StepWriter.keep_settings). force: the

@@ -14,8 +14,8 @@ import importlib
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any, Generic, TypeVar
 
-from alpool.errors import UnknownNameError
-from alpool.params import Configurable, Params, build_params
+from alpool.core.errors import UnknownNameError
+from alpool.core.params import Configurable, Params, build_params
 
 T = TypeVar("T")
 C = TypeVar("C", bound=Configurable)
@@ -140,7 +140,7 @@ class Registry(Generic[T]):
 
 
 class ClassRegistry(Registry[type[C]]):
-    """A registry of :class:`~alpool.params.Configurable` classes built from validated options."""
+    """A registry of :class:`~alpool.core.params.Configurable` classes built from validated options."""
 
     def params_model(self, name: str) -> type[Params]:
         """Return the options model of ``name`` (imports its module)."""

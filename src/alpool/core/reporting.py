@@ -5,7 +5,7 @@ messages and :func:`warning` for something the user should know that does not st
 CLI installs a :class:`Reporter` that renders them: rich bars on a terminal, :class:`PlainReporter`
 lines when stderr goes to a log or a pipe, and warnings alone under ``--quiet``. The default
 reporter is silent except for warnings, which it turns into Python warnings
-(:class:`~alpool.errors.AlpoolWarning`), so the library is quiet when used from Python or tests and
+(:class:`~alpool.core.errors.AlpoolWarning`), so the library is quiet when used from Python or tests and
 still says what matters.
 
 Warnings are the one route for everything the user should know: besides being shown, each is
@@ -24,7 +24,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TextIO, TypeVar
 
-from alpool.errors import AlpoolWarning
+from alpool.core.errors import AlpoolWarning
 
 T = TypeVar("T")
 

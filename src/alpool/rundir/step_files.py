@@ -1,6 +1,6 @@
 """The names of the files inside step folders: the one place that spells them (DESIGN.md section 2).
 
-Folders are handed out by :class:`alpool.rundir.RunDir` (``run.step(kind, name)``); the files a
+Folders are handed out by :class:`alpool.rundir.run_dir.RunDir` (``run.step(kind, name)``); the files a
 step writes into its folder are named here, so that a reader and a writer can never disagree.
 """
 
@@ -12,7 +12,7 @@ TO_LABEL = "to_label.csv"  # exports/<name>/: rank, index, path, score of the im
 SCORES = "scores.npy"  # scores/<scorer>/: float64 [N], higher = pick first
 SORTED_INDEX = "sorted_idx.npy"  # scores/<scorer>/: int64 [N] permutation, best first
 EMBEDDINGS = "embeddings.npy"  # pretrain/<task>/: float32 [N, D]
-MODEL = "model.pt"  # pretrain/<task>/: the versioned checkpoint (alpool.checkpoints)
+MODEL = "model.pt"  # pretrain/<task>/: the versioned checkpoint (alpool.rundir.checkpoints)
 REPORT_HTML = "report.html"  # analysis/<name>/: the report a person opens
 PARTIAL_RESULTS = "results-partial.csv"  # al/<experiment>/: the finished trials of an unfinished run
 RESULTS = "results.csv"  # al/<experiment>/: one row per trial x episode (alpool.al)

@@ -17,8 +17,8 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from alpool import __version__
-from alpool.config import VAL_FRACTION, ValFraction
-from alpool.errors import CorruptFileError, SchemaError
+from alpool.core.config import VAL_FRACTION, ValFraction
+from alpool.core.errors import CorruptFileError, SchemaError
 
 SCHEMA_VERSION = 2  # 2: step manifests record their warnings
 StepKind = Literal["pretrain", "scores", "pools", "al", "analysis", "labels", "exports"]
@@ -39,7 +39,7 @@ def environment(thread_counts: list[int] | None = None) -> dict[str, str]:
     """
     import torch
 
-    from alpool.step_process import current
+    from alpool.rundir.step_process import current
 
     env = {
         "python": platform.python_version(),

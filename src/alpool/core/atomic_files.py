@@ -13,8 +13,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from alpool import reporting
-from alpool.errors import CorruptFileError, LockedError, NotWritableError
+from alpool.core import reporting
+from alpool.core.errors import CorruptFileError, LockedError, NotWritableError
 
 if TYPE_CHECKING:
     from filelock import BaseFileLock
@@ -144,7 +144,7 @@ def file_lock(path: Path, what: str, wait: float = 0.0) -> Iterator[None]:
         path: the lock file (created).
         what: what the lock protects, for messages ("step scores/x").
         wait: seconds to wait for another process to release the lock (0: refuse at once). While
-            waiting, one message says so through :mod:`alpool.reporting`.
+            waiting, one message says so through :mod:`alpool.core.reporting`.
 
     Raises:
         LockedError: the lock is still held after ``wait`` seconds.

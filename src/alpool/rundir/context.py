@@ -9,12 +9,14 @@ from typing import Any
 import numpy as np
 import torch
 
-from alpool.checkpoints import load_checkpoint
+from alpool.core.errors import ConfigError, MissingStepError
+from alpool.core.seeding import numpy_rng
 from alpool.data import Dataset, load_dataset, validation_split
 from alpool.data.folder_reader import FolderStore, absolute_spec
-from alpool.errors import ConfigError, MissingStepError
-from alpool.rundir import DatasetRecord, InputLog, RunDir, StepDir
-from alpool.seeding import numpy_rng
+from alpool.rundir.checkpoints import load_checkpoint
+from alpool.rundir.manifests import DatasetRecord
+from alpool.rundir.run_dir import RunDir
+from alpool.rundir.step_dir import InputLog, StepDir
 
 
 def dataset_record(spec: str, dataset: Dataset, data_dir: Path | None) -> DatasetRecord:
@@ -93,7 +95,7 @@ class StepArtifacts:
         return array
 
     def checkpoint(self) -> dict[str, Any]:
-        """Load ``model.pt`` (any checkpoint version, see :mod:`alpool.checkpoints`) and record it as an input."""
+        """Load ``model.pt`` (any checkpoint version, see :mod:`alpool.rundir.checkpoints`); record it as an input."""
         path = self.step.file("model.pt")
         if self.writer is not None:
             self.writer.record_step_input(self.step, "model.pt")

@@ -33,9 +33,9 @@ from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wai
 from dataclasses import dataclass, field
 from typing import Any, Generic, Protocol, TypeVar
 
-from alpool.config import Execution
-from alpool.errors import ConfigError
-from alpool.registry import Registry
+from alpool.core.config import Execution
+from alpool.core.errors import ConfigError
+from alpool.core.registry import Registry
 
 J = TypeVar("J")
 R = TypeVar("R")
@@ -89,7 +89,7 @@ class ExecutorRegistry(Registry[Callable[[ExecutorRequest], Executor]]):
 
 EXECUTORS = ExecutorRegistry("executor")
 # Ray's executor is declared (its module imports ray only when it is first used), the local ones are bound below.
-EXECUTORS.declare("ray", "alpool.ray_executor",
+EXECUTORS.declare("ray", "alpool.execution.ray_executor",
                   "trials as Ray tasks on a local or remote cluster (pip install 'alpool[ray]')")
 
 
@@ -108,8 +108,8 @@ class InProcessExecutor:
 
 
 def _limit_threads(choice: Any) -> None:
-    """Apply the thread count the parent chose (:mod:`alpool.threads`) in a worker."""
-    from alpool import threads
+    """Apply the thread count the parent chose (:mod:`alpool.execution.threads`) in a worker."""
+    from alpool.execution import threads
 
     threads.apply(choice)
 
@@ -137,7 +137,7 @@ def _call_in_worker(fn: Callable[..., R], job: Any) -> R:
 
 @EXECUTORS.register("process", "trials in --workers local processes (one GPU each, round-robin)")
 class ProcessExecutor:
-    """Run jobs in ``workers`` spawned processes, each with the threads of :mod:`alpool.threads`."""
+    """Run jobs in ``workers`` spawned processes, each with the threads of :mod:`alpool.execution.threads`."""
 
     def __init__(self, request: ExecutorRequest | int) -> None:
         if isinstance(request, int):
@@ -150,7 +150,7 @@ class ProcessExecutor:
     def map(self, fn: Callable[..., R], jobs: Iterable[J], shared: Shared[Any] | None = None
             ) -> Generator[R, None, None]:
         """Yield results as the workers finish them; on close, cancel the jobs not started."""
-        from alpool import threads as thread_policy
+        from alpool.execution import threads as thread_policy
 
         threads = thread_policy.choose(workers=self.workers)  # once, so that every worker has the same count
         context = multiprocessing.get_context("spawn")

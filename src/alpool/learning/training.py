@@ -19,13 +19,13 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from alpool import reporting
-from alpool.atomic_files import load_state, save_state
-from alpool.config import TrainConfig
+from alpool.core import reporting
+from alpool.core.atomic_files import load_state, save_state
+from alpool.core.config import TrainConfig
+from alpool.core.errors import ConfigError
+from alpool.core.seeding import torch_generator, torch_seeded
 from alpool.data.augment import crop_flip, to_float
-from alpool.errors import ConfigError
 from alpool.ops.infer import autocast, infer
-from alpool.seeding import torch_generator, torch_seeded
 
 
 def resolve_device(device: str) -> torch.device:

@@ -7,7 +7,7 @@ from typing import Any, ClassVar, TypeVar
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from alpool.errors import ConfigError
+from alpool.core.errors import ConfigError
 
 
 class Params(BaseModel):

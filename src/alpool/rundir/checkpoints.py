@@ -23,8 +23,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from alpool.atomic_files import atomic_write_bytes
-from alpool.errors import CorruptFileError, SchemaError
+from alpool.core.atomic_files import atomic_write_bytes
+from alpool.core.errors import CorruptFileError, SchemaError
 
 CHECKPOINT_VERSION = 1
 HEADER = "alpool_checkpoint"

@@ -9,11 +9,11 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from alpool.config import TrainConfig
+from alpool.core.config import TrainConfig
 from alpool.data.augment import crop_flip, to_float
+from alpool.learning.training import batches, embed, eval_mode, predict_logits
 from alpool.models.base import ImageClassifier
 from alpool.ops.infer import infer
-from alpool.training import batches, embed, eval_mode, predict_logits
 
 
 class ModelClassifier:

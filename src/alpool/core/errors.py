@@ -78,7 +78,7 @@ class RunInterruptedError(AlpoolError):
 
 
 class AlpoolWarning(UserWarning):
-    """A :func:`alpool.reporting.warning` said while no CLI renders it (alpool used from Python).
+    """A :func:`alpool.core.reporting.warning` said while no CLI renders it (alpool used from Python).
 
     Library code does not raise this itself: it calls ``reporting.warning``, which the CLI prints as
     one yellow line (also with -q) and the step's manifest records.

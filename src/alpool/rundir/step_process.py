@@ -1,6 +1,6 @@
 """What a step folder records of the processes that worked on it: their torch threads and seconds.
 
-The thread *policy* (how many threads a command uses) lives in :mod:`alpool.threads`; this module is
+The thread *policy* (how many threads a command uses) lives in :mod:`alpool.execution.threads`; this module is
 the run directory's side: the count each process ran with, recorded in the step's manifest
 (``environment.torch_threads``, ``threads_source``), and the one line said when a resumed step
 would mix counts.
@@ -12,10 +12,10 @@ import json
 import os
 from pathlib import Path
 
-from alpool import reporting
-from alpool.atomic_files import atomic_write_text
+from alpool.core import reporting
+from alpool.core.atomic_files import atomic_write_text
 
-SOURCE_ENV = "ALPOOL_THREADS_SOURCE"  # where this process's thread count came from (set by alpool.threads.apply)
+SOURCE_ENV = "ALPOOL_THREADS_SOURCE"  # where this process's thread count came from (execution.threads.apply)
 PROCESS_FILE = ".process.json"  # in an unfinished step folder: earlier processes' seconds and thread counts
 
 

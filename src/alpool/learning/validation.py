@@ -21,8 +21,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from alpool.errors import ConfigError
-from alpool.seeding import numpy_rng
+from alpool.core.errors import ConfigError
+from alpool.core.seeding import numpy_rng
 
 FoldCurve = Callable[[np.ndarray, np.ndarray], Sequence[float]]  # (fit positions, held-out positions) -> acc per epoch
 

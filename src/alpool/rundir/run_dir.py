@@ -8,13 +8,13 @@ Layout (DESIGN.md section 2)::
 
 A step folder without a ``manifest.json`` is unfinished: it is resumed or redone, never read by
 another step. A finished step is kept when rerun with the same settings ("already finished", see
-:mod:`alpool.run_index`) and only redone with ``force=True``; the old manifest is removed first
+:mod:`alpool.rundir.run_index`) and only redone with ``force=True``; the old manifest is removed first
 so that a crash leaves an unfinished step, not a finished one with mixed files (the decision: work
 in place, so resumable steps such as ``al-run`` keep their finished episodes).
 
-The manifests and their migrations live in :mod:`alpool.manifests`; atomic writes, hashes and
-locks in :mod:`alpool.atomic_files`; one step folder (:class:`StepDir`) and the input log in
-:mod:`alpool.step_dir` (re-exported here).
+The manifests and their migrations live in :mod:`alpool.rundir.manifests`; atomic writes, hashes and
+locks in :mod:`alpool.core.atomic_files`; one step folder (:class:`StepDir`) and the input log in
+:mod:`alpool.rundir.step_dir` (re-exported here).
 """
 
 from __future__ import annotations
@@ -29,15 +29,15 @@ from typing import Any
 
 import numpy as np
 
-from alpool import reporting, run_index
-from alpool.atomic_files import (
+from alpool.core import reporting
+from alpool.core.atomic_files import (
     atomic_save_array,
     atomic_write_bytes,
     atomic_write_text,
     file_lock,
     sha256_file,
 )
-from alpool.errors import (
+from alpool.core.errors import (
     AlpoolError,
     AlreadyFinishedError,
     ConfigError,
@@ -46,8 +46,9 @@ from alpool.errors import (
     NotWritableError,
     StaleInputError,
 )
-from alpool.jsonify import json_default
-from alpool.manifests import (
+from alpool.core.jsonify import json_default
+from alpool.rundir import run_index
+from alpool.rundir.manifests import (
     RUN_MANIFEST,
     SCHEMA_VERSION,
     STEP_KINDS,
@@ -59,9 +60,9 @@ from alpool.manifests import (
     now_iso,
     read_model,
 )
-from alpool.run_index import sync_index
-from alpool.step_dir import InputLog, StepDir, step_folders
-from alpool.step_process import PROCESS_FILE, record_process
+from alpool.rundir.run_index import sync_index
+from alpool.rundir.step_dir import InputLog, StepDir, step_folders
+from alpool.rundir.step_process import PROCESS_FILE, record_process
 
 # The manifest types are part of this module's interface (steps return and read them).
 __all__ = [
@@ -98,7 +99,7 @@ class StepWriter(InputLog):
         """Apply the one resume rule of resumable steps (``pretrain``, ``al-run``).
 
         ``config.json`` in an unfinished step folder records the settings that define its result:
-        ``settings`` (default: the step's config) without :data:`~alpool.run_index.RERUN_IGNORED`,
+        ``settings`` (default: the step's config) without :data:`~alpool.rundir.run_index.RERUN_IGNORED`,
         the same settings that decide whether a finished step is "already finished". Resuming with
         other settings is refused, naming the first changed one; with ``force`` the folder's files
         are removed and the step starts over.
@@ -278,7 +279,7 @@ class RunDir:
         """The one finished-or-refuse rule: return the manifest of a step kept as it is, None for a step to write.
 
         A step that finished with the same settings (``config`` without
-        :data:`~alpool.run_index.RERUN_IGNORED`) and unchanged inputs is kept (and indexed in run.json
+        :data:`~alpool.rundir.run_index.RERUN_IGNORED`) and unchanged inputs is kept (and indexed in run.json
         when it was not); ``force`` redoes any step; an unfinished step is written (or resumed).
 
         Raises:

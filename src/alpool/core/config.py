@@ -150,7 +150,7 @@ class InitPoolConfig(PoolChoice):
 
 
 class Execution(Frozen):
-    """Where al-run's trials run; never changes the results (see :mod:`alpool.executor`)."""
+    """Where al-run's trials run; never changes the results (see :mod:`alpool.execution.executor`)."""
 
     executor: str = Field("auto", description="auto (local for 1 worker, else process), local, process or ray")
     ray_address: str | None = Field(None, description="Ray cluster to join (default: auto if RAY_ADDRESS "
@@ -178,7 +178,7 @@ class ALGrid(Frozen):
     train: TrainConfig = Field(default_factory=lambda: TrainConfig())
     warm_start: bool = False
     name: str | None = None
-    validation: Validation = Field("split", description="how each episode's weights are chosen (alpool.validation)")
+    validation: Validation = Field("split", description="how each episode's weights are chosen (learning.validation)")
     folds: int = Field(5, ge=2, description="labeled-kfold: number of folds (at most the labeled count)")
 
 

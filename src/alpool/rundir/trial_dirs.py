@@ -1,4 +1,4 @@
-"""The folders of an AL experiment, part of the run-directory layout of :mod:`alpool.rundir`.
+"""The folders of an AL experiment, part of the run-directory layout of :mod:`alpool.rundir.run_dir`.
 
 Layout: ``al/<experiment>/<pool>--<query>/trial-<t>/episode-<e>/`` with ``labeled.npy`` (the set
 trained on), ``queried.npy`` (what this episode's model picked for the next one; empty in the last
@@ -22,10 +22,10 @@ from typing import Any
 
 import numpy as np
 
-from alpool import reporting
-from alpool.atomic_files import atomic_save_array, atomic_write_text, file_lock, load_array, save_state
-from alpool.errors import CorruptFileError
-from alpool.jsonify import json_default_or_str
+from alpool.core import reporting
+from alpool.core.atomic_files import atomic_save_array, atomic_write_text, file_lock, load_array, save_state
+from alpool.core.errors import CorruptFileError
+from alpool.core.jsonify import json_default_or_str
 
 METRICS = "metrics.json"
 STATE = "model.pt"

@@ -1,6 +1,6 @@
 """A finished (or unfinished) step folder of a run directory, and the log of the files a step reads.
 
-Split from :mod:`alpool.rundir`, which re-exports both names: ``RunDir.step(kind, name)`` returns a
+Split from :mod:`alpool.rundir.run_dir`, which re-exports both names: ``RunDir.step(kind, name)`` returns a
 :class:`StepDir`; :class:`InputLog` is the base of ``rundir.StepWriter``. Both know only the run's
 root folder, never the ``RunDir`` itself, so that this module sits below it (no import circle).
 """
@@ -11,9 +11,9 @@ from pathlib import Path
 
 import numpy as np
 
-from alpool.atomic_files import array_from_buffer, load_array, read_hashed, sha256_file
-from alpool.errors import CorruptFileError, MissingStepError
-from alpool.manifests import STEP_KINDS, StepManifest, read_model
+from alpool.core.atomic_files import array_from_buffer, load_array, read_hashed, sha256_file
+from alpool.core.errors import CorruptFileError, MissingStepError
+from alpool.rundir.manifests import STEP_KINDS, StepManifest, read_model
 
 COMMAND_OF_KIND = {
     "pretrain": "alpool pretrain --task {name} DATASET",

@@ -7,7 +7,7 @@
   threads (:func:`set_task_threads`), so Ray never runs more threads on a node than it has CPUs;
   and ``--gpus-per-trial`` GPUs (fractions share a GPU; default 1 when the cluster has GPUs and
   ``--device`` is not ``cpu``, else 0, and then the task sees no GPU at all).
-- The :class:`~alpool.executor.Shared` value (the opened run with its dataset tensors, the config,
+- The :class:`~alpool.execution.executor.Shared` value (the opened run with its dataset tensors, the config,
   the pools, the framework) is put once into the object store; each worker process fetches it once
   and keeps it for its later tasks.
 - A lost worker (killed, node gone) is retried up to :data:`RETRIES` times; the retried task
@@ -39,9 +39,9 @@ from collections.abc import Callable, Generator, Iterable, Mapping
 from pathlib import Path
 from typing import Any, TypeVar
 
-from alpool import reporting
-from alpool.errors import AlpoolError, ConfigError, WorkerLostError
-from alpool.executor import EXECUTORS, ExecutorRequest, Shared, call
+from alpool.core import reporting
+from alpool.core.errors import AlpoolError, ConfigError, WorkerLostError
+from alpool.execution.executor import EXECUTORS, ExecutorRequest, Shared, call
 
 J = TypeVar("J")
 R = TypeVar("R")
@@ -63,7 +63,7 @@ def import_ray() -> Any:
 
 def set_task_threads(threads: int) -> None:
     """Run torch (intra-op) with the CPUs Ray reserved for this task (the thread policy's Ray case)."""
-    from alpool import threads as thread_policy
+    from alpool.execution import threads as thread_policy
 
     thread_policy.apply(thread_policy.ThreadChoice(threads, "ray: --cpus-per-trial"))
 

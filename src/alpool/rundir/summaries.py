@@ -12,8 +12,8 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from alpool.errors import SchemaError
-from alpool.manifests import StepManifest
+from alpool.core.errors import SchemaError
+from alpool.rundir.manifests import StepManifest
 
 SummaryT = TypeVar("SummaryT", bound="Summary")
 
@@ -85,7 +85,7 @@ class ALSummary(Summary):
     final_accuracy: dict[str, float] = Field(default_factory=dict)  # "pool|query" -> mean over trials
     jobs: int
     candidates: int | None = None
-    validation: str = "split"  # how each episode chose its epoch (see alpool.validation)
+    validation: str = "split"  # how each episode chose its epoch (see alpool.learning.validation)
     augmentation: dict[str, Any] = Field(default_factory=dict)  # crop_padding / flip the episodes trained with
     queries_oracle: list[str] = Field(default_factory=list)
 

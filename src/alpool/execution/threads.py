@@ -36,8 +36,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from alpool.errors import ConfigError
-from alpool.step_process import SOURCE_ENV
+from alpool.core.errors import ConfigError
+from alpool.rundir.step_process import SOURCE_ENV
 
 ENV = "ALPOOL_THREADS"
 CHOOSER_ENV = "ALPOOL_THREADS_CHOOSER"  # pid of the process whose policy measured the count

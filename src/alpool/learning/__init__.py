@@ -1,0 +1,3 @@
+"""Learning helpers shared by pretext tasks, frameworks and queries: training loop, classifier,
+uncertainty, validation folds.
+"""
