@@ -40,8 +40,14 @@ class ExportRow:
 
     rank: int
     index: int
-    path: str
+    path: str  # as the run records it (NFC), shown to the person and read back by import-labels
     score: float
+    file: str = ""  # the name on disk, relative to the folder, when it differs from ``path`` (macOS NFD names)
+
+    @property
+    def on_disk(self) -> str:
+        """Return the relative name of the file on disk (what a copy and a URL must use)."""
+        return self.file or self.path
 
 
 def export_rows(indices: np.ndarray, scores: np.ndarray | None, dataset: Dataset) -> list[ExportRow]:
@@ -50,7 +56,8 @@ def export_rows(indices: np.ndarray, scores: np.ndarray | None, dataset: Dataset
     for rank, index in enumerate(np.asarray(indices, dtype=np.int64).tolist(), start=1):
         path = dataset.paths[index] if dataset.paths else f"{IMAGES_DIR}/{index:06d}.png"
         score = float(scores[index]) if scores is not None else float("nan")
-        rows.append(ExportRow(rank, index, path, score))
+        on_disk = dataset.files[index] if dataset.files else ""
+        rows.append(ExportRow(rank, index, path, score, on_disk if on_disk != path else ""))
     return rows
 
 
@@ -66,7 +73,7 @@ def csv_text(rows: list[ExportRow]) -> str:
 
 def label_studio_tasks(rows: list[ExportRow], url_prefix: str, source: str) -> list[dict[str, object]]:
     """Return Label Studio import tasks (one per image, in pick order; the path percent-encoded in the URL)."""
-    return [{"data": {"image": image_url(url_prefix, row.path), "path": row.path, "index": row.index,
+    return [{"data": {"image": image_url(url_prefix, row.on_disk), "path": row.path, "index": row.index,
                       "rank": row.rank, "score": None if np.isnan(row.score) else row.score},
              "meta": {"alpool_source": source}} for row in rows]
 
@@ -110,7 +117,7 @@ def check_copy(rows: list[ExportRow], dataset: Dataset, dest: Path) -> None:
                                   "choose an empty --copy-to folder")
         if target.is_dir():
             raise ConfigError(f"--copy-to {dest}: {target} is a folder where an image goes; choose an empty folder")
-        if target.exists() and target.read_bytes() != (Path(dataset.root) / row.path).read_bytes():
+        if target.exists() and target.read_bytes() != (Path(dataset.root) / row.on_disk).read_bytes():
             raise ConfigError(f"{target} exists with other content; choose an empty --copy-to folder")
 
 
@@ -124,7 +131,7 @@ def copy_files(rows: list[ExportRow], dataset: Dataset, dest: Path) -> int:
             target.parent.mkdir(parents=True, exist_ok=True)
             for stale in target.parent.glob(f".{target.name}.tmp-*"):  # left by a killed copy
                 stale.unlink(missing_ok=True)
-            shutil.copy2(root / row.path, tmp)
+            shutil.copy2(root / row.on_disk, tmp)
             os.replace(tmp, target)
         except OSError as exc:
             with suppress(OSError):

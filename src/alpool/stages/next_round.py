@@ -210,7 +210,7 @@ def resume(ctx: RunContext, config: NextConfig, name: str) -> tuple[StepManifest
     try:
         export = export_picks(ctx, export_config(config, pool_step), pool_picks(pool_step), name)
     except AlreadyFinishedError:
-        raise ctx.run.already_finished(f"round {name} ({pool_step.label}, {export_step.label})") from None
+        raise ctx.run.already_finished(f"round {name}") from None  # its pool and export both
     reporting.info(f"{pool_step.label} had finished: wrote its export")
     return pool_step.manifest(), export
 
