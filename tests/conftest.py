@@ -12,6 +12,16 @@ from blob_data import make_blob_dataset
 from folder_data import make_image_folder
 
 
+@pytest.fixture(autouse=True)
+def _no_warning_left_for_the_next_test():  # type: ignore[no-untyped-def]
+    """A warning said outside any step waits for the next step of the process: not one of another test."""
+    from alpool.core import reporting
+
+    reporting.forget_pending()
+    yield
+    reporting.forget_pending()
+
+
 @pytest.fixture
 def blobs() -> Dataset:
     """A 60-image, 3-class 8x8 dataset that a small CNN learns in a second."""

@@ -272,6 +272,28 @@ def test_rerunning_finished_steps_with_the_same_settings_exits_0(run: Path) -> N
     assert (Path(".alpool") / "last-run").read_text().strip() == str(run.resolve())  # remembered
 
 
+def test_a_group_of_pools_keeps_its_finished_members_and_writes_the_rest(run: Path) -> None:
+    args = ["init-pool", "--strategy", "random", "--budget", "5", "--count", "3", "--run-dir", str(run), "-q"]
+    assert invoke(*args).exit_code == 0
+    again = invoke(*args)
+    assert again.exit_code == 0 and "pools/random-5-000 ... random-5-002 already finished" in again.output
+    kept = {name: tree_state(run / "pools" / name) for name in ("random-5-000", "random-5-002")}
+    shutil.rmtree(run / "pools" / "random-5-001")
+    assert invoke(*args).exit_code == 0  # only the missing member is written
+    assert (run / "pools" / "random-5-001" / "manifest.json").exists()
+    assert {name: tree_state(run / "pools" / name) for name in kept} == kept
+
+
+def test_an_experiment_over_every_pool_is_not_kept_when_the_pools_changed(run: Path) -> None:
+    """al-run without --pool reads every finished pool: a new pool makes the finished experiment another one."""
+    assert invoke("init-pool", "--strategy", "random", "--budget", "10", "--run-dir", str(run), "-q").exit_code == 0
+    before = tree_state(run / "al")
+    one_line_error(invoke("al-run", "--query", "random", *FAST_AL, "--run-dir", str(run), "-q"),
+                   "al/random finished on pools random-20, ranked-vae-loss-20, but now random-10, random-20, "
+                   "ranked-vae-loss-20", "--force")
+    assert tree_state(run / "al") == before
+
+
 def test_rerunning_with_other_settings_still_needs_force(run: Path) -> None:
     before = tree_state(run)
     one_line_error(invoke("init-pool", "--strategy", "random", "--budget", "20", "--seed", "1",

@@ -57,6 +57,7 @@ def test_without_settings_the_policy_decides(monkeypatch: pytest.MonkeyPatch) ->
     assert threads.choose().threads == 1
 
 
+@pytest.mark.skipif(not Path("/proc/stat").exists(), reason="measures through /proc (Linux)")
 def test_the_measurement_leaves_out_this_process_and_its_children() -> None:
     """A child that burns CPU is counted as ours (so a chain's own work never makes it back off)."""
     import subprocess

@@ -275,21 +275,23 @@ class RunDir:
         """Return the finished steps of a kind."""
         return [s for s in self.steps(kind) if s.is_finished()]
 
-    def finished_step(self, kind: str, name: str, config: dict[str, Any], force: bool = False) -> StepManifest | None:
+    def finished_step(self, kind: str, name: str, config: dict[str, Any], force: bool = False,
+                      reads: dict[str, list[str]] | None = None) -> StepManifest | None:
         """The one finished-or-refuse rule: return the manifest of a step kept as it is, None for a step to write.
 
         A step that finished with the same settings (``config`` without
-        :data:`~alpool.rundir.run_index.RERUN_IGNORED`) and unchanged inputs is kept (and indexed in run.json
-        when it was not); ``force`` redoes any step; an unfinished step is written (or resumed).
+        :data:`~alpool.rundir.run_index.RERUN_IGNORED`), on the same upstream steps (``reads``, see
+        :func:`~alpool.rundir.run_index.finished_same`) and with unchanged inputs is kept (and indexed in
+        run.json when it was not); ``force`` redoes any step; an unfinished step is written (or resumed).
 
         Raises:
-            StepExistsError: the step finished with other settings and ``force`` is false.
+            StepExistsError: the step finished with other settings (or upstream steps) and ``force`` is false.
             StaleInputError: the step finished with the same settings, but an input changed since.
         """
         if force:
             return None
         step = self.step(kind, name)
-        manifest = run_index.finished_same(step, config)
+        manifest = run_index.finished_same(step, config, reads)
         if manifest is not None:
             self.record_step(step, now=False)  # a finished step found on disk is always indexed
         return manifest

@@ -57,14 +57,20 @@ def flat_settings(data: dict[str, Any], prefix: str = "") -> dict[str, Any]:
     return out
 
 
-def finished_same(step: StepDir, config: dict[str, Any]) -> StepManifest | None:
+def finished_same(step: StepDir, config: dict[str, Any], reads: dict[str, list[str]] | None = None
+                  ) -> StepManifest | None:
     """Return the manifest of ``step`` if it finished with the same settings as ``config``.
+
+    ``reads`` names the upstream steps of a kind the step would read now (``{"pools": [...]}``) when its
+    config does not (al-run without ``--pool`` reads every finished pool): a finished step that read
+    other steps of that kind is not the same.
 
     Returns:
         None when the step is not finished (it is to be done).
 
     Raises:
-        StepExistsError: the step finished with other settings (names the first that differs).
+        StepExistsError: the step finished with other settings or on other upstream steps (names the first that
+            differs).
         StaleInputError: the step finished with the same settings, but an input changed since.
     """
     if not step.is_finished():
@@ -77,6 +83,11 @@ def finished_same(step: StepDir, config: dict[str, Any]) -> StepManifest | None:
             f"step {step.label} already exists in {step.root}, made with {key}={recorded.get(key)!r} "
             f"(now {wanted.get(key)!r}); pass --force to redo it or choose another --name"
         )
+    for kind, names in (reads or {}).items():
+        read = sorted({rel.split("/")[1] for rel in manifest.inputs if rel.startswith(f"{kind}/")})
+        if read and read != sorted(names):
+            raise StepExistsError(f"step {step.label} finished on {kind} {', '.join(read)}, but now "
+                                  f"{', '.join(sorted(names))}; pass --force to redo it or choose another --name")
     for relative, digest in manifest.inputs.items():
         path = step.root / relative
         current = sha256_file(path) if path.is_file() else "missing"

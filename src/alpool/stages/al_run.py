@@ -14,7 +14,7 @@ from alpool.al.trial import TrialJob, TrialPlan, TrialResult, run_trial
 from alpool.core import reporting
 from alpool.core.atomic_files import atomic_write_text
 from alpool.core.config import ALRunConfig
-from alpool.core.errors import ConfigError, MissingStepError, RunInterruptedError, StepExistsError
+from alpool.core.errors import ConfigError, MissingStepError, RunInterruptedError
 from alpool.execution.executor import EXECUTORS, ExecutorRequest, Shared
 from alpool.frameworks import FRAMEWORKS, Framework
 from alpool.learning.training import resolve_device
@@ -23,7 +23,6 @@ from alpool.ops.curves import alc
 from alpool.rundir.context import open_run
 from alpool.rundir.manifests import StepManifest
 from alpool.rundir.run_dir import INPUTS_FILE, RunDir, StepWriter, check_recorded_inputs
-from alpool.rundir.step_dir import StepDir
 from alpool.rundir.step_files import PARTIAL_RESULTS, POOL_INDICES, RESULTS
 from alpool.rundir.summaries import ALSummary, PoolSummary
 from alpool.selectors import SELECTORS, Selector
@@ -56,9 +55,8 @@ def run(config: ALRunConfig, run_dir: Path, data_dir: Path | None = None) -> Ste
         "train": config.train.resolved(ctx.dataset.name, ctx.dataset.image_shape)})  # recorded as run
     framework, selectors = _check_grid(config, ctx.run, pools, len(ctx.pool))
     name = experiment_name(config)
-    _check_finished_pools(ctx.run.step("al", name), pools, config.force)
     record = config.model_dump(mode="json")
-    kept = ctx.run.finished_step("al", name, record, config.force)  # the run directory's one rule
+    kept = ctx.run.finished_step("al", name, record, config.force, reads={"pools": pools})  # the one rule
     executor = EXECUTORS.create(ExecutorRequest(config.workers, config.execution, config.device,
                                                 connect=kept is None))  # options
     if kept is not None:  # checked above; "already finished" needs no cluster
@@ -167,16 +165,6 @@ def _check_grid(config: ALRunConfig, run: RunDir, pools: list[str], pool_size: i
             raise ConfigError(f"pool {pool!r} ({size}) + {config.episodes} episodes x {config.step_budget} = {needed} "
                               f"labels, more than the {pool_size} selectable images; lower --episodes or --step-budget")
     return framework, selectors
-
-
-def _check_finished_pools(step: StepDir, pools: list[str], force: bool) -> None:
-    """Refuse to call a finished experiment 'already finished' when it ran on other pools."""
-    if force or not step.is_finished():
-        return
-    recorded = step.manifest().upstream("pools")
-    if recorded and recorded != sorted(pools):
-        raise StepExistsError(f"experiment {step.label} finished on pools {', '.join(recorded)}, but now "
-                              f"{', '.join(sorted(pools))}; pass --force to redo it or choose another --name")
 
 
 class ResultRows:
