@@ -1,23 +1,29 @@
 """A low-budget cold-start study on Fashion-MNIST that runs on a laptop CPU.
 
-Random vs TypiClust vs ProbCover initial pools at 10 and 20 labels, ``--count`` pools per strategy,
-each trained once (``al-run --episodes 0``) with a linear probe on the run's own VAE embeddings and
-``--validation none`` (fixed schedule, last epoch: no held-out labels a real study would lack).
-Prints per strategy and budget the test accuracy (mean +- std over pools) and the classes covered,
-the wall time of every step, and the linear probe's per-trial time with a cold test-split cache
-(the first trial embeds the 10,000 test images, as every trial did before the cache) and a warm one.
+Random vs TypiClust vs ProbCover vs DCoM vs MaxHerding initial pools at 10, 20 and 50 labels,
+``--count`` pools per strategy, each trained once (``al-run --episodes 0``) with a linear probe on
+the run's own VAE embeddings and ``--validation none`` (fixed schedule, last epoch: no held-out
+labels a real study would lack). Prints per strategy and budget the test accuracy (mean +- std
+over pools), the classes covered, how many of the pools differ (a selector that ignores the seed
+gives one pool ``--count`` times), the wall time of every step, and the linear probe's per-trial
+time with a cold test-split cache and a warm one.
 
-To stay small on a busy CPU the train split can be a stratified, seeded subsample
-(``--subsample N``, registered in this process as the dataset ``fashion-mnist-sub:N``); the test
-split is always the full 10,000 images. Needs the Fashion-MNIST IDX files (``apt-get install
+Every step is resumable: with ``--run-dir`` a rerun keeps the finished pretrain, pools and
+per-strategy experiments (``al/bench-<strategy>``) and computes only what is missing.
+
+By default the train split is all 60,000 images; ``--subsample N`` uses a stratified, seeded
+subsample (registered in this process as the dataset ``fashion-mnist-sub:N``); the test split is
+always the full 10,000 images. Needs the Fashion-MNIST IDX files (``apt-get install
 dataset-fashion-mnist`` puts them where the loader looks, or ``--data-dir``).
 
-    OMP_NUM_THREADS=1 python benchmarks/bench_lowbudget.py [--subsample 10000] [--vae-epochs 5] [--count 5]
+    OMP_NUM_THREADS=2 python benchmarks/bench_lowbudget.py --threads 2 [--subsample 0] [--count 5]
+    nox -s bench -- lowbudget --threads 2 --run-dir runs/lowbudget
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import tempfile
 import time
@@ -28,12 +34,14 @@ import pandas as pd
 import torch
 
 from alpool.core.config import ALRunConfig, InitPoolConfig, PretrainConfig
+from alpool.core.errors import AlreadyFinishedError
 from alpool.core.seeding import numpy_rng
 from alpool.data import DATASETS, load_dataset
 from alpool.data.base import Dataset, DataSource
 from alpool.stages import al_run, init_pool, pretrain
 
-STRATEGIES = {"random": {}, "typiclust": {"embeddings": "vae"}, "probcover": {"embeddings": "vae"}}
+STRATEGIES = {"random": {}, "typiclust": {"embeddings": "vae"}, "probcover": {"embeddings": "vae"},
+              "dcom": {"embeddings": "vae"}, "maxherding": {"embeddings": "vae"}}
 
 
 def _subsample(source: DataSource) -> Dataset:
@@ -51,11 +59,12 @@ def _subsample(source: DataSource) -> Dataset:
 def main() -> None:
     """Run the study and print its table and timings."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--subsample", type=int, default=10000, help="train images (0: all 60,000)")
+    parser.add_argument("--subsample", type=int, default=0, help="train images (0: all 60,000)")
     parser.add_argument("--vae-epochs", type=int, default=5)
     parser.add_argument("--latent-dim", type=int, default=32)
     parser.add_argument("--count", type=int, default=5, help="pools per strategy and budget")
-    parser.add_argument("--budgets", type=int, nargs="+", default=[10, 20])
+    parser.add_argument("--budgets", type=int, nargs="+", default=[10, 20, 50])
+    parser.add_argument("--strategies", nargs="+", default=list(STRATEGIES), choices=list(STRATEGIES))
     parser.add_argument("--run-dir", type=Path, default=None)
     parser.add_argument("--data-dir", type=Path, default=None)
     parser.add_argument("--threads", type=int, default=1)
@@ -66,44 +75,56 @@ def main() -> None:
     root = args.run_dir or Path(tempfile.mkdtemp(prefix="alpool-lowbudget-")) / "run"
     clock: dict[str, float] = {}
     started = time.perf_counter()
-    pretrain.run(PretrainConfig(task="vae", dataset=spec, data_dir=args.data_dir,
-                                params={"epochs": args.vae_epochs, "latent_dim": args.latent_dim}), root)
+    with contextlib.suppress(AlreadyFinishedError):  # a resumed study keeps every finished step
+        pretrain.run(PretrainConfig(task="vae", dataset=spec, data_dir=args.data_dir,
+                                    params={"epochs": args.vae_epochs, "latent_dim": args.latent_dim}), root)
     clock["pretrain vae"] = time.perf_counter() - started
-    for strategy, params in STRATEGIES.items():
+    for strategy in args.strategies:
         t0 = time.perf_counter()
         for budget in args.budgets:
-            init_pool.run(InitPoolConfig(strategy=strategy, budget=budget, count=args.count, params=params,
-                                         name=f"{strategy}{budget}"), root)
+            with contextlib.suppress(AlreadyFinishedError):
+                init_pool.run(InitPoolConfig(strategy=strategy, budget=budget, count=args.count,
+                                             params=STRATEGIES[strategy], name=f"{strategy}{budget}"), root)
         clock[f"init-pool {strategy}"] = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    pools = [f"{s}{b}-*" for s in STRATEGIES for b in args.budgets]
-    al_run.run(ALRunConfig(pools=pools, episodes=0, trials=1, framework="linear-probe",
-                           framework_params={"embeddings": "vae"}, validation="none", name="bench"), root)
-    clock["al-run (linear probe)"] = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        with contextlib.suppress(AlreadyFinishedError):
+            al_run.run(ALRunConfig(pools=[f"{strategy}{b}-*" for b in args.budgets], episodes=0, trials=1,
+                                   framework="linear-probe", framework_params={"embeddings": "vae"},
+                                   validation="none", name=f"bench-{strategy}"), root)
+        clock[f"al-run {strategy}"] = time.perf_counter() - t0
     clock["total"] = time.perf_counter() - started
     report(root, clock, args)
 
 
 def report(root: Path, clock: dict[str, float], args: argparse.Namespace) -> None:
     """Print the accuracy table, the step times and the probe's per-trial times."""
-    results = pd.read_csv(root / "al" / "bench" / "results.csv")
+    results = pd.concat([pd.read_csv(root / "al" / f"bench-{s}" / "results.csv") for s in args.strategies])
     results["strategy"] = results["init_strategy"].str.replace(r"\(.*\)", "", regex=True)
-    table = results.groupby(["n_labeled", "strategy"]).agg(
-        pools=("pool", "nunique"), acc_mean=("test_accuracy", "mean"), acc_std=("test_accuracy", "std"),
-        classes_mean=("n_classes_covered", "mean"), classes_min=("n_classes_covered", "min"))
+    results["distinct"] = [pool_key(root, pool) for pool in results["pool"]]
+    table = results.groupby(["n_labeled", "strategy"], sort=False).agg(
+        pools=("pool", "nunique"), distinct=("distinct", "nunique"), acc_mean=("test_accuracy", "mean"),
+        acc_std=("test_accuracy", "std"), classes_mean=("n_classes_covered", "mean"),
+        classes_min=("n_classes_covered", "min")).sort_index(level=0, sort_remaining=False)
     print(f"\nFashion-MNIST ({args.subsample or 60000} train images, 10,000 test), VAE {args.vae_epochs} epochs "
           f"latent {args.latent_dim}, linear probe, --validation none, {args.threads} thread(s)")
-    print(f"{'labels':>6} {'strategy':<10} {'pools':>5} {'test accuracy':>17} {'classes covered':>16}")
+    print("| labels | strategy | pools (distinct) | test accuracy | classes covered (min) |")
+    print("|---:|---|---:|---:|---:|")
     for (n, strategy), row in table.iterrows():
-        print(f"{n:>6} {strategy:<10} {int(row.pools):>5} {row.acc_mean:>8.3f} +- {row.acc_std:.3f} "
-              f"{row.classes_mean:>10.1f} (min {int(row.classes_min)})")
+        print(f"| {n} | {strategy} | {int(row.pools)} ({int(row.distinct)}) | {row.acc_mean:.3f} +- "
+              f"{row.acc_std:.3f} | {row.classes_mean:.1f} ({int(row.classes_min)}) |")
     print("\nwall time (s): " + ", ".join(f"{k} {v:.0f}" for k, v in clock.items()))
-    ran = {pool: i for i, pool in enumerate(json.loads((root / "al" / "bench" / "manifest.json").read_text())
-                                              ["config"]["pools"])}  # the order the trials ran in
-    order = results.sort_values("pool", key=lambda p: p.map(ran))["seconds_train"].to_numpy()
+    first = json.loads((root / "al" / f"bench-{args.strategies[0]}" / "manifest.json").read_text())
+    ran = {pool: i for i, pool in enumerate(first["config"]["pools"])}  # the order its trials ran in
+    mine = results[results["pool"].isin(list(ran))]
+    order = mine.sort_values("pool", key=lambda p: p.map(ran))["seconds_train"].to_numpy()
     print(f"linear probe per trial (s): first trial (embeds the test split: the time of every trial "
           f"before the cache) {order[0]:.2f}; later trials (cache hit) median {np.median(order[1:]):.2f}, "
           f"max {order[1:].max():.2f}")
+
+
+def pool_key(root: Path, pool: str) -> bytes:
+    """Return a pool's indices as bytes (pools with the same picks have the same key)."""
+    return np.sort(np.load(root / "pools" / pool / "indices.npy")).tobytes()
 
 
 if __name__ == "__main__":

@@ -116,6 +116,77 @@ def peer_probcover(x: np.ndarray, budget: int) -> dict[str, Any]:
     return {"picks": picks, "delta": delta, "coverage": stats["coverage"]}
 
 
+GIVEN_DELTA = 0.9  # balls of ~N/100 points on the benchmark's data
+
+
+def peer_probcover_delta(x: np.ndarray, budget: int) -> dict[str, Any]:
+    """ProbCover with a given radius: faiss range search, then the same CSR greedy cover."""
+    from alpool.ops.graph import Graph
+    from alpool.selectors.common import PointSet
+    from alpool.selectors.probcover import greedy_cover
+
+    index = faiss.IndexFlatL2(x.shape[1])
+    index.add(x)
+    lims, _, ids = index.range_search(x, GIVEN_DELTA * GIVEN_DELTA)
+    graph = Graph(lims.astype(np.int64), ids.astype(np.int32))
+    picks, _, stats = greedy_cover(graph, PointSet(np.arange(len(x)), len(x)), budget, np.random.default_rng(0))
+    return {"picks": picks, "delta": GIVEN_DELTA, "coverage": stats["coverage"]}
+
+
+def peer_maxherding(x: np.ndarray, budget: int, neighbours: int = 0) -> dict[str, Any]:
+    """MaxHerding on the same sparse kernel: faiss kNN, a scipy CSR kernel, lazy greedy (a heap).
+
+    An independent route to alpool's objective: the gains are recomputed lazily (the coverage is
+    submodular, so a stale gain is an upper bound) from the CSR columns of the kernel.
+    """
+    import heapq
+
+    from scipy import sparse
+
+    n = len(x)
+    k = neighbours or herding_neighbours(n, budget)
+    dist, pos = peer_knn(x, k)
+    sigma = float(np.median(dist[:, -1])) / 2.0
+    rows = np.repeat(np.arange(n), k + 1)
+    cols = np.concatenate([np.arange(n)[:, None], pos], axis=1).ravel()
+    vals = np.concatenate([np.ones((n, 1)), np.exp(-dist ** 2 / (2 * sigma ** 2))], axis=1).ravel()
+    by_col = sparse.csr_matrix((vals, (cols, rows)), shape=(n, n))  # row c: the points c feeds
+    best = np.zeros(n)
+    gains = np.asarray(by_col.sum(1)).ravel()
+    heap = [(-g, c) for c, g in enumerate(gains)]
+    heapq.heapify(heap)
+    picks: list[int] = []
+    while len(picks) < budget:
+        _, c = heapq.heappop(heap)
+        start, stop = by_col.indptr[c], by_col.indptr[c + 1]
+        fed, kv = by_col.indices[start:stop], by_col.data[start:stop]
+        gain = float(np.maximum(kv - best[fed], 0).sum())
+        if heap and gain < -heap[0][0] - 1e-12:
+            heapq.heappush(heap, (-gain, c))
+            continue
+        picks.append(c)
+        best[fed] = np.maximum(best[fed], kv)
+    return {"picks": np.asarray(picks), "sigma": sigma}
+
+
+def herding_neighbours(n: int, budget: int) -> int:
+    """Return alpool's default kernel neighbours for ``n`` points and ``budget`` picks."""
+    from alpool.selectors.maxherding import MaxHerdingParams, default_neighbours
+
+    return default_neighbours(MaxHerdingParams(), n, budget, 0)
+
+
+def dense_maxherding(x: np.ndarray, budget: int) -> dict[str, Any]:
+    """Brute force: the full Gaussian kernel (alpool's default sigma), greedy on its exact gains."""
+    from alpool.ops.herding import dense_greedy, dense_kernel
+
+    dist, _ = peer_knn(x, herding_neighbours(len(x), budget))
+    sigma = float(np.median(dist[:, -1])) / 2.0  # alpool's default rule at this budget
+    picks, _ = dense_greedy(dense_kernel(x, sigma), len(x), np.empty(0, np.int64), budget)
+    every = select(x, "maxherding", budget, neighbours=len(x) - 1, sigma=sigma).indices  # sparse = dense
+    return {"picks": picks, "sigma": sigma, "x": x, "every_neighbour": every}
+
+
 # --- alpool --------------------------------------------------------------------------------------
 
 
@@ -160,6 +231,18 @@ def alpool_probcover(x: np.ndarray, budget: int) -> dict[str, Any]:
     return {"picks": result.indices, "delta": result.info["delta"], "coverage": result.info["coverage"]}
 
 
+def alpool_probcover_delta(x: np.ndarray, budget: int) -> dict[str, Any]:
+    """alpool's probcover selector end to end with a given radius (no cache)."""
+    result = select(x, "probcover", budget, delta=GIVEN_DELTA, max_mean_degree=MAX_DEGREE, cache=False)
+    return {"picks": result.indices, "delta": result.info["delta"], "coverage": result.info["coverage"]}
+
+
+def alpool_maxherding(x: np.ndarray, budget: int) -> dict[str, Any]:
+    """alpool's maxherding selector end to end (default neighbours and sigma)."""
+    result = select(x, "maxherding", budget)
+    return {"picks": result.indices, "sigma": result.info["sigma"]}
+
+
 ENTRIES: dict[str, tuple[Callable[..., dict[str, Any]], Callable[..., dict[str, Any]], str]] = {
     "kcenter": (alpool_kcenter, peer_kcenter, "numpy vectorised update"),
     "kmeans": (lambda x, b: alpool_kmeans(x), lambda x, b: {"inertia": peer_kmeans(x, KMEANS_K)[1]},
@@ -170,6 +253,11 @@ ENTRIES: dict[str, tuple[Callable[..., dict[str, Any]], Callable[..., dict[str, 
                   "exact kNN k=20, alpool's torch route (no faiss; the CUDA route)"),
     "typiclust": (alpool_typiclust, peer_typiclust, "k-means + per-cluster kNN + picks"),
     "probcover": (alpool_probcover, peer_probcover, "pseudo k-means, 2 passes, range graph, greedy"),
+    "probcover-delta": (alpool_probcover_delta, peer_probcover_delta,
+                        "given radius: faiss range search + the same greedy"),
+    "maxherding": (alpool_maxherding, peer_maxherding, "faiss kNN + scipy CSR kernel + lazy greedy"),
+    "maxherding-dense": (alpool_maxherding, dense_maxherding,
+                         "dense N x N kernel brute force (small N only: N^2 float64 memory)"),
 }
 
 
@@ -183,8 +271,21 @@ def agreement(method: str, ours: dict[str, Any], peer: dict[str, Any]) -> str:
     if method.startswith("knn"):
         a, b = np.sort(ours["pos"], 1), np.sort(peer["pos"], 1)
         return f"same neighbour sets: {np.mean((a == b).all(1)):.2%} of rows"
+    if method.startswith("maxherding"):
+        from alpool.ops.herding import dense_coverage
+
+        same = np.array_equal(ours["picks"], peer["picks"])
+        common = len(np.intersect1d(ours["picks"], peer["picks"])) / len(ours["picks"])
+        text = f"same picks: {same} ({common:.0%} in common), sigma {ours['sigma']:.4f} vs {peer['sigma']:.4f}"
+        if method == "maxherding-dense":
+            kept = dense_coverage(peer["x"], ours["picks"], peer["sigma"]) / \
+                dense_coverage(peer["x"], peer["picks"], peer["sigma"])
+            exact = np.array_equal(peer["every_neighbour"], peer["picks"])
+            text += (f"; alpool with every neighbour: same picks {exact}; dense objective kept by the "
+                     f"default sparse picks {kept:.2%}")
+        return text
     if method == "typiclust":
         overlap = len(np.intersect1d(ours["picks"], peer["picks"])) / len(ours["picks"])
         return f"picks in common {overlap:.0%} (different k-means runs)"
-    return (f"delta {ours['delta']:.4f} vs {peer['delta']:.4f}; coverage {ours['coverage']:.3f} vs "
-            f"{peer['coverage']:.3f}")
+    return (f"same picks: {np.array_equal(ours['picks'], peer['picks'])}; delta {ours['delta']:.4f} vs "
+            f"{peer['delta']:.4f}; coverage {ours['coverage']:.3f} vs {peer['coverage']:.3f}")

@@ -16,7 +16,7 @@ def embeddings(n: int = 240, seed: int = 0) -> np.ndarray:
 
 
 @pytest.mark.parametrize("strategy,params", [
-    ("typiclust", {}), ("probcover", {}), ("dcom", {}), ("coreset", {}), ("kmeans-centers", {}),
+    ("typiclust", {}), ("probcover", {}), ("dcom", {}), ("maxherding", {}), ("coreset", {}), ("kmeans-centers", {}),
     ("random", {}), ("cluster-quota", {"clusters": "kmeans", "k": 4}),
     ("cluster-round-robin", {"score": "none"}), ("typiclust", {"rule": "reference"}),
 ])

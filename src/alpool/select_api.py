@@ -79,7 +79,7 @@ def select(embeddings: np.ndarray, budget: int, strategy: str = "typiclust",
         embeddings: ``[N, D]`` features of every image (e.g. self-supervised embeddings).
         budget: how many rows to pick.
         strategy: a selector name (``alpool list selectors``) that needs no classifier: typiclust,
-            probcover, dcom, coreset, kmeans-centers, cluster-quota (clusters='kmeans'),
+            probcover, dcom, maxherding, coreset, kmeans-centers, cluster-quota (clusters='kmeans'),
             cluster-round-robin (score='none'), random.
         labeled: rows already labeled (never picked; they count as covered / as cluster members).
         seed: seed of every random choice; the same seed gives the same picks.

@@ -113,3 +113,15 @@ def test_no_key_column_is_off_screen_at_1400_px(report: tuple[Path, AnalysisResu
     assert json.loads(offscreen.group(1).replace("&quot;", '"')) == []  # text keys and the headline fit
     width = re.search(r'data-page-width="(\d+)"', dom)
     assert width is not None and int(width.group(1)) <= 1400
+
+
+def test_narrow_pools_are_named_with_their_classes() -> None:
+    from alpool.analysis.headline import narrow_note
+
+    pools = pd.DataFrame([{"pool": "probcover10", "n_classes_covered": 4, "budget": 10, "n_classes": 10},
+                          {"pool": "typiclust10", "n_classes_covered": 8, "budget": 10, "n_classes": 10},
+                          {"pool": "unused", "n_classes_covered": 1, "budget": 10, "n_classes": 10}])
+    note = narrow_note(pools, {"probcover10", "typiclust10"})
+    assert "probcover10 covers 4 of 10 classes" in note and "typiclust10" not in note and "unused" not in note
+    assert note.index("covers 4 of 10") < note.index("training settings")
+    assert narrow_note(pools, {"typiclust10"}) == ""

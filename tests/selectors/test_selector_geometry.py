@@ -147,8 +147,16 @@ def test_selectors_only_build_bounded_distance_blocks(name: str, monkeypatch: py
         blocks.append(out.size)
         return out
 
-    for module in (distances, graph, purity):  # every module that computes distance blocks
+    real_product = graph.block_product
+
+    def recording_product(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        out = real_product(a, b)
+        blocks.append(out.size)
+        return out
+
+    for module in (distances, purity):  # every module that computes distance blocks
         monkeypatch.setattr(module, "squared_distances", recording)
+    monkeypatch.setattr(graph, "block_product", recording_product)  # the CPU radius graph's own blocks
     monkeypatch.setattr(distances, "squared_distances_np", recording_np)  # small sets, in numpy
     chunked = pick({"chunk_elements": chunk})
     assert blocks and max(blocks) <= chunk < blobs.n**2

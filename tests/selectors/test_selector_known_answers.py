@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import numpy as np
@@ -173,9 +174,12 @@ def test_probcover_chunks_include_the_last_partial_block(chunk_rows: int) -> Non
     assert chunked.info["n_edges"] == 40**2 + 30**2 + 20**2
 
 
-def test_probcover_refuses_a_huge_graph() -> None:
-    with pytest.raises(ConfigError, match="max_mean_degree"):
+def test_probcover_refuses_a_huge_graph_and_suggests_a_radius_that_works() -> None:
+    with pytest.raises(ConfigError, match="max_mean_degree") as refused:
         select("probcover", three_blobs(), 3, {"delta": 3.0, "max_mean_degree": 10})
+    suggested = float(re.search(r"--param delta=([0-9.e-]+)", str(refused.value)).group(1))  # type: ignore[union-attr]
+    works = select("probcover", three_blobs(), 3, {"delta": suggested, "max_mean_degree": 10})
+    assert works.info["n_edges"] <= 10 * 90
 
 
 # --- cluster-quota, round-robin, k-means centres ---

@@ -101,15 +101,18 @@ def run_trial(plan: TrialPlan, job: TrialJob) -> TrialResult:
     device = resolve_device(config.device)
     labeled = plan.pools[job.pool]
     rows, computed, previous, redo = [], [], None, False
+    kept: dict[str, np.ndarray] | None = None  # the query's state from the previous episode (DCoM's radii)
     with folder.lock(TRIAL_LOCK_WAIT):
         for episode in range(config.episodes + 1):
-            finished = None if redo else folder.episode(episode).read_finished(config.warm_start)
+            episode_folder = folder.episode(episode)
+            finished = None if redo else episode_folder.read_finished(config.warm_start)
             if finished is not None:
                 row, queried, previous = finished.row, finished.queried, finished.state
+                kept = episode_folder.selector_state()
             else:
                 redo = True  # the episodes after a redone one are redone too (they build on its queries)
-                row, queried, previous = _run_episode(plan, job, inputs, selector, device, labeled, episode,
-                                                      previous)
+                row, queried, previous, kept = _run_episode(plan, job, inputs, selector, device, labeled, episode,
+                                                            previous, kept)
                 computed.append(episode)
             rows.append(row)
             labeled = np.concatenate([labeled, queried])
@@ -117,8 +120,8 @@ def run_trial(plan: TrialPlan, job: TrialJob) -> TrialResult:
 
 
 def _run_episode(plan: TrialPlan, job: TrialJob, inputs: RunInputs, selector: Selector, device: torch.device,
-                 labeled: np.ndarray, episode: int, previous: dict[str, torch.Tensor] | None
-                 ) -> tuple[dict[str, Any], np.ndarray, Any]:
+                 labeled: np.ndarray, episode: int, previous: dict[str, torch.Tensor] | None,
+                 kept: dict[str, np.ndarray] | None) -> tuple[dict[str, Any], np.ndarray, Any, Any]:
     """Train on ``labeled``, evaluate, query, and write the episode folder (metrics last)."""
     ctx, config, framework = plan.ctx, plan.config, plan.framework
     folder = plan.folder(job).episode(episode)
@@ -138,6 +141,8 @@ def _run_episode(plan: TrialPlan, job: TrialJob, inputs: RunInputs, selector: Se
     queried = np.empty(0, dtype=np.int64)
     info: dict[str, Any] = {}
     candidates = np.empty(0, dtype=np.int64)
+    labels = ctx.dataset.train_y.numpy()
+    state = None
     if episode < config.episodes:
         candidates = candidate_subset(unlabeled, config.candidates,
                                       numpy_rng(config.seed, "trial", job.trial, "episode", episode, "candidates"))
@@ -145,11 +150,10 @@ def _run_episode(plan: TrialPlan, job: TrialJob, inputs: RunInputs, selector: Se
             n_total=ctx.dataset.n_train, labeled=labeled, candidates=candidates,
             rng=numpy_rng(config.seed, "trial", job.trial, "episode", episode, "query"),
             num_classes=ctx.dataset.num_classes, inputs=inputs, classifier=trained.classifier,
-            device=str(device),
+            device=str(device), labeled_labels=labels[labeled], state=kept,  # the annotations trained on
         ), config.step_budget)
-        queried, info = selection.indices, selection.info
+        queried, info, state = selection.indices, selection.info, selection.state
     seconds_query = time.time() - started
-    labels = ctx.dataset.train_y.numpy()
     row = {
         "experiment": plan.experiment.name, "pool": job.pool, "query": job.query, "framework": config.framework,
         "trial": job.trial, "episode": episode, "n_labeled": int(len(labeled)),
@@ -160,8 +164,8 @@ def _run_episode(plan: TrialPlan, job: TrialJob, inputs: RunInputs, selector: Se
         "seconds_query": round(seconds_query, 3), "seconds": round(seconds_train + seconds_query, 3),
         "train_info": trained.info, "query_info": info,
     }
-    folder.write(labeled, queried, row, trained.state if config.warm_start else None)
-    return row, queried, trained.state
+    folder.write(labeled, queried, row, trained.state if config.warm_start else None, state)
+    return row, queried, trained.state, state
 
 
 def _split_cache(ctx: RunContext, inputs: RunInputs) -> Any:

@@ -13,6 +13,7 @@ import pandas as pd
 from alpool.analysis.context import Context
 from alpool.analysis.report import Section, TableItem
 from alpool.analysis.tables import beats_random, trial_table
+from alpool.selectors.pool_checks import NARROW_ADVICE, narrow_pool
 
 MIN_PAIRS = 5
 METRICS = {"final_accuracy": "final acc", "alc": "ALC"}
@@ -85,9 +86,30 @@ def headline_section(ctx: Context) -> Section:
             f"**Note:** {len(weak)} of {len(table)} comparisons rest on fewer than {MIN_PAIRS} "
             "paired trials, too few for a trustworthy p-value; run `alpool al-run` with more "
             "`--trials`.")
+    narrow = narrow_note(ctx.pools, set(ctx.results["pool"]))
+    if narrow:
+        section.paragraphs.append(narrow)
     wins = table[(table["final acc: diff"] > 0) & (table["final acc: p"] < 0.05)]
     section.paragraphs.append(
         f"{len(wins)} of {len(table)} initial pools beat random in final accuracy at p < 0.05.")
     section.tables.append(TableItem("headline", "Initial pools against random (paired over trials)",
                                     table))
     return section
+
+
+def narrow_note(pools: pd.DataFrame, used: set[str]) -> str:
+    """Return a note naming the analysed pools that cover few classes (empty when none does)."""
+    if pools.empty or "n_classes_covered" not in pools:
+        return ""
+    lines = []
+    for row in pools[pools["pool"].isin(used)].itertuples():
+        covered = None if pd.isna(row.n_classes_covered) else int(row.n_classes_covered)
+        budget = int(row.budget) if not pd.isna(row.budget) else int(row.n_classes)
+        why = narrow_pool(covered, int(row.n_classes), budget)
+        if why:
+            lines.append(f"{row.pool} {why}")
+    if not lines:
+        return ""
+    return (f"**Note:** {len(lines)} initial pool(s) are narrow: {'; '.join(sorted(set(lines)))}. "
+            f"{NARROW_ADVICE[0].upper()}{NARROW_ADVICE[1:]}; their accuracy says more about the pool than "
+            "about the training settings.")

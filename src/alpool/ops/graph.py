@@ -13,8 +13,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from alpool.ops.device import Device, as_tensor
-from alpool.ops.distances import CHUNK_ELEMENTS, row_blocks, squared_distances, squared_norms
+from alpool.ops.device import Device, as_tensor, on_cpu
+from alpool.ops.distances import CHUNK_ELEMENTS, blas_threads, matmul_t, row_blocks, squared_norms
 
 
 class GraphTooLarge(Exception):
@@ -76,18 +76,68 @@ def radius_graph(x: np.ndarray, radius: float, max_edges: int,
     Raises:
         GraphTooLarge: the graph has more than ``max_edges`` edges.
     """
+    if on_cpu(device):
+        return _radius_graph_cpu(np.asarray(x, dtype=np.float32), float(radius), max_edges, chunk_elements)
     xt = as_tensor(x, device)
     x_sq = squared_norms(xt)
+    half_sq = (x_sq / 2).unsqueeze(0)  # [1, n]
     r2 = float(radius) ** 2
     builder = EdgeBuffer(len(xt), max_edges)
     for rows in row_blocks(len(xt), len(xt), chunk_elements):
-        d2 = squared_distances(xt[rows], xt, x_sq)  # [r, n]
+        # ||a - y||^2 < r^2  <=>  a.y - |y|^2 / 2 > (|a|^2 - r^2) / 2: two passes over the block
+        # after the product instead of five (scale, two norms, clamp, compare)
+        score = matmul_t(xt[rows], xt).sub_(half_sq)  # [r, n]
         local = torch.arange(rows.stop - rows.start, device=xt.device)
-        d2[local, local + rows.start] = 0.0  # a point always lies in its own ball
-        hit_rows, hit_cols = torch.nonzero(d2 < r2, as_tuple=True)  # [e] each, row-major order
-        del d2
-        builder.add(rows, hit_rows.cpu().numpy(), hit_cols.cpu().numpy())
+        score[local, local + rows.start] = float("inf")  # a point always lies in its own ball
+        bound = ((x_sq[rows] - r2) / 2).unsqueeze(1)  # [r, 1]
+        hit_rows, hit_cols = hits(score > bound)  # [e] each, row-major order
+        del score
+        builder.add(rows, hit_rows, hit_cols)
     return builder.graph()
+
+
+def _radius_graph_cpu(x: np.ndarray, radius: float, max_edges: int, chunk_elements: int) -> Graph:
+    """Return :func:`radius_graph` on the CPU: one product per block decides every edge by its sign.
+
+    With ``a' = [a, -1/2, -(|a|^2 - r^2)/2]`` and ``y' = [y, |y|^2, 1]``, ``a'.y' > 0`` iff
+    ``||a - y|| < r``: the block's only passes after the (OpenBLAS) product are one comparison
+    with 0 and one ``flatnonzero``.
+    """
+    n = len(x)
+    sq = np.einsum("ij,ij->i", x, x)
+    left = np.concatenate([x, np.full((n, 1), -0.5, np.float32),
+                           (-(sq - radius * radius) / 2).astype(np.float32)[:, None]], axis=1)  # [n, d + 2]
+    right = np.concatenate([x, sq[:, None], np.ones((n, 1), np.float32)], axis=1)  # [n, d + 2]
+    builder = EdgeBuffer(n, max_edges)
+    with blas_threads(torch.get_num_threads()):
+        for rows in row_blocks(n, n, chunk_elements):
+            score = block_product(left[rows], right)  # [r, n]
+            local = np.arange(rows.stop - rows.start)
+            score[local, local + rows.start] = np.inf  # a point always lies in its own ball
+            flat = np.flatnonzero(score > 0)
+            del score
+            row_of = flat // n
+            builder.add(rows, row_of, flat - row_of * n)
+    return builder.graph()
+
+
+def block_product(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Return ``a @ b.T`` (numpy's BLAS): one block of the CPU radius graph."""
+    return a @ b.T
+
+
+def hits(mask: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
+    """Return the (row, column) positions of the True entries of a 2-D mask, row-major, as numpy.
+
+    On the CPU ``np.flatnonzero`` of the flat mask (one pass, 5x faster than ``torch.nonzero``,
+    which counts and then fills); on CUDA ``torch.nonzero`` on the device.
+    """
+    if mask.device.type == "cpu":
+        flat = np.flatnonzero(mask.numpy())
+        row_of = flat // mask.shape[1]
+        return row_of, flat - row_of * mask.shape[1]
+    found = torch.nonzero(mask, as_tuple=True)
+    return found[0].cpu().numpy(), found[1].cpu().numpy()
 
 
 class EdgeBuffer:

@@ -21,7 +21,7 @@ import numpy as np
 import torch
 
 from alpool.ops.device import Device, as_tensor, on_cpu, resolve_device
-from alpool.ops.distances import CHUNK_ELEMENTS, row_blocks, squared_norms
+from alpool.ops.distances import CHUNK_ELEMENTS, matmul_t, row_blocks, squared_norms
 
 KMEANSPP_MAX_K = 64  # k-means++ seeding up to this many clusters, random centres above
 SEEDING_SAMPLE = 20_000  # points the k-means++ seeding looks at
@@ -125,7 +125,7 @@ def assign(xt: torch.Tensor, centers: torch.Tensor,
     labels = torch.empty(len(xt), dtype=torch.int64, device=xt.device)
     partial = torch.empty(len(xt), device=xt.device)
     for rows in row_blocks(len(xt), len(centers), chunk_elements):
-        scores = torch.addmm(c_sq.unsqueeze(0), xt[rows], centers.T, alpha=-2.0)  # [r, k]
+        scores = matmul_t(xt[rows], centers).mul_(-2.0).add_(c_sq.unsqueeze(0))  # [r, k]
         best = scores.min(1)
         labels[rows], partial[rows] = best.indices, best.values
     return labels, partial

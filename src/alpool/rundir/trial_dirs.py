@@ -2,7 +2,9 @@
 
 Layout: ``al/<experiment>/<pool>--<query>/trial-<t>/episode-<e>/`` with ``labeled.npy`` (the set
 trained on), ``queried.npy`` (what this episode's model picked for the next one; empty in the last
-episode), ``model.pt`` (only with ``--warm-start``) and ``metrics.json``, written last. An episode
+episode), ``model.pt`` (only with ``--warm-start``), ``selector_state.npz`` (only for a query that
+keeps state between rounds, e.g. DCoM's radii; read back by the next episode) and
+``metrics.json``, written last. An episode
 with a ``metrics.json`` is finished: a resumed run reads it instead of recomputing it.
 
 This module is the only code that builds these paths, writes an episode or decides whether one is
@@ -12,6 +14,7 @@ parsed back into a pool and a query (pool names may contain ``--``).
 
 from __future__ import annotations
 
+import io
 import json
 import re
 from collections.abc import Iterable, Iterator
@@ -23,12 +26,20 @@ from typing import Any
 import numpy as np
 
 from alpool.core import reporting
-from alpool.core.atomic_files import atomic_save_array, atomic_write_text, file_lock, load_array, save_state
+from alpool.core.atomic_files import (
+    atomic_save_array,
+    atomic_write_bytes,
+    atomic_write_text,
+    file_lock,
+    load_array,
+    save_state,
+)
 from alpool.core.errors import CorruptFileError
 from alpool.core.jsonify import json_default_or_str
 
 METRICS = "metrics.json"
 STATE = "model.pt"
+SELECTOR_STATE = "selector_state.npz"  # a query's state for the next episode (DCoM's radii)
 LOCK = ".lock"  # held by the one process that runs (writes) the trial
 QUERIED = "queried.npy"  # what the episode's model picked for the next episode
 LABELED = "labeled.npy"  # the set the episode trained on
@@ -93,6 +104,14 @@ class EpisodeFolder:
         """Return the indices the episode's model queried ``[q]`` int64."""
         return load_array(self.queried_path)
 
+    def selector_state(self) -> dict[str, np.ndarray] | None:
+        """Return the query's state kept for the next round (None when the query keeps none)."""
+        path = self.path / SELECTOR_STATE
+        if not path.exists():
+            return None
+        with np.load(path) as data:
+            return {key: data[key] for key in data.files}
+
     def read(self, with_state: bool = False) -> FinishedEpisode:
         """Read a finished episode (the weights only when asked and saved)."""
         state = None
@@ -114,10 +133,15 @@ class EpisodeFolder:
             return None
 
     def write(self, labeled: np.ndarray, queried: np.ndarray, row: dict[str, Any],
-              state: dict[str, Any] | None = None) -> None:
+              state: dict[str, Any] | None = None,
+              selector_state: dict[str, np.ndarray] | None = None) -> None:
         """Write the episode's files atomically, ``metrics.json`` last."""
         atomic_save_array(self.path / LABELED, labeled)
         atomic_save_array(self.queried_path, queried)
+        if selector_state is not None:
+            buffer = io.BytesIO()
+            np.savez(buffer, **selector_state)  # type: ignore[arg-type]
+            atomic_write_bytes(self.path / SELECTOR_STATE, buffer.getvalue())
         if state is not None:
             save_state(self.path / STATE, state)
         atomic_write_text(self.path / METRICS, json.dumps(row, indent=2, default=json_default_or_str))

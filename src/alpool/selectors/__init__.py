@@ -47,6 +47,9 @@ SELECTORS.declare("least-confidence", "alpool.selectors.uncertainty_queries",
                   "query: lowest top-class probability (score 1 - max p)", query=True)
 SELECTORS.declare("margin", "alpool.selectors.uncertainty_queries",
                   "query: smallest gap between the two most likely classes", query=True)
+SELECTORS.declare("maxherding", "alpool.selectors.maxherding",
+                  "MaxHerding: greedy generalised coverage with a Gaussian kernel (sparse kNN), robust to its "
+                  "bandwidth (initial pool or AL query)")
 SELECTORS.declare("probcover", "alpool.selectors.probcover",
                   "ProbCover: greedy max coverage of delta-balls, delta by the 95% purity rule (initial pool or AL "
                   "query)")

@@ -100,6 +100,10 @@ class SelectionContext:
         inputs: lazily provided embeddings/scores/clusters/labels/images.
         classifier: the current model during AL, else ``None``.
         device: torch device for selectors that train (vaal).
+        labeled_labels: int64 ``[len(labeled)]`` the annotated labels of ``labeled`` (what the
+            model trains on; not an oracle read), or None where the caller has none.
+        state: what this selector returned as :attr:`Selection.state` in the previous round of the
+            same AL trial (None in the first round and outside AL episodes).
     """
 
     n_total: int
@@ -110,6 +114,8 @@ class SelectionContext:
     inputs: Inputs | None = None
     classifier: Classifier | None = None
     device: str = "cpu"
+    labeled_labels: np.ndarray | None = None
+    state: dict[str, np.ndarray] | None = None
 
     def require_inputs(self, what: str) -> Inputs:
         """Return the inputs or say that a step must run first."""
@@ -132,11 +138,14 @@ class Selection:
         indices: int64 ``[budget]`` dataset indices, in pick order.
         candidate_scores: float ``[len(ctx.candidates)]`` aligned with ``ctx.candidates`` (NaN if none).
         info: method details worth recording (delta, cluster counts, ...).
+        state: arrays the selector needs in the next round of the same AL trial (DCoM's radii),
+            kept in the episode folder and handed back as :attr:`SelectionContext.state`.
     """
 
     indices: np.ndarray
     candidate_scores: np.ndarray
     info: dict[str, Any] = field(default_factory=dict)
+    state: dict[str, np.ndarray] | None = None
 
 
 class Selector(Configurable, ABC):

@@ -80,3 +80,21 @@ class GraphCache:
         buffer = io.BytesIO()
         np.savez(buffer, indptr=graph.indptr, indices=graph.indices)
         atomic_write_bytes(path, buffer.getvalue())
+
+    def load_arrays(self, key: str) -> dict[str, np.ndarray] | None:
+        """Return the cached arrays of ``key``, or None."""
+        path = self._path(key, ".npz")
+        if path is None or not path.exists():
+            return None
+        with np.load(path) as data:
+            return {name: data[name] for name in data.files}
+
+    def save_arrays(self, key: str, arrays: dict[str, np.ndarray]) -> None:
+        """Store named arrays under ``key``."""
+        path = self._path(key, ".npz")
+        if path is None:
+            return
+        path.parent.mkdir(parents=True, exist_ok=True)
+        buffer = io.BytesIO()
+        np.savez(buffer, **arrays)  # type: ignore[arg-type]
+        atomic_write_bytes(path, buffer.getvalue())

@@ -10,6 +10,7 @@ from pydantic import Field
 from alpool.core import reporting
 from alpool.core.errors import ConfigError
 from alpool.core.params import Params
+from alpool.ops.balls import radius_for_mean_degree
 from alpool.ops.distances import CHUNK_ELEMENTS, l2_normalize
 from alpool.ops.graph import Graph, GraphTooLarge, cover, radius_graph
 from alpool.ops.kmeans import kmeans
@@ -137,7 +138,8 @@ def _purity_search(x: np.ndarray, p: ProbCoverParams, k: int, device: str,
     try:
         result = purity_graph(x, pseudo, p.purity, max_edges, p.chunk_elements, device)
     except GraphTooLarge as exc:
-        raise _too_large(float("nan"), exc.edges_per_point, p.max_mean_degree) from None
+        raise _too_large(x, float("nan"), exc.edges_per_point, p.max_mean_degree, p.chunk_elements,
+                         device) from None
     if result.graph is None:
         raise ConfigError(f"probcover: the purity rule gives delta={result.delta:g} (points coincide "
                           "with a point of another pseudo-label); pass --param delta=VALUE")
@@ -150,13 +152,16 @@ def build_graph(x: np.ndarray, delta: float, max_mean_degree: float, chunk_eleme
     try:
         return radius_graph(x, delta, int(max_mean_degree * len(x)), chunk_elements, device)
     except GraphTooLarge as exc:
-        raise _too_large(delta, exc.edges_per_point, max_mean_degree) from None
+        raise _too_large(x, delta, exc.edges_per_point, max_mean_degree, chunk_elements, device) from None
 
 
-def _too_large(delta: float, degree: float, limit: float) -> ConfigError:
+def _too_large(x: np.ndarray, delta: float, degree: float, limit: float, chunk_elements: int,
+               device: str) -> ConfigError:
+    """Return the refusal of a graph past the memory guard, with a radius that fits."""
+    fits = radius_for_mean_degree(x, limit / 2, chunk_elements=chunk_elements, device=device)
     return ConfigError(f"probcover graph with delta={delta:.4g} has a mean degree above {degree:.0f} "
-                       f"(limit max_mean_degree={limit:g}); lower --param delta=... or raise "
-                       "--param max_mean_degree=...")
+                       f"(limit max_mean_degree={limit:g}); --param delta={fits:.3g} keeps it near "
+                       f"{limit / 2:.0f} (or raise --param max_mean_degree=...)")
 
 
 def warn_low_coverage(name: str, info: dict[str, Any], budget: int, min_coverage: float) -> None:

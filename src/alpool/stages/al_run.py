@@ -26,6 +26,7 @@ from alpool.rundir.run_dir import INPUTS_FILE, RunDir, StepWriter, check_recorde
 from alpool.rundir.step_files import PARTIAL_RESULTS, POOL_INDICES, RESULTS
 from alpool.rundir.summaries import ALSummary, PoolSummary
 from alpool.selectors import SELECTORS, Selector
+from alpool.selectors.pool_checks import NARROW_ADVICE, narrow_pool
 
 RESULT_COLUMNS = [
     "experiment", "pool", "init_strategy", "query", "framework", "embeddings", "init", "trial", "episode", "n_labeled",
@@ -188,18 +189,35 @@ class ResultRows:
         return pd.DataFrame(self.rows).sort_values(["pool", "query", "trial", "episode"])
 
 
-def warn_chance(final: dict[str, float], num_classes: int, config: ALRunConfig, image_shape: tuple[int, ...]) -> None:
+def narrow_pools(pools: dict[str, StepManifest], num_classes: int) -> dict[str, str]:
+    """Return pool -> why it is narrow (few classes, little coverage) for the pools that are."""
+    found = {}
+    for name, manifest in pools.items():
+        summary = PoolSummary.of(manifest)
+        why = narrow_pool(summary.n_classes_covered, num_classes, summary.budget or num_classes, summary.info)
+        if why:
+            found[name] = why
+    return found
+
+
+def warn_chance(final: dict[str, float], num_classes: int, config: ALRunConfig, image_shape: tuple[int, ...],
+                narrow: dict[str, str] | None = None) -> None:
     """Warn once when a final accuracy is near chance, naming the likely cause.
 
     Near chance: below ``1/K + 0.15 (1 - 1/K)`` (0.235 for 10 classes, 0.575 for 2), i.e. less than
-    15 % of the way from guessing to perfect.
+    15 % of the way from guessing to perfect. A narrow initial pool (``narrow``: few classes, little
+    coverage) is named first: no training setting makes up for classes never labelled.
     """
     chance = 1 / num_classes
     low = {k: v for k, v in final.items() if v < chance + 0.15 * (1 - chance)}
     if not low:
         return
     train, side = config.train, int(image_shape[-1])
-    if train.crop_padding and train.crop_padding * 4 >= side:
+    key, value = min(low.items(), key=lambda kv: kv[1])
+    pool = key.rsplit("|", 1)[0]
+    if narrow and pool in narrow:
+        cause = f"the initial pool {pool} {narrow[pool]}; only then the training settings (lr={train.lr})"
+    elif train.crop_padding and train.crop_padding * 4 >= side:
         cause = (f"crop_padding={train.crop_padding} shifts {side}x{side} images by up to a quarter or more; "
                  "try --train crop_padding=0")
     elif config.framework == "supervised" and train.epochs < 10 and not train.min_steps:
@@ -234,5 +252,8 @@ def _finish(w: StepWriter, config: ALRunConfig, results: list[TrialResult], rows
         queries_oracle=sorted(q for q in set(table["query"]) if SELECTORS.entry(q).meta.get("oracle")),
     )
     oracle = any(m.oracle for m in rows.pools.values()) or bool(summary.queries_oracle)
-    warn_chance(summary.final_accuracy, data[0], config, data[1])  # before the manifest, which records it
+    narrow = narrow_pools(rows.pools, data[0])  # named first: no training setting makes up for missing classes
+    for pool, why in narrow.items():
+        reporting.warning(f"initial pool {pool} {why}; {NARROW_ADVICE}")
+    warn_chance(summary.final_accuracy, data[0], config, data[1], narrow)  # before the manifest, which records it
     return w.finish(summary.to_json(), oracle=oracle)

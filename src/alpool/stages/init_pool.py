@@ -31,6 +31,7 @@ from alpool.rundir.step_files import POOL_INDICES, SELECTION_SCORES
 from alpool.rundir.summaries import PoolSummary
 from alpool.selectors import SELECTORS, SelectionContext, init_pool_names
 from alpool.selectors.base import NEED_CLASSIFIER, Selector
+from alpool.selectors.pool_checks import NARROW_ADVICE, narrow_pool
 
 
 def class_summary(indices: np.ndarray, labels: np.ndarray, num_classes: int) -> dict[str, Any]:
@@ -121,13 +122,25 @@ def run(config: InitPoolConfig, run_dir: Path, data_dir: Path | None = None) -> 
         raise ctx.run.already_finished(f"pool {first}" if len(names) == 1 else f"pool {first} ... {names[-1]}")
     if labels.labels:
         reporting.info(f"left out the {len(labels.labels)} images labelled in {', '.join(labels_rounds(ctx))}")
-    return [kept.get(name) or _write_pool(config, ctx, selector, name, i, budget, labels)
-            for i, name in enumerate(names)]
+    manifests = [kept.get(name) or _write_pool(config, ctx, selector, name, i, budget, labels)
+                 for i, name in enumerate(names)]
+    warn_identical(ctx, config.strategy, names)
+    return manifests
 
 
 def labels_rounds(ctx: RunContext) -> list[str]:
     """Return the finished labels steps of the run (``labels/round-001``, ...)."""
     return [s.label for s in ctx.run.finished("labels")]
+
+
+def warn_identical(ctx: RunContext, strategy: str, names: list[str]) -> None:
+    """Say so when the ``--count`` pools of a selector are one pool (it does not depend on the seed)."""
+    if len(names) < 2:
+        return
+    picks = {np.sort(ctx.run.step("pools", name).read_array(POOL_INDICES)).tobytes() for name in names}
+    if len(picks) == 1:
+        reporting.warning(f"the {len(names)} pools {names[0]} ... {names[-1]} are identical: --strategy {strategy} "
+                          "does not depend on the seed here, so they count as one pool")
 
 
 def _record(config: InitPoolConfig, member: int, labels: LabelSet) -> dict[str, Any]:
@@ -171,5 +184,8 @@ def _write_pool(config: InitPoolConfig, ctx: RunContext, selector: Selector, nam
         w.inputs.update(log.inputs)
         w.save_array(POOL_INDICES, selection.indices)
         w.save_array(SELECTION_SCORES, scores)
+        narrow = narrow_pool(counts.get("n_classes_covered"), ctx.dataset.num_classes, budget, selection.info)
+        if narrow:  # said before the manifest, which records it
+            reporting.warning(f"pool {name} {narrow}; {NARROW_ADVICE}")
         return w.finish(summary.to_json(), oracle=selector.oracle or inputs.used_labels or upstream.oracle)
 

@@ -232,6 +232,7 @@ def _select_and_write(ctx: RunContext, config: NextConfig, framework: Framework,
     selection = selector(SelectionContext(
         n_total=n, labeled=labeled, candidates=candidates, rng=numpy_rng(config.seed, "next", name, config.query),
         num_classes=len(classes), inputs=inputs, classifier=final.classifier, device=str(trainer.device),
+        labeled_labels=labels.targets(n)[labeled],  # the imported annotations (DCoM's ball purity)
     ), config.budget)
     predicted = final.classifier.predict_proba(selection.indices).argmax(1)
     scores = np.full(n, np.nan)
