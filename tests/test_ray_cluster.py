@@ -19,7 +19,6 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-import torch
 
 from alpool.core.config import ALRunConfig, Execution, InitPoolConfig, TrainConfig
 from alpool.data import load_dataset
@@ -27,6 +26,7 @@ from alpool.execution.ray_executor import auth_token_source
 from alpool.rundir.context import dataset_record
 from alpool.rundir.run_dir import RunDir
 from alpool.stages import al_run, init_pool
+from test_ray_executor import one_thread_run
 
 ray = pytest.importorskip("ray")
 
@@ -117,16 +117,6 @@ def test_al_run_joins_a_cluster_with_token_authentication(run_dir: Path,
     errors = [line for line in refused.stderr.splitlines() if line.startswith("error:")]
     assert len(errors) == 1 and f"cannot join the Ray cluster at '{address}'" in errors[0], refused.stderr
     assert "copy the head's ~/.ray/auth_token to this machine or set RAY_AUTH_TOKEN" in errors[0]
-
-
-def one_thread_run(config: ALRunConfig, run_dir: Path) -> None:
-    """Run in-process with one torch thread, as every Ray task with 1 CPU has."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        al_run.run(config, run_dir)
-    finally:
-        torch.set_num_threads(threads)
 
 
 @pytest.mark.slow  # a head and three raylets on 2 cores
