@@ -19,6 +19,7 @@ from alpool.core.errors import (
     StaleInputError,
     StepExistsError,
 )
+from alpool.rundir.last_run import last_run, remember_run
 from alpool.rundir.manifests import (
     SCHEMA_VERSION,
     DatasetRecord,
@@ -27,7 +28,7 @@ from alpool.rundir.manifests import (
     migrate,
     read_model,
 )
-from alpool.rundir.run_dir import RunDir, last_run, remember_run
+from alpool.rundir.run_dir import RunDir
 
 
 def record(fingerprint: str = "abc") -> DatasetRecord:

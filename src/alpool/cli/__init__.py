@@ -6,7 +6,6 @@ from typing import Annotated
 
 import typer
 
-from alpool import __version__
 from alpool.cli.al_run import al_run
 from alpool.cli.all_cmd import all_steps
 from alpool.cli.analyze import analyze
@@ -18,6 +17,7 @@ from alpool.cli.list_cmd import list_entries
 from alpool.cli.next_cmd import next_round
 from alpool.cli.pretrain import pretrain
 from alpool.cli.rank import rank
+from alpool.core.version import __version__
 
 app = typer.Typer(
     name="alpool",

@@ -113,7 +113,7 @@ def run_command(func: Callable[[], T], quiet: bool, debug: bool, threads: int | 
         return func()
     except AlreadyFinishedError as exc:  # a rerun with the same settings: nothing to do, success
         if isinstance(exc.root, Path):
-            from alpool.rundir.run_dir import remember_run
+            from alpool.rundir.last_run import remember_run
 
             remember_run(exc.root)
         typer.echo(str(exc))
@@ -139,7 +139,7 @@ def resolve_run_dir(run_dir: Path | None) -> Path:
     """Return ``--run-dir`` or the run directory the previous command used."""
     if run_dir is not None:
         return run_dir
-    from alpool.rundir.run_dir import last_run
+    from alpool.rundir.last_run import last_run
 
     remembered = last_run()
     if remembered is None:
@@ -169,7 +169,7 @@ def plural(n: int, noun: str) -> str:
 
 def done(message: str, run_dir: Path, output: Path) -> None:
     """Remember the run directory and print the command's one-line summary with its output folder."""
-    from alpool.rundir.run_dir import remember_run
+    from alpool.rundir.last_run import remember_run
 
     remember_run(run_dir)
     typer.echo(f"{message} -> {output}")

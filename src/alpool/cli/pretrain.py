@@ -77,7 +77,8 @@ def _target(dataset: str | None, run_dir: Path | None) -> tuple[Path, str, Path 
     """
     if dataset is not None:
         return run_dir or default_run_dir(dataset), dataset, None
-    from alpool.rundir.run_dir import RunDir, last_run
+    from alpool.rundir.last_run import last_run
+    from alpool.rundir.run_dir import RunDir
 
     target = run_dir or last_run()
     if target is not None and RunDir(target).exists():

@@ -16,9 +16,9 @@ from typing import Any, Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from alpool import __version__
 from alpool.core.config import VAL_FRACTION, ValFraction
 from alpool.core.errors import CorruptFileError, SchemaError
+from alpool.core.version import __version__
 
 SCHEMA_VERSION = 2  # 2: step manifests record their warnings
 StepKind = Literal["pretrain", "scores", "pools", "al", "analysis", "labels", "exports"]

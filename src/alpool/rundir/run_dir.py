@@ -67,10 +67,9 @@ from alpool.rundir.step_process import PROCESS_FILE, record_process
 # The manifest types are part of this module's interface (steps return and read them).
 __all__ = [
     "SCHEMA_VERSION", "STEP_KINDS", "DatasetRecord", "RunDir", "RunManifest", "StepDir", "StepKind",
-    "StepManifest", "StepWriter", "InputLog", "check_recorded_inputs", "last_run", "remember_run",
+    "StepManifest", "StepWriter", "InputLog", "check_recorded_inputs",
 ]
 
-POINTER = Path(".alpool") / "last-run"
 SETTINGS_FILE = "config.json"  # the settings an unfinished resumable step was started with
 INPUTS_FILE = "inputs.json"  # the inputs an unfinished resumable step was started with
 
@@ -392,25 +391,6 @@ def check_recorded_inputs(step: StepDir, writer_inputs: dict[str, str]) -> None:
                 f"step {step.label} was started with {rel} sha256 {recorded[rel][:12]}, but it is now "
                 f"{digest[:12]}; pass --force to start over with the new input"
             )
-
-
-# -- the pointer to the last run --------------------------------------------------------------
-
-
-def remember_run(root: Path, cwd: Path | None = None) -> None:
-    """Remember ``root`` as the run directory of the next command run from ``cwd``."""
-    pointer = (cwd or Path.cwd()) / POINTER
-    atomic_write_text(pointer, str(Path(root).resolve()) + "\n")
-
-
-def last_run(cwd: Path | None = None) -> Path | None:
-    """Return the run directory the previous command used, if any."""
-    pointer = (cwd or Path.cwd()) / POINTER
-    if not pointer.exists():
-        return None
-    text = pointer.read_text().strip()
-    return Path(text) if text else None
-
 
 
 def step_folder(run_dir: Path, manifest: StepManifest) -> Path:
