@@ -151,8 +151,8 @@ def read_holdout(config: NextConfig, ctx: RunContext, labels: LabelSet) -> Label
         raise ConfigError(f"{config.holdout}: every image in it is also an imported training label; "
                           "a holdout must hold images kept out of training")
     if both:
-        reporting.info(f"{config.holdout}: {len(both)} image(s) are also training labels; "
-                       "they are left out of the holdout")
+        reporting.warning(f"{config.holdout}: {len(both)} image(s) are also training labels; "
+                          "they are left out of the holdout")
         holdout.labels = {i: label for i, label in holdout.labels.items() if i not in both}
     return holdout
 
