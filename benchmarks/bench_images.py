@@ -2,8 +2,8 @@
 
 A folder of ``--n`` photo-sized JPEGs (``--width`` x ``--height``, smooth noise plus grain so they
 weigh what camera JPEGs weigh) goes through the loop twice, each time in a fresh run directory:
-once with the alpool found at ``--before`` (e.g. ``/work/main/src``, today's code) and once with
-this checkout. Commands, in order:
+once with the alpool found at ``--before`` (the ``src/`` of another checkout, e.g. made with
+``git worktree add ../before REV``) and once with this checkout. Commands, in order:
 
     pretrain --task precomputed images:FOLDER --image-size S   (the first command: the run begins)
     init-pool --strategy random          export random-B        import-labels labels.csv
@@ -15,7 +15,7 @@ Each command runs in its own fresh interpreter under a small parent that reports
 resident memory (``getrusage(RUSAGE_CHILDREN)``). Set ``OMP_NUM_THREADS=1`` for comparable figures.
 
     OMP_NUM_THREADS=1 python benchmarks/bench_images.py [--n 200] [--width 4000 --height 3000]
-        [--image-size 64] [--before /work/main/src] [--workdir DIR]
+        [--image-size 64] --before ../before/src [--workdir DIR]
 """
 
 from __future__ import annotations
@@ -106,7 +106,8 @@ def main() -> None:
     parser.add_argument("--height", type=int, default=3000)
     parser.add_argument("--image-size", type=int, default=64)
     parser.add_argument("--budget", type=int, default=20)
-    parser.add_argument("--before", type=Path, default=Path("/work/main/src"), help="src/ of the code to compare")
+    parser.add_argument("--before", type=Path, required=True,
+                        help="src/ of another checkout to compare (git worktree add ../before REV)")
     parser.add_argument("--workdir", type=Path, default=Path(tempfile.gettempdir()) / "alpool-bench-images")
     args = parser.parse_args()
     after = Path(__file__).resolve().parents[1] / "src"
