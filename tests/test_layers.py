@@ -41,7 +41,7 @@ STEP_KINDS = ("pretrain", "scores", "pools", "al", "analysis", "labels", "export
 STEP_PATH = re.compile(
     rf"^({'|'.join(STEP_KINDS)})/"  # a step kind as the first folder of a path
     r"|(^|/)(trial|episode)-\d*"  # the AL trial layout
-    r"|^(manifest\.json|indices\.npy|scores\.npy|sorted_idx\.npy|embeddings\.npy|metrics\.json)$"  # step files
+    r"|^(manifest\.json|indices\.npy|scores\.npy|sorted_idx\.npy|embeddings\.npy|metrics\.json|model\.pt)$"  # files
 )
 
 

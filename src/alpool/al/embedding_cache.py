@@ -17,6 +17,7 @@ import torch
 
 from alpool.core.atomic_files import atomic_save_array, load_array
 from alpool.rundir.run_dir import RunDir
+from alpool.rundir.step_files import MODEL
 
 _LOADED: dict[str, np.ndarray] = {}
 
@@ -29,7 +30,7 @@ class SplitEmbeddingCache:
 
     def key(self, task: str, device: torch.device) -> str:
         """Return the cache key of a pretrain step's encoder: ``<model.pt sha256>-<device type>``."""
-        sha = self.run.step("pretrain", task).manifest().outputs["model.pt"]
+        sha = self.run.step("pretrain", task).manifest().outputs[MODEL]
         return f"{sha}-{device.type}"
 
     def get(self, task: str, split: str, device: torch.device, compute: Callable[[], np.ndarray]) -> np.ndarray:

@@ -39,6 +39,7 @@ from alpool.frameworks import EpisodeData, Framework
 from alpool.learning.training import classification_metrics, resolve_device
 from alpool.rundir.context import RunContext, RunInputs, Upstream
 from alpool.rundir.step_dir import InputLog, StepDir
+from alpool.rundir.step_files import MODEL
 from alpool.rundir.trial_dirs import TrialFolder
 from alpool.selectors import SelectionContext, Selector
 
@@ -174,7 +175,7 @@ def _split_cache(ctx: RunContext, inputs: RunInputs) -> Any:
 
     def get(task: str, split: str, device: torch.device, compute: Any) -> np.ndarray:
         if inputs.upstream.writer is not None:
-            inputs.upstream.writer.record_step_input(ctx.run.step("pretrain", task), "model.pt")
+            inputs.upstream.writer.record_step_input(ctx.run.step("pretrain", task), MODEL)
         return cache.get(task, split, device, compute)
 
     return get

@@ -17,6 +17,7 @@ from alpool.rundir.checkpoints import load_checkpoint
 from alpool.rundir.manifests import DatasetRecord
 from alpool.rundir.run_dir import RunDir
 from alpool.rundir.step_dir import InputLog, StepDir
+from alpool.rundir.step_files import MODEL
 
 
 def dataset_record(spec: str, dataset: Dataset, data_dir: Path | None) -> DatasetRecord:
@@ -96,9 +97,9 @@ class StepArtifacts:
 
     def checkpoint(self) -> dict[str, Any]:
         """Load ``model.pt`` (any checkpoint version, see :mod:`alpool.rundir.checkpoints`); record it as an input."""
-        path = self.step.file("model.pt")
+        path = self.step.file(MODEL)
         if self.writer is not None:
-            self.writer.record_step_input(self.step, "model.pt")
+            self.writer.record_step_input(self.step, MODEL)
         return load_checkpoint(path)
 
     def summary(self) -> dict[str, Any]:

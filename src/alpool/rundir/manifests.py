@@ -114,10 +114,6 @@ class StepManifest(_Model):
     summary: dict[str, Any] = Field(default_factory=dict)
     warnings: list[str] = Field(default_factory=list)  # said through reporting.warning (older manifests: none)
 
-    def upstream(self, kind: str) -> list[str]:
-        """Return the names of the ``kind`` steps this step read (from its inputs ``<kind>/<name>/<file>``), sorted."""
-        return sorted({key.split("/")[1] for key in self.inputs if key.startswith(f"{kind}/")})
-
 
 # -- migrations -------------------------------------------------------------------------------
 

@@ -19,6 +19,7 @@ from alpool.rundir.checkpoints import save_checkpoint
 from alpool.rundir.context import Upstream, dataset_record, folder_store, split_pool
 from alpool.rundir.manifests import StepManifest
 from alpool.rundir.run_dir import RunDir, StepWriter, check_run_folder
+from alpool.rundir.step_files import MODEL
 from alpool.stages.rank import pretrain_steps_read
 
 
@@ -70,8 +71,8 @@ def _write_outputs(w: StepWriter, task: str, arrays: dict[str, np.ndarray], chec
         if array.shape[0] != n_train:
             raise RuntimeError(f"array {name!r} has {array.shape[0]} rows, expected {n_train}")
         w.save_array(f"{name}.npy", array)
-    save_checkpoint(w.path / "model.pt", task, checkpoint)
-    w.add_output("model.pt")
+    save_checkpoint(w.path / MODEL, task, checkpoint)
+    w.add_output(MODEL)
     w.write_text("history.csv", pd.DataFrame(history).to_csv(index=False))
     curve = loss_curve_png(history, f"pretrain {w.path.name}")
     if curve is not None:
