@@ -1,6 +1,8 @@
 """A low-budget cold-start study on Fashion-MNIST that runs on a laptop CPU.
 
-Random vs TypiClust vs ProbCover vs DCoM vs MaxHerding initial pools at 10, 20 and 50 labels,
+Random vs TypiClust vs ProbCover vs DCoM vs MaxHerding initial pools at 10, 20 and 50 labels (and
+``maxherding-all``: MaxHerding's kernel on every point, ``subsample=false``, the reference its seeded
+sample is measured against),
 ``--count`` pools per strategy, each trained once (``al-run --episodes 0``) with a linear probe on
 the run's own VAE embeddings and ``--validation none`` (fixed schedule, last epoch: no held-out
 labels a real study would lack). Prints per strategy and budget the test accuracy (mean +- std
@@ -40,8 +42,14 @@ from alpool.data import DATASETS, load_dataset
 from alpool.data.base import Dataset, DataSource
 from alpool.stages import al_run, init_pool, pretrain
 
-STRATEGIES = {"random": {}, "typiclust": {"embeddings": "vae"}, "probcover": {"embeddings": "vae"},
-              "dcom": {"embeddings": "vae"}, "maxherding": {"embeddings": "vae"}}
+VAE = {"embeddings": "vae"}
+# row of the table -> (selector, its params); maxherding-all is MaxHerding's kernel on every point
+# (subsample=false), the default before the sample, kept as the reference it is measured against
+STRATEGIES: dict[str, tuple[str, dict[str, object]]] = {
+    "random": ("random", {}), "typiclust": ("typiclust", VAE), "probcover": ("probcover", VAE),
+    "dcom": ("dcom", VAE), "maxherding": ("maxherding", VAE),
+    "maxherding-all": ("maxherding", {**VAE, "subsample": False}),
+}
 
 
 def _subsample(source: DataSource) -> Dataset:
@@ -82,9 +90,10 @@ def main() -> None:
     for strategy in args.strategies:
         t0 = time.perf_counter()
         for budget in args.budgets:
+            selector, params = STRATEGIES[strategy]
             with contextlib.suppress(AlreadyFinishedError):
-                init_pool.run(InitPoolConfig(strategy=strategy, budget=budget, count=args.count,
-                                             params=STRATEGIES[strategy], name=f"{strategy}{budget}"), root)
+                init_pool.run(InitPoolConfig(strategy=selector, budget=budget, count=args.count,
+                                             params=params, name=f"{strategy}{budget}"), root)
         clock[f"init-pool {strategy}"] = time.perf_counter() - t0
         t0 = time.perf_counter()
         with contextlib.suppress(AlreadyFinishedError):
@@ -98,8 +107,8 @@ def main() -> None:
 
 def report(root: Path, clock: dict[str, float], args: argparse.Namespace) -> None:
     """Print the accuracy table, the step times and the probe's per-trial times."""
-    results = pd.concat([pd.read_csv(root / "al" / f"bench-{s}" / "results.csv") for s in args.strategies])
-    results["strategy"] = results["init_strategy"].str.replace(r"\(.*\)", "", regex=True)
+    results = pd.concat([pd.read_csv(root / "al" / f"bench-{s}" / "results.csv").assign(strategy=s)
+                         for s in args.strategies])
     results["distinct"] = [pool_key(root, pool) for pool in results["pool"]]
     table = results.groupby(["n_labeled", "strategy"], sort=False).agg(
         pools=("pool", "nunique"), distinct=("distinct", "nunique"), acc_mean=("test_accuracy", "mean"),

@@ -184,6 +184,35 @@ QUERY_PARAMS = {"ranked": {"score": "typicality"}, "vaal": {"epochs": 1}, "bald"
                 "dbal": {"passes": 3}}
 
 
+def test_dcom_in_next_keeps_the_earlier_rounds_radii(folder_run: tuple[Path, Path, dict[str, str]],
+                                                     loop_run: Path, tmp_path: Path) -> None:
+    """As in al-run, a labelled image keeps the radius an earlier round gave it; only the newest get new ones."""
+    _, _, truth = folder_run
+    run = str(loop_run)
+    first = annotate(loop_run / "exports" / "typiclust-6" / "to_label.csv", truth, tmp_path / "labels.csv")
+    assert invoke("import-labels", str(tmp_path / "labels.csv"), "--run-dir", run, "-q").exit_code == 0
+    dcom = ["next", "--query", "dcom", "--budget", "4", "--folds", "0", "--run-dir", run, "-q"]
+    assert invoke(*dcom).exit_code == 0
+    round2 = loop_run / "pools" / "next-002"
+    kept = np.load(round2 / "selector_state.npz")
+    assert json.loads((round2 / "manifest.json").read_text())["summary"]["selector_state_from"] is None
+    assert sorted(kept["indices"].tolist()) == sorted(sorted(truth).index(p) for p in first)
+    second = annotate(loop_run / "exports" / "next-002" / "to_label.csv", truth, tmp_path / "labels2.csv")
+    new = sorted({truth[p] for p in second} - {truth[p] for p in first})
+    assert invoke("import-labels", str(tmp_path / "labels2.csv"), "--run-dir", run, "-q",
+                  *[arg for c in new for arg in ("--new-class", c)]).exit_code == 0
+    assert invoke(*dcom).exit_code == 0
+    round3 = json.loads((loop_run / "pools" / "next-003" / "manifest.json").read_text())
+    assert round3["summary"]["selector_state_from"] == "next-002"
+    assert "pools/next-002/selector_state.npz" in round3["inputs"]
+    info = round3["summary"]["info"]
+    assert info["radii_kept"] == 6 and info["radii_updated"] == 4  # the 4 of round 2 are the newest
+    later = np.load(loop_run / "pools" / "next-003" / "selector_state.npz")
+    old = dict(zip(kept["indices"].tolist(), kept["radii"].tolist(), strict=True))
+    again = dict(zip(later["indices"].tolist(), later["radii"].tolist(), strict=True))
+    assert len(again) == 10 and all(again[i] == radius for i, radius in old.items())  # round 1's radii kept
+
+
 @pytest.mark.slow
 def test_every_query_without_ground_truth_works_in_next(folder_run: tuple[Path, Path, dict[str, str]],
                                                         loop_run: Path, tmp_path: Path) -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 POOL_INDICES = "indices.npy"  # pools/<pool>/: int64 [B] train indices, in pick order
 SELECTION_SCORES = "selection_scores.npy"  # pools/<pool>/: float64 [N], each candidate's score (NaN elsewhere)
+SELECTOR_STATE = "selector_state.npz"  # pools/<next round>/ and AL episode folders: a query's state (DCoM's radii)
 TO_LABEL = "to_label.csv"  # exports/<name>/: rank, index, path, score of the images to label
 SCORES = "scores.npy"  # scores/<scorer>/: float64 [N], higher = pick first
 SORTED_INDEX = "sorted_idx.npy"  # scores/<scorer>/: int64 [N] permutation, best first

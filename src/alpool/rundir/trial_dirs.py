@@ -14,7 +14,6 @@ parsed back into a pool and a query (pool names may contain ``--``).
 
 from __future__ import annotations
 
-import io
 import json
 import re
 from collections.abc import Iterable, Iterator
@@ -36,10 +35,11 @@ from alpool.core.atomic_files import (
 )
 from alpool.core.errors import CorruptFileError
 from alpool.core.jsonify import json_default_or_str
+from alpool.rundir.selector_state import encode_state, read_state
+from alpool.rundir.step_files import SELECTOR_STATE
 
 METRICS = "metrics.json"
 STATE = "model.pt"
-SELECTOR_STATE = "selector_state.npz"  # a query's state for the next episode (DCoM's radii)
 LOCK = ".lock"  # held by the one process that runs (writes) the trial
 QUERIED = "queried.npy"  # what the episode's model picked for the next episode
 LABELED = "labeled.npy"  # the set the episode trained on
@@ -106,11 +106,7 @@ class EpisodeFolder:
 
     def selector_state(self) -> dict[str, np.ndarray] | None:
         """Return the query's state kept for the next round (None when the query keeps none)."""
-        path = self.path / SELECTOR_STATE
-        if not path.exists():
-            return None
-        with np.load(path) as data:
-            return {key: data[key] for key in data.files}
+        return read_state(self.path / SELECTOR_STATE)
 
     def read(self, with_state: bool = False) -> FinishedEpisode:
         """Read a finished episode (the weights only when asked and saved)."""
@@ -139,9 +135,7 @@ class EpisodeFolder:
         atomic_save_array(self.path / LABELED, labeled)
         atomic_save_array(self.queried_path, queried)
         if selector_state is not None:
-            buffer = io.BytesIO()
-            np.savez(buffer, **selector_state)  # type: ignore[arg-type]
-            atomic_write_bytes(self.path / SELECTOR_STATE, buffer.getvalue())
+            atomic_write_bytes(self.path / SELECTOR_STATE, encode_state(selector_state))
         if state is not None:
             save_state(self.path / STATE, state)
         atomic_write_text(self.path / METRICS, json.dumps(row, indent=2, default=json_default_or_str))

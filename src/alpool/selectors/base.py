@@ -176,12 +176,15 @@ def check_budget(budget: int, available: int) -> None:
 
 
 def check_selection(selection: Selection, ctx: SelectionContext, budget: int) -> None:
-    """Enforce the contract: ``budget`` unique candidate indices (a bug otherwise, not user error)."""
+    """Enforce the contract: ``budget`` unique candidate indices, a score per candidate (a bug otherwise)."""
     idx = selection.indices
     if idx.dtype != np.int64 or idx.shape != (budget,):
         raise RuntimeError(f"selector returned {idx.dtype} {idx.shape}, expected int64 ({budget},)")
     if len(np.unique(idx)) != budget or not np.isin(idx, ctx.candidates).all():
         raise RuntimeError("selector returned duplicates or non-candidates")
+    if np.shape(selection.candidate_scores) != (len(ctx.candidates),):
+        raise RuntimeError(f"selector returned candidate scores of shape {np.shape(selection.candidate_scores)}, "
+                           f"expected ({len(ctx.candidates)},): one per candidate")
 
 
 __all__ = ["SELECTORS", "Selection", "SelectionContext", "Selector"]

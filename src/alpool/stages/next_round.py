@@ -11,6 +11,12 @@ model scored 0.54 on the other 1,950), so the estimate carries that caveat; a ra
 labelled holdout is unbiased. The final model is trained on every label, the query picks ``budget`` images
 among those neither labelled nor held out, and the batch is written as ``pools/<name>`` and
 exported as ``exports/<name>`` (``name`` defaults to ``next-<k>``, k = the round it is for).
+
+A query that keeps a state from round to round (DCoM: the radius of every labelled image, as the
+reference keeps it and ``al-run`` keeps it per episode) stores it as ``pools/<name>/selector_state.npz``;
+the next round hands the state of the latest finished earlier round of the same query back to the
+selector (recorded as an input and as ``summary.selector_state_from``), so only the newest images get
+new radii. A round without one (the first, or after a change of query) starts every radius afresh.
 """
 
 from __future__ import annotations
@@ -37,8 +43,9 @@ from alpool.learning.training import resolve_device
 from alpool.rundir.context import RunContext, RunInputs, Upstream, open_run
 from alpool.rundir.manifests import StepManifest
 from alpool.rundir.run_dir import RunDir
+from alpool.rundir.selector_state import encode_state, read_state
 from alpool.rundir.step_dir import InputLog, StepDir
-from alpool.rundir.step_files import POOL_INDICES, SELECTION_SCORES
+from alpool.rundir.step_files import POOL_INDICES, SELECTION_SCORES, SELECTOR_STATE
 from alpool.selectors import SELECTORS, SelectionContext
 from alpool.selectors.base import NEED_LABELS, Selector
 
@@ -215,6 +222,19 @@ def resume(ctx: RunContext, config: NextConfig, name: str) -> tuple[StepManifest
     return pool_step.manifest(), export
 
 
+def previous_state(run: RunDir, query: str, name: str) -> tuple[StepDir, dict[str, np.ndarray]] | None:
+    """Return the latest finished earlier ``next`` round of ``query`` that kept a selector state, and the state."""
+    rounds = [(step, step.manifest()) for step in run.finished("pools")
+              if step.name != name and step.file(SELECTOR_STATE).exists()]
+    same = [(m.finished_at, step) for step, m in rounds
+            if m.summary.get("strategy") == "next" and m.summary.get("query") == query]
+    if not same:
+        return None
+    step = max(same, key=lambda pair: pair[0])[1]
+    state = read_state(step.file(SELECTOR_STATE))
+    return (step, state) if state is not None else None
+
+
 def _select_and_write(ctx: RunContext, config: NextConfig, framework: Framework, selector: Selector,
                       labels: LabelSet, holdout: LabelSet | None, candidates: np.ndarray,
                       name: str) -> tuple[StepManifest, StepManifest]:
@@ -229,10 +249,12 @@ def _select_and_write(ctx: RunContext, config: NextConfig, framework: Framework,
     reporting.info(f"training {config.framework} on {len(labeled)} imported labels ({len(classes)} classes)")
     final = trainer.train(labeled, "final")
     quality = estimate(trainer, final, labels, holdout, config, n)
+    kept = previous_state(ctx.run, config.query, name)
     selection = selector(SelectionContext(
         n_total=n, labeled=labeled, candidates=candidates, rng=numpy_rng(config.seed, "next", name, config.query),
         num_classes=len(classes), inputs=inputs, classifier=final.classifier, device=str(trainer.device),
         labeled_labels=labels.targets(n)[labeled],  # the imported annotations (DCoM's ball purity)
+        state=kept[1] if kept else None,
     ), config.budget)
     predicted = final.classifier.predict_proba(selection.indices).argmax(1)
     scores = np.full(n, np.nan)
@@ -245,12 +267,17 @@ def _select_and_write(ctx: RunContext, config: NextConfig, framework: Framework,
         w.inputs.update(log.inputs)
         w.save_array(POOL_INDICES, selection.indices)
         w.save_array(SELECTION_SCORES, scores)
+        if kept is not None:
+            w.record_step_input(kept[0], SELECTOR_STATE)
+        if selection.state is not None:
+            w.write_bytes(SELECTOR_STATE, encode_state(selection.state))
         summary = {
             "strategy": "next", "query": config.query, "framework": config.framework, "budget": config.budget,
             "seed": config.seed, "n_labeled": int(len(labeled)), "classes": classes,
             "labels_steps": [s.name for s in labels_steps(ctx.run)], "estimate": quality,
             "predicted_class_counts": {c: int((predicted == k).sum()) for k, c in enumerate(classes)},
             "uses": upstream.used, "info": selection.info, "train_info": final.info,
+            "selector_state_from": kept[0].name if kept else None,
         }
         pool = w.finish(summary, oracle=False)
     step = ctx.run.step("pools", name)
