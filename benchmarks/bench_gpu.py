@@ -4,7 +4,8 @@ Sized to finish in under 8 minutes on one GPU (``--device cuda``, the default wh
 
 1. ResNet-18 at 32 px (the papers' classifier): training images/s of alpool's ``fit`` (device-resident
    uint8 batches, crop + flip on the device, bf16 autocast, channels_last) against a raw PyTorch
-   loop over the same images as ready float batches (bf16 autocast, channels_last), batch 96.
+   loop over the same images as ready float batches (bf16 autocast, channels_last), batch 96. On the
+   CPU (``--tiny``) both sides use alpool's CPU layout: NCHW, no autocast.
 2. One [IP] CIFAR-10 AL episode on CIFAR-shaped random tensors: 5,000 labelled images trained for
    ``--epochs`` epochs (default 2), extrapolated linearly to the protocol's 200 epochs (stated in the
    output), then the query: ``predict_proba`` over the 45,000 unlabelled images (what the
@@ -97,9 +98,12 @@ def train_config(sizes: Sizes, epochs: int) -> TrainConfig:
 def raw_loop(sizes: Sizes, x: torch.Tensor, y: torch.Tensor, device: torch.device) -> float:
     """Return images/s of a raw PyTorch training loop on ready float batches."""
     cfg = train_config(sizes, 1)
-    model = prepare(build_model(spec(sizes.width)), device).to(memory_format=torch.channels_last)
+    model = prepare(build_model(spec(sizes.width)), device)  # alpool's layout: channels_last on CUDA only
     optimizer = make_optimizer(model, cfg)
-    xb_all = (x.float() / 255).to(device).contiguous(memory_format=torch.channels_last)
+    # on the CPU, channels_last is not alpool's layout, and torch 2.14.1's fp32 conv backward in it
+    # segfaulted at width 4 (the --tiny model) on an AVX2-only AMD EPYC
+    layout = torch.channels_last if device.type == "cuda" else torch.contiguous_format
+    xb_all = (x.float() / 255).to(device).contiguous(memory_format=layout)
     yb_all = y.to(device)
 
     def epoch() -> None:
@@ -179,7 +183,8 @@ def main(argv: list[str] | None = None) -> dict[str, object]:
     peak = torch.cuda.max_memory_allocated(device) / 2**30 if device.type == "cuda" else float("nan")
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"
     print(f"device {name}{' (TINY mode: toy sizes, figures meaningless)' if args.tiny else ''}")
-    print(f"ResNet-18 32px training, batch {sizes.batch_size}, bf16 autocast + channels_last:")
+    layout = "bf16 autocast + channels_last" if device.type == "cuda" else "fp32, NCHW (the CPU's)"
+    print(f"ResNet-18 32px training, batch {sizes.batch_size}, {layout}:")
     print(f"  raw PyTorch loop  {raw:10,.0f} images/s")
     print(f"  alpool fit        {ours:10,.0f} images/s  ({ours / raw:.0%} of raw)")
     print(f"[IP] CIFAR-10 episode, {sizes.labeled:,} labelled of {sizes.pool:,} random CIFAR-shaped images:")
