@@ -74,6 +74,8 @@ def test_workers_give_the_same_results_as_sequential(run_dir: Path) -> None:
     al_run.run(config(name="par", queries=["random"], episodes=1, workers=2), run_dir)
     seq, par = results(run_dir, "seq"), results(run_dir, "par")
     pd.testing.assert_frame_equal(seq.drop(columns="experiment"), par.drop(columns="experiment"))
+    said = [json.loads((run_dir / "al" / name / "manifest.json").read_text())["warnings"] for name in ("seq", "par")]
+    assert said[0] == said[1]  # what the trials said in the workers is recorded as in-process
 
 
 def test_resume_with_other_settings_is_refused(run_dir: Path) -> None:

@@ -11,8 +11,9 @@ from pathlib import Path
 
 import pytest
 
+from alpool.core import reporting
 from alpool.core.config import Execution
-from alpool.core.errors import ConfigError, UnknownNameError
+from alpool.core.errors import AlpoolWarning, ConfigError, UnknownNameError
 from alpool.execution.executor import (
     EXECUTORS,
     ExecutorRequest,
@@ -73,6 +74,23 @@ def test_closing_the_process_pool_early_stops_its_running_jobs() -> None:
     started = time.perf_counter()
     finished.close()
     assert time.perf_counter() - started < 30
+
+
+def warn_and_square(job: int) -> int:
+    """A job that says a warning in its worker."""
+    from alpool.core import reporting
+
+    reporting.warning(f"job {job} says so")
+    return job * job
+
+
+def test_a_workers_warnings_are_shown_once_here_and_recorded_in_the_open_step() -> None:
+    executor = EXECUTORS.create(ExecutorRequest(2, Execution(executor="process"), "cpu"))
+    with reporting.recording_warnings() as said, pytest.warns(AlpoolWarning) as shown:
+        squares = sorted(executor.map(warn_and_square, [1, 2, 3]))
+    assert squares == [1, 4, 9]
+    assert sorted(said) == ["job 1 says so", "job 2 says so", "job 3 says so"]
+    assert sorted(str(w.message) for w in shown) == sorted(said)
 
 
 def test_auto_keeps_the_old_meaning_of_workers() -> None:

@@ -18,8 +18,9 @@ import pytest
 import torch
 
 from alpool.al.trial import TrialJob, TrialPlan, run_trial
+from alpool.core import reporting
 from alpool.core.config import ALRunConfig, Execution, InitPoolConfig, PretrainConfig, TrainConfig
-from alpool.core.errors import ConfigError, MissingStepError, WorkerLostError
+from alpool.core.errors import AlpoolWarning, ConfigError, MissingStepError, WorkerLostError
 from alpool.execution.executor import EXECUTORS, ExecutorRequest, Shared
 from alpool.execution.ray_executor import RETRIES
 from alpool.frameworks import FRAMEWORKS
@@ -156,6 +157,19 @@ def test_cpu_trials_see_no_gpu_and_run_with_their_cpus_as_threads(local_ray: Non
     executor = EXECUTORS.create(ExecutorRequest(1, Execution(executor="ray", cpus_per_trial=2), "auto"))
     seen = list(executor.map(task_environment, [0]))
     assert seen == [("", 2)]
+
+
+def test_a_trials_warnings_come_back_from_ray_with_its_result(local_ray: None) -> None:
+    def warn(job: int) -> int:  # local: sent to Ray by value
+        from alpool.core import reporting
+
+        reporting.warning(f"trial {job} on ray says so")
+        return job
+
+    executor = EXECUTORS.create(ExecutorRequest(1, Execution(executor="ray"), "cpu"))
+    with reporting.recording_warnings() as said, pytest.warns(AlpoolWarning):
+        assert sorted(executor.map(warn, [0, 1])) == [0, 1]
+    assert sorted(said) == ["trial 0 on ray says so", "trial 1 on ray says so"]
 
 
 def test_the_shared_value_is_fetched_once_per_worker_process(local_ray: None, tmp_path: Path) -> None:

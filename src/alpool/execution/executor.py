@@ -18,6 +18,11 @@ process pool pickles it once per worker process when the worker starts; Ray puts
 object store and each worker process fetches it once. Serialisation happens only there, at the
 process or Ray boundary.
 
+Warnings: a job's :func:`alpool.core.reporting.warning` in a worker process (local pool or Ray) is
+collected there instead of shown (:func:`call_reporting`) and said again in this process as its result
+arrives (:func:`unwrap`), so it is shown once, here, and recorded in the manifest of the step being
+written (al-run's), as it is when the job runs in-process.
+
 GPUs: the process pool gives worker ``i`` the ``i``-th visible GPU round-robin through
 ``CUDA_VISIBLE_DEVICES`` (:func:`assign_gpus`), so several workers never all land on GPU 0 when
 several GPUs are visible; on Ray each trial asks for ``--gpus-per-trial`` GPUs and Ray assigns them.
@@ -28,13 +33,15 @@ from __future__ import annotations
 import multiprocessing
 import os
 import queue
+import warnings
 from collections.abc import Callable, Generator, Iterable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import Any, Generic, Protocol, TypeVar
 
+from alpool.core import reporting
 from alpool.core.config import Execution
-from alpool.core.errors import ConfigError
+from alpool.core.errors import AlpoolWarning, ConfigError
 from alpool.core.registry import Registry
 
 J = TypeVar("J")
@@ -52,6 +59,29 @@ class Shared(Generic[S]):
 def call(fn: Callable[..., R], shared: Shared[Any] | None, job: Any) -> R:
     """Return ``fn(shared.value, job)``, or ``fn(job)`` without a shared value."""
     return fn(job) if shared is None else fn(shared.value, job)
+
+
+@dataclass(frozen=True)
+class Reported(Generic[R]):
+    """A job's result and the warnings it said in a worker process."""
+
+    value: R
+    warnings: list[str]
+
+
+def call_reporting(fn: Callable[..., R], shared: Shared[Any] | None, job: Any) -> Reported[R]:
+    """Run a job in a worker process, collecting its warnings instead of showing them there."""
+    with reporting.recording_warnings() as said, warnings.catch_warnings():
+        warnings.simplefilter("ignore", AlpoolWarning)  # the default reporter's display; the parent shows them
+        value = call(fn, shared, job)
+    return Reported(value, list(said))
+
+
+def unwrap(reported: Reported[R]) -> R:
+    """Say a worker's warnings again in this process (shown, and recorded in the open step); return the result."""
+    for message in reported.warnings:
+        reporting.warning(message)
+    return reported.value
 
 
 class Executor(Protocol):
@@ -130,9 +160,9 @@ def _start_worker(threads: Any, gpus: Any, shared: Shared[Any] | None) -> None:
     _received = shared
 
 
-def _call_in_worker(fn: Callable[..., R], job: Any) -> R:
+def _call_in_worker(fn: Callable[..., R], job: Any) -> Reported[R]:
     """Run one job in a pool worker with the shared value it received when it started."""
-    return call(fn, _received, job)
+    return call_reporting(fn, _received, job)
 
 
 @EXECUTORS.register("process", "trials in --workers local processes (one GPU each, round-robin)")
@@ -159,12 +189,12 @@ class ProcessExecutor:
             gpus.put(gpu)
         pool = ProcessPoolExecutor(self.workers, mp_context=context, initializer=_start_worker,
                                    initargs=(threads, gpus, shared))
-        pending: set[Future[R]] = {pool.submit(_call_in_worker, fn, job) for job in jobs}
+        pending: set[Future[Reported[R]]] = {pool.submit(_call_in_worker, fn, job) for job in jobs}
         try:
             while pending:
                 finished, pending = wait(pending, return_when=FIRST_COMPLETED)
                 for future in finished:
-                    yield future.result()
+                    yield unwrap(future.result())
         except BaseException:  # closed early (Ctrl-C, an error): stop the running jobs too, not only the queued
             _stop_workers(pool)
             raise

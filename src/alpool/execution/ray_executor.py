@@ -41,7 +41,7 @@ from typing import Any, TypeVar
 
 from alpool.core import reporting
 from alpool.core.errors import AlpoolError, ConfigError, WorkerLostError
-from alpool.execution.executor import EXECUTORS, ExecutorRequest, Shared, call
+from alpool.execution.executor import EXECUTORS, ExecutorRequest, Reported, Shared, call_reporting, unwrap
 
 J = TypeVar("J")
 R = TypeVar("R")
@@ -68,7 +68,7 @@ def set_task_threads(threads: int) -> None:
     thread_policy.apply(thread_policy.ThreadChoice(threads, "ray: --cpus-per-trial"))
 
 
-def run_job(fn: Callable[..., R], boxed: list[Any], job: J, threads: int, gpus: float) -> R:
+def run_job(fn: Callable[..., R], boxed: list[Any], job: J, threads: int, gpus: float) -> Reported[R]:
     """Run one job in a Ray worker: hide GPUs it did not ask for, set threads, fetch the shared value once.
 
     ``boxed`` holds the object-store reference of the shared value inside a list, so that Ray does
@@ -85,7 +85,7 @@ def run_job(fn: Callable[..., R], boxed: list[Any], job: J, threads: int, gpus: 
 
             _RECEIVED[key] = Shared(ray.get(boxed[0]))
         shared = _RECEIVED[key]
-    return call(fn, shared, job)
+    return call_reporting(fn, shared, job)  # its warnings travel back with the result
 
 
 def auth_token_source(environ: Mapping[str, str], home: Path) -> str | None:
@@ -229,7 +229,7 @@ class RayExecutor:
         """Return a task's result; a library error raised in the task is raised here as itself."""
         ray = self.ray
         try:
-            return ray.get(ref)
+            return unwrap(ray.get(ref))
         except ray.exceptions.RayTaskError as exc:
             cause = getattr(exc, "cause", None)
             if isinstance(cause, AlpoolError):
