@@ -67,13 +67,14 @@ class DCoMSelector(Selector):
     As an AL query (a classifier is given), as the reference code does it:
 
     - Radii: every labeled point keeps the radius it got in an earlier round of the same trial
-      (``ctx.state``, stored in the episode folder); a point without one (the newest) starts at the
-      mean of the kept radii (``initial_delta`` when none is kept), and the share covered by these
-      balls gives the purity threshold ``0.2 * coverage + 0.4``. Each newest point then gets the
-      largest radius on ``[0, max_delta]`` (binary search, ``resolution``) whose ball is at least
-      that pure, purity being the share of the ball's points whose *predicted* label equals the
-      centre's *annotated* label (``ctx.labeled_labels``; the centre's predicted label only where
-      the caller has no annotations, recorded as ``centre_label='predicted'``).
+      (``ctx.state``: kept in the episode folder by al-run, in the round's pool by ``next``); a
+      point without one (the newest) starts at the mean of the kept radii (``initial_delta`` when
+      none is kept), and the share covered by these balls gives the purity threshold
+      ``0.2 * coverage + 0.4``. Each newest point then gets the largest radius on
+      ``[0, max_delta]`` (binary search, ``resolution``) whose ball is at least that pure, purity
+      being the share of the ball's points whose *predicted* label equals the centre's *annotated*
+      label (``ctx.labeled_labels``; the centre's predicted label only where the caller has no
+      annotations, recorded as ``centre_label='predicted'``).
       ``radius_update='all'`` recomputes every labeled radius instead (alpool's earlier rule).
     - Greedy: the points inside the labeled balls are covered; then ``B`` times, on the graph of
       the mean labeled radius, each open candidate scores ``c * margin + (1 - c) * density`` (both
