@@ -70,7 +70,7 @@ def bench(session: nox.Session) -> None:
     runs one (selectors, pretext, training, executors, startup, threads, images or lowbudget) with its
     own flags. Two are only run by name: ``images`` (a folder of photo-sized JPEGs through the loop,
     before and after: ``nox -s bench -- images --before ../before/src``) and ``lowbudget`` (the
-    low-budget study on Fashion-MNIST, about an hour on 2 cores).
+    low-budget study on all of Fashion-MNIST: 12 minutes on an idle 2-core machine, far longer on a loaded one).
     """
     scripts = ("selectors", "pretext", "training", "executors", "startup", "threads")
     by_name_only = ("images", "lowbudget")
