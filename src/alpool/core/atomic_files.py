@@ -5,8 +5,9 @@ from __future__ import annotations
 import hashlib
 import io
 import os
+import shutil
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -31,21 +32,46 @@ def sha256_file(path: Path, chunk: int = 1 << 22) -> str:
     return digest.hexdigest()
 
 
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write ``data`` to a temporary name beside ``path`` and rename it into place."""
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+def temp_name(path: Path) -> Path:
+    """Return this process's temporary name beside ``path`` (``.<name>.tmp-<pid>``, see :func:`remove_stale_temps`)."""
+    return path.with_name(f".{path.name}.tmp-{os.getpid()}")
+
+
+def replace_atomically(path: Path, fill: Callable[[Path], object], what: str = "write",
+                       writable: Path | None = None) -> None:
+    """Let ``fill`` write a temporary name beside ``path``, then rename it into place.
+
+    Either the whole file arrives or none: a failure removes the temporary file and raises one line,
+    ``cannot <what> <path> (reason); make <writable> writable ...`` (``writable``: the folder the user
+    should fix; default ``path``'s folder).
+    """
+    tmp = temp_name(path)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        with tmp.open("wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
+        fill(tmp)
         os.replace(tmp, path)
     except OSError as exc:
         with suppress(OSError):
             tmp.unlink(missing_ok=True)
-        raise NotWritableError(f"cannot write {path} ({exc.strerror or type(exc).__name__}); make "
-                               f"{path.parent} writable (or free disk space) and run the command again") from None
+        raise NotWritableError(f"cannot {what} {path} ({exc.strerror or type(exc).__name__}); make "
+                               f"{writable or path.parent} writable (or free disk space) and run the command "
+                               "again") from None
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write ``data`` to a temporary name beside ``path``, flush it to disk and rename it into place."""
+    def fill(tmp: Path) -> None:
+        with tmp.open("wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+
+    replace_atomically(path, fill)
+
+
+def atomic_copy(source: Path, path: Path, writable: Path | None = None) -> None:
+    """Copy ``source`` (with its metadata, as :func:`shutil.copy2`) to ``path`` through a temporary name."""
+    replace_atomically(path, lambda tmp: shutil.copy2(source, tmp), "copy to", writable)
 
 
 def remove_stale_temps(folder: Path) -> list[Path]:

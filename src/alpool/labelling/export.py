@@ -17,15 +17,14 @@ from __future__ import annotations
 
 import csv
 import io
-import os
-import shutil
 from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from alpool.core.errors import ConfigError, NotWritableError
+from alpool.core.atomic_files import atomic_copy
+from alpool.core.errors import ConfigError
 from alpool.data.base import Dataset
 from alpool.labelling.label_studio import Setup, image_url, label_config
 from alpool.rundir.run_dir import StepWriter
@@ -126,18 +125,11 @@ def copy_files(rows: list[ExportRow], dataset: Dataset, dest: Path) -> int:
     root = Path(dataset.root or ".")  # check_copy refused datasets without a root
     for row in rows:
         target = dest / row.path
-        tmp = target.with_name(f".{target.name}.tmp-{os.getpid()}")
-        try:
-            target.parent.mkdir(parents=True, exist_ok=True)
+        if target.parent.is_dir():
             for stale in target.parent.glob(f".{target.name}.tmp-*"):  # left by a killed copy
-                stale.unlink(missing_ok=True)
-            shutil.copy2(root / row.on_disk, tmp)
-            os.replace(tmp, target)
-        except OSError as exc:
-            with suppress(OSError):
-                tmp.unlink(missing_ok=True)
-            raise NotWritableError(f"cannot copy to {target} ({exc.strerror or type(exc).__name__}); make "
-                                   f"{dest} writable (or free disk space) and run the command again") from None
+                with suppress(OSError):
+                    stale.unlink()
+        atomic_copy(root / row.on_disk, target, writable=dest)
     return len(rows)
 
 
