@@ -35,7 +35,7 @@ def counting_write(path: Path, data: bytes) -> None:
     global writes
     writes += 1
     if writes == KILL_AT and MODE == "torn":
-        tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+        tmp = atomic_files.temp_name(path)
         tmp.parent.mkdir(parents=True, exist_ok=True)
         tmp.write_bytes(data[: len(data) // 2])
         _die()

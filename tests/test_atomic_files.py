@@ -33,3 +33,21 @@ def test_a_failed_write_keeps_the_old_file(tmp_path: Path) -> None:
     with pytest.raises(NotWritableError, match="cannot write"):
         atomic_write_bytes(target / "under-a-file", b"new")
     assert target.read_bytes() == b"old" and not list(tmp_path.glob(".*.tmp-*"))
+
+
+def test_export_copies_clear_what_a_killed_copy_left_and_keep_a_running_ones(tmp_path: Path) -> None:
+    from types import SimpleNamespace
+
+    from alpool.labelling.export import ExportRow, copy_files
+
+    (tmp_path / "photos" / "a").mkdir(parents=True)
+    (tmp_path / "photos" / "a" / "cat.jpg").write_bytes(b"cat")
+    dest = tmp_path / "copies"
+    (dest / "a").mkdir(parents=True)
+    dead = dest / "a" / ".cat.jpg.tmp-999999"  # no such process: a killed copy's half file
+    dead.write_bytes(b"c")
+    running = dest / "a" / f".dog.jpg.tmp-{os.getppid()}"  # a live process's copy in progress
+    running.write_bytes(b"d")
+    rows = [ExportRow(rank=1, index=0, path="a/cat.jpg", score=1.0)]
+    assert copy_files(rows, SimpleNamespace(root=str(tmp_path / "photos")), dest) == 1  # type: ignore[arg-type]
+    assert (dest / "a" / "cat.jpg").read_bytes() == b"cat" and not dead.exists() and running.exists()

@@ -17,13 +17,12 @@ from __future__ import annotations
 
 import csv
 import io
-from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from alpool.core.atomic_files import atomic_copy
+from alpool.core.atomic_files import atomic_copy, remove_stale_temps
 from alpool.core.errors import ConfigError
 from alpool.data.base import Dataset
 from alpool.labelling.label_studio import Setup, image_url, label_config
@@ -123,13 +122,11 @@ def check_copy(rows: list[ExportRow], dataset: Dataset, dest: Path) -> None:
 def copy_files(rows: list[ExportRow], dataset: Dataset, dest: Path) -> int:
     """Copy the picked files to ``dest/<path>`` (each through a temporary name); return how many were copied."""
     root = Path(dataset.root or ".")  # check_copy refused datasets without a root
+    for folder in {(dest / row.path).parent for row in rows}:
+        if folder.is_dir():
+            remove_stale_temps(folder)  # left by a killed copy
     for row in rows:
-        target = dest / row.path
-        if target.parent.is_dir():
-            for stale in target.parent.glob(f".{target.name}.tmp-*"):  # left by a killed copy
-                with suppress(OSError):
-                    stale.unlink()
-        atomic_copy(root / row.on_disk, target, writable=dest)
+        atomic_copy(root / row.on_disk, dest / row.path, writable=dest)
     return len(rows)
 
 
