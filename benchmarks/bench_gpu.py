@@ -95,15 +95,21 @@ def train_config(sizes: Sizes, epochs: int) -> TrainConfig:
     return TrainConfig(arch="resnet18", epochs=epochs, batch_size=sizes.batch_size, width=sizes.width)
 
 
+def memory_format(device: torch.device) -> torch.memory_format:
+    """Return alpool's input layout on ``device`` (as :func:`~alpool.learning.training.prepare` lays out models).
+
+    channels_last on CUDA only: on the CPU it is not alpool's layout, and torch 2.14.1's fp32 conv
+    backward in it segfaulted at width 4 (the ``--tiny`` model) on an AVX2-only AMD EPYC.
+    """
+    return torch.channels_last if device.type == "cuda" else torch.contiguous_format
+
+
 def raw_loop(sizes: Sizes, x: torch.Tensor, y: torch.Tensor, device: torch.device) -> float:
     """Return images/s of a raw PyTorch training loop on ready float batches."""
     cfg = train_config(sizes, 1)
     model = prepare(build_model(spec(sizes.width)), device)  # alpool's layout: channels_last on CUDA only
     optimizer = make_optimizer(model, cfg)
-    # on the CPU, channels_last is not alpool's layout, and torch 2.14.1's fp32 conv backward in it
-    # segfaulted at width 4 (the --tiny model) on an AVX2-only AMD EPYC
-    layout = torch.channels_last if device.type == "cuda" else torch.contiguous_format
-    xb_all = (x.float() / 255).to(device).contiguous(memory_format=layout)
+    xb_all = (x.float() / 255).to(device).contiguous(memory_format=memory_format(device))
     yb_all = y.to(device)
 
     def epoch() -> None:
@@ -183,7 +189,7 @@ def main(argv: list[str] | None = None) -> dict[str, object]:
     peak = torch.cuda.max_memory_allocated(device) / 2**30 if device.type == "cuda" else float("nan")
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"
     print(f"device {name}{' (TINY mode: toy sizes, figures meaningless)' if args.tiny else ''}")
-    layout = "bf16 autocast + channels_last" if device.type == "cuda" else "fp32, NCHW (the CPU's)"
+    layout = "bf16 autocast + channels_last" if memory_format(device) == torch.channels_last else "fp32, NCHW"
     print(f"ResNet-18 32px training, batch {sizes.batch_size}, {layout}:")
     print(f"  raw PyTorch loop  {raw:10,.0f} images/s")
     print(f"  alpool fit        {ours:10,.0f} images/s  ({ours / raw:.0%} of raw)")
