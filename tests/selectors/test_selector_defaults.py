@@ -8,6 +8,7 @@ refuse. DCoM's radii travel between AL episodes in the episode folders.
 
 from __future__ import annotations
 
+import json
 import warnings
 from pathlib import Path
 from typing import Any
@@ -107,3 +108,5 @@ def test_count_pools_of_a_seed_free_selector_say_they_are_identical(run_dir: Pat
         init_pool.run(InitPoolConfig(strategy="typiclust", budget=10, count=2, params={"embeddings": "vae"},
                                      name="varied"), run_dir)
     assert not any("identical" in str(w.message) for w in said)
+    recorded = json.loads((run_dir / "pools" / "varied-000" / "manifest.json").read_text())["warnings"]
+    assert not any("identical" in w for w in recorded)  # the same-* pools' warning is not the next step's

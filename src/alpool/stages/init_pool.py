@@ -139,8 +139,9 @@ def warn_identical(ctx: RunContext, strategy: str, names: list[str]) -> None:
         return
     picks = {np.sort(ctx.run.step("pools", name).read_array(POOL_INDICES)).tobytes() for name in names}
     if len(picks) == 1:
-        reporting.warning(f"the {len(names)} pools {names[0]} ... {names[-1]} are identical: --strategy {strategy} "
-                          "does not depend on the seed here, so they count as one pool")
+        with reporting.recording_warnings():  # said once the pools are written: no later step's manifest takes it
+            reporting.warning(f"the {len(names)} pools {names[0]} ... {names[-1]} are identical: --strategy "
+                              f"{strategy} does not depend on the seed here, so they count as one pool")
 
 
 def _record(config: InitPoolConfig, member: int, labels: LabelSet) -> dict[str, Any]:
